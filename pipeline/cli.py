@@ -1,0 +1,219 @@
+"""The ``migralink`` command line: a thin layer over the same functions the Airflow DAG calls.
+
+Errors print one line (``migralink: error: ...``) and exit non-zero; ``--help`` works everywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipeline.config import load_settings
+from pipeline.errors import PipelineError
+from privacy.errors import PrivacyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=None, help="Migration statistics from linked, pseudonymized records.")
+keys_app = typer.Typer(no_args_is_help=True, help="Create and manage the secret key.")
+app.add_typer(keys_app, name="keys")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
+KeyOpt = Annotated[Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE).")]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
+
+
+def parse_date(text: str, flag: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
+
+
+@contextlib.contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[object]:
+    """Yield a ``callback(stage, done, total)`` that draws a progress bar on stderr."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=err, transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+@keys_app.command("init")
+def keys_init(key_file: Annotated[Path, typer.Option("--key-file", help="Where to write the new key.")]) -> None:
+    """Create a new secret key file (mode 0600); refuses to overwrite an existing one."""
+    from privacy.keys import write_new_key_file
+
+    ring = write_new_key_file(key_file)
+    out.print(f"created key file {key_file} (key id {ring.key_id}, version {ring.active_version}, "
+              f"fingerprint {ring.fingerprint()}); keep it secret and backed up")
+
+
+@app.command()
+def run(
+    date: Annotated[str, typer.Option("--date", help="Process partitions dated on or before this day (YYYY-MM-DD).")],
+    landing: Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")] = None,
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run the nightly pipeline for every unprocessed partition up to --date."""
+    from pipeline.nightly import run_nightly
+
+    run_date = parse_date(date, "--date")
+    settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
+    with progress_bar(not quiet) as bar:
+        result = run_nightly(settings, run_date, progress=bar)  # type: ignore[arg-type]
+    summary = result.ingest
+    for entry in summary.ignored_entries:
+        err.print(f"warning: ignored landing entry {entry} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)")
+    for entry in summary.skipped_empty:
+        err.print(f"warning: partition {entry} has no files yet; it will be processed when files arrive")
+    if result.nothing_to_do:
+        out.print(f"nothing to do: every landing partition up to {run_date} is already processed; "
+                  "the warehouse is unchanged")
+        return
+    table = Table(title=f"run {summary.run_id[:8]} up to {run_date}")
+    for col in ("source", "partitions", "rows read", "accepted", "quarantined"):
+        table.add_column(col, justify="right" if col != "source" else "left")
+    for source in ("border", "visa", "permit"):
+        parts = [p for p in summary.partitions if p.source == source]
+        table.add_row(source, str(len(parts)), f"{sum(p.rows_read for p in parts):,}",
+                      f"{sum(p.rows_accepted for p in parts):,}", f"{sum(p.rows_quarantined for p in parts):,}")
+    out.print(table)
+    for reason, n in summary.quarantine_reasons.items():
+        out.print(f"  quarantined {n:,}: {reason}")
+    out.print(f"warehouse: {settings.warehouse}")
+
+
+@app.command()
+def status(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
+    """Show processed partitions, runs and quarantine counts of a warehouse."""
+    from pipeline.warehouse import connect
+
+    settings = load_settings(config, warehouse=warehouse).require("warehouse")
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse, create=False)
+    try:
+        for title, sql in (
+            ("partitions by source", "SELECT source, count(*) AS partitions, min(partition_date) AS first, "
+             "max(partition_date) AS last, sum(rows_read) AS read, sum(rows_accepted) AS accepted, "
+             "sum(rows_quarantined) AS quarantined FROM meta_partitions GROUP BY 1 ORDER BY 1"),
+            ("quarantine by reason", "SELECT source, reason, count(*) AS rows FROM quarantine "
+             "GROUP BY 1, 2 ORDER BY 3 DESC"),
+            ("last runs", "SELECT run_id[:8] AS run, run_date, status, partitions, rows_read AS read FROM meta_runs "
+             "ORDER BY started_at DESC LIMIT 5"),
+        ):
+            res = con.execute(sql)
+            table = Table(title=title)
+            for d in res.description:
+                table.add_column(str(d[0]))
+            for row in res.fetchall():
+                table.add_row(*(str(v) for v in row))
+            out.print(table)
+    finally:
+        con.close()
+
+
+@app.command()
+def synth(
+    out_dir: Annotated[Path, typer.Option("--out", help="Landing-zone directory to write.")],
+    persons: Annotated[int, typer.Option("--persons", min=1, help="Number of persons.")] = 2000,
+    start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")] = "2023-01-01",
+    end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD).")] = "2024-12-31",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+) -> None:
+    """Write a synthetic landing zone with truth.csv and persons.csv beside it."""
+    from pipeline.synth import generate
+
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    if last < first:
+        raise click.BadParameter("--end must not be before --start")
+    with progress_bar() as bar:
+        summary = generate(out_dir, persons=persons, start=first, end=last, seed=seed,
+                           progress=(lambda d, t: bar("generating", d, t)) if bar else None)  # type: ignore[operator]
+    out.print(f"wrote {sum(summary.records.values()):,} records of {summary.persons:,} persons to {out_dir} "
+              f"({', '.join(f'{k} {v:,}' for k, v in summary.records.items())})")
+
+
+@app.command()
+def demo(
+    directory: Annotated[Path, typer.Option("--dir", help="Where to put the demo data.")] = Path("demo"),
+    persons: Annotated[int, typer.Option("--persons", min=1)] = 3000,
+) -> None:
+    """Generate a landing zone, create a key, run the nightly pipeline and print where the outputs are."""
+    from pipeline.nightly import run_nightly
+    from pipeline.synth import generate
+    from privacy.keys import write_new_key_file
+
+    landing, warehouse, key_file = directory / "landing", directory / "warehouse", directory / "demo.key"
+    directory.mkdir(parents=True, exist_ok=True)
+    start, end = dt.date(2023, 1, 1), dt.date(2024, 12, 31)
+    if not (landing / "truth.csv").exists():
+        with progress_bar() as bar:
+            generate(landing, persons=persons, start=start, end=end, seed=42,
+                     progress=(lambda d, t: bar("generating", d, t)) if bar else None)  # type: ignore[operator]
+    if not key_file.exists():
+        write_new_key_file(key_file)
+    settings = load_settings(None, landing=landing, warehouse=warehouse, key_file=key_file)
+    with progress_bar() as bar:
+        result = run_nightly(settings, end, progress=bar)  # type: ignore[arg-type]
+    s = result.ingest
+    out.print(f"landing zone: {landing} (ground truth in {landing / 'truth.csv'})")
+    out.print(f"key file:     {key_file}")
+    out.print(f"warehouse:    {warehouse / 'migralink.duckdb'}")
+    if result.nothing_to_do:
+        out.print("nothing new to process (the demo already ran)")
+    else:
+        out.print(f"processed {len(s.partitions):,} partitions: {s.rows_read:,} rows read, "
+                  f"{s.rows_accepted:,} accepted, {s.rows_quarantined:,} quarantined")
+    out.print(f"inspect it with: migralink status --warehouse {warehouse}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn every expected error into one line on stderr."""
+    logging.basicConfig(level=logging.WARNING, format="migralink: %(levelname)s: %(message)s")
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="migralink", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("migralink: aborted")
+        return 130
+    except click.ClickException as exc:
+        hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
+        err.print(f"migralink: error: {exc.format_message()}{hint}", soft_wrap=True)
+        return exc.exit_code
+    except (PipelineError, PrivacyError) as exc:
+        err.print(f"migralink: error: {exc}", soft_wrap=True)
+        return 1
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

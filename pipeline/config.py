@@ -1,0 +1,76 @@
+"""Settings: from a TOML config file, then ``MIGRALINK_*`` environment variables, then flags (flags win).
+
+Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
+
+    landing = "/data/landing"
+    warehouse = "/data/warehouse"
+    key_file = "/secrets/migralink.key"
+    host_country = "UTO"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "MIGRALINK_"
+_COUNTRY = re.compile(r"[A-Z]{1,3}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where things are and how the host state is identified."""
+
+    landing: Path | None = None
+    warehouse: Path | None = None
+    key_file: Path | None = None
+    host_country: str = "UTO"
+
+    def require(self, *names: str) -> Settings:
+        """Raise :class:`ConfigError` naming the first setting in ``names`` that is not set."""
+        for name in names:
+            if getattr(self, name) is None:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} is required (or set {ENV_PREFIX}{name.upper()} or `{name}` in the config file)"
+                )
+        return self
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if name == "host_country":
+        code = str(value).strip().upper()
+        if not _COUNTRY.fullmatch(code):
+            raise ConfigError(f"host_country must be an ISO 3166-1 alpha-3 or ICAO code, e.g. UTO (got {code!r})")
+        return code
+    return Path(str(value)).expanduser()
+
+
+def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
+    """Merge the config file, the environment and the flags (``None`` flags are ignored)."""
+    names = {f.name for f in fields(Settings)}
+    merged: dict[str, Any] = {}
+    config_file = config_file or (Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    if config_file is not None:
+        try:
+            doc = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_file} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {config_file} is not valid TOML: {exc}") from None
+        unknown = sorted(set(doc) - names)
+        if unknown:
+            raise ConfigError(f"config file {config_file}: unknown setting(s) {', '.join(unknown)}")
+        merged.update(doc)
+    for name in names:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env:
+            merged[name] = env
+    merged.update({k: v for k, v in flags.items() if v is not None})
+    return replace(Settings(), **{k: _coerce(k, v) for k, v in merged.items() if k in names})

@@ -1,0 +1,271 @@
+"""Ingest: read every pending landing partition, check it against the contract, pseudonymize, store.
+
+One run reads all pending partitions in bulk (one table per source, not one pass per partition) and
+writes everything inside one transaction: if anything fails, the warehouse stays as it was. Every row
+read is either accepted into a record table or quarantined with its reason (rows read = accepted +
+quarantined, per partition, checked before commit). Identifier columns are never stored in clear:
+accepted rows keep keyed tokens, quarantined rows are sealed with AES-GCM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.contract import SOURCES, SourceContract, load_contract
+from pipeline.countries import known_country_codes
+from pipeline.errors import PipelineError
+from pipeline.landing import Partition, discover_partitions, empty_table, read_landing_file
+from pipeline.validate import checked_rows_sql
+from pipeline.warehouse import RECORD_TABLES, check_key, transaction
+from privacy.keys import Keyring
+from privacy.sealing import Sealer
+from privacy.tokens import Tokenizer, pseudonymize_identity
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, bytes, sha256, rows
+
+# Clear columns kept per source besides the tokens; identifiers never appear here.
+KEPT_COLUMNS = {
+    "border": ("record_id", "direction", "crossing_time", "port", "doc_type"),
+    "visa": ("record_id", "visa_category", "decision", "decision_date", "valid_from", "valid_until"),
+    "permit": ("record_id", "permit_type", "reason", "issue_date", "valid_from", "valid_until",
+               "country_of_birth", "region"),
+}
+
+
+@dataclass
+class PartitionCount:
+    source: str
+    partition_date: str
+    files: int
+    rows_read: int
+    rows_accepted: int
+    rows_quarantined: int
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did; holds only counts, names and dates."""
+
+    run_id: str
+    run_date: str
+    partitions: list[PartitionCount] = field(default_factory=list)
+    ignored_entries: list[str] = field(default_factory=list)
+    skipped_empty: list[str] = field(default_factory=list)
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_read(self) -> int:
+        return sum(p.rows_read for p in self.partitions)
+
+    @property
+    def rows_accepted(self) -> int:
+        return sum(p.rows_accepted for p in self.partitions)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(p.rows_quarantined for p in self.partitions)
+
+    def as_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out.update(rows_read=self.rows_read, rows_accepted=self.rows_accepted,
+                   rows_quarantined=self.rows_quarantined)
+        return out
+
+
+def pending_partitions(con: duckdb.DuckDBPyConnection, landing: Path, run_date: dt.date) -> tuple[list[Partition], list[str]]:
+    """Partitions dated on or before ``run_date`` that the warehouse has not processed, in date order."""
+    found = discover_partitions(landing, run_date)
+    done = {(s, d) for s, d in con.execute("SELECT source, partition_date FROM meta_partitions").fetchall()}
+    return [p for p in found.partitions if p.key not in done], found.ignored
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    landing: Path,
+    run_date: dt.date,
+    ring: Keyring,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Ingest every pending partition up to ``run_date``; see the module docstring.
+
+    Raises:
+        LandingFileError: a file cannot be read at all (nothing is written).
+        KeyMismatchError: ``ring`` is not the key the warehouse was built with (nothing is read).
+    """
+    check_key(con, ring)
+    summary = IngestSummary(run_id=uuid.uuid4().hex, run_date=run_date.isoformat())
+    pending, summary.ignored_entries = pending_partitions(con, landing, run_date)
+    for entry in summary.ignored_entries:
+        log.warning("ignored landing entry (not <source>/<YYYY-MM-DD>/*.csv|*.parquet): %s", entry)
+    summary.skipped_empty = [f"{p.source}/{p.date}" for p in pending if not p.files]
+    pending = [p for p in pending if p.files]
+    if not pending:
+        return summary
+    contracts = load_contract()
+    raw, files = _read_all(pending, contracts, landing, progress)
+    tokenizer = Tokenizer(ring)
+    sealer = Sealer(ring, "quarantine")
+    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with transaction(con):
+        con.execute("INSERT INTO meta_runs VALUES (?, ?, ?, NULL, 'running', NULL, NULL, NULL, NULL)",
+                    [summary.run_id, run_date, started])
+        for i, source in enumerate(SOURCES):
+            if progress:
+                progress("checking and storing", i, len(SOURCES))
+            _store_source(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id)
+        summary.partitions = _record_partitions(con, pending, files, summary.run_id)
+        summary.quarantine_reasons = dict(con.execute(
+            "SELECT reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY reason ORDER BY 2 DESC",
+            [summary.run_id]).fetchall())
+        con.execute(
+            "UPDATE meta_runs SET finished_at = now(), status = 'success', partitions = ?, rows_read = ?, "
+            "rows_accepted = ?, rows_quarantined = ? WHERE run_id = ?",
+            [len(summary.partitions), summary.rows_read, summary.rows_accepted, summary.rows_quarantined,
+             summary.run_id])
+        if progress:
+            progress("checking and storing", len(SOURCES), len(SOURCES))
+    return summary
+
+
+def _read_all(
+    pending: list[Partition], contracts: dict[str, SourceContract], landing: Path, progress: Progress | None
+) -> tuple[dict[str, pa.Table], list[FileRow]]:
+    total = sum(len(p.files) for p in pending)
+    tables: dict[str, list[pa.Table]] = {s: [] for s in SOURCES}
+    files: list[FileRow] = []
+    done = 0
+    for part in pending:
+        for path in part.files:
+            landed = read_landing_file(path, contracts[part.source], landing, part.date)
+            tables[part.source].append(landed.table)
+            files.append((part.source, part.date, landed.rel_path, landed.size, landed.sha256,
+                          landed.table.num_rows))
+            done += 1
+            if progress:
+                progress("reading landing files", done, total)
+    raw = {s: pa.concat_tables(t) if t else empty_table(contracts[s]) for s, t in tables.items()}
+    return raw, files
+
+
+def _store_source(
+    con: duckdb.DuckDBPyConnection, contract: SourceContract, raw: pa.Table, tokenizer: Tokenizer,
+    sealer: Sealer, run_id: str,
+) -> None:
+    if raw.num_rows == 0:
+        return
+    source = contract.source
+    stored = RECORD_TABLES[source]
+    con.register("raw_rows", raw)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS SELECT row_number() OVER () AS _row, * "
+                    f"FROM ({checked_rows_sql(contract, 'raw_rows', stored)})",
+                    {"codes": list(known_country_codes())})
+    finally:
+        con.unregister("raw_rows")
+    _store_accepted(con, source, tokenizer, run_id)
+    _store_quarantined(con, contract, sealer, run_id)
+    con.execute("DROP TABLE checked_rows")
+
+
+def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Tokenizer, run_id: str) -> None:
+    kept = KEPT_COLUMNS[source]
+    ident = con.execute(
+        """SELECT _row, t_family_name AS family_name, t_given_names AS given_names,
+                  strftime(t_date_of_birth, '%Y-%m-%d') AS date_of_birth, t_doc_number AS doc_number,
+                  t_doc_issuing_country AS doc_issuing_country"""
+        + (", t_visa_number AS visa_number" if source == "visa" else "")
+        + (", t_permit_number AS permit_number" if source == "permit" else "")
+        + " FROM checked_rows WHERE reason IS NULL"
+    ).df()
+    tokens = pseudonymize_identity(ident, tokenizer)
+    tokens["key_version"] = tokenizer.version
+    tokens["_row"] = ident["_row"]
+    con.register("row_tokens", tokens)
+    try:
+        clear = ", ".join(f'c."t_{c}" AS "{c}"' for c in kept)
+        extra = "c.t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
+        con.execute(
+            f"""INSERT INTO {RECORD_TABLES[source]} BY NAME
+            SELECT {clear}, {extra} t.* EXCLUDE (_row), year(c.t_date_of_birth) AS birth_year,
+                   c.t_sex AS sex, c.t_nationality AS nationality,
+                   c.t_doc_issuing_country AS doc_issuing_country, c._partition AS partition_date,
+                   ? AS run_id
+            FROM checked_rows c JOIN row_tokens t USING (_row)
+            WHERE c.reason IS NULL
+            ORDER BY c._partition, c._file, c._line
+            """,
+            [run_id],
+        )
+    finally:
+        con.unregister("row_tokens")
+
+
+def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract, sealer: Sealer, run_id: str) -> None:
+    cols = ", ".join(f'"{c}"' for c in contract.names)
+    bad = con.execute(
+        f"SELECT _partition, _file, _line, t_record_id, reason, {cols} FROM checked_rows WHERE reason IS NOT NULL"
+    ).fetchall()
+    if not bad:
+        return
+    rows = []
+    for part, file, line, record_id, reason, *values in bad:
+        payload = json.dumps(dict(zip(contract.names, values, strict=True)), ensure_ascii=False).encode()
+        aad = f"{contract.source}|{part}|{file}|{line}".encode()
+        rows.append((contract.source, part, file, line, record_id, reason, sealer.seal(payload, aad=aad)))
+    frame = pd.DataFrame(rows, columns=["source", "partition_date", "file", "line", "record_id", "reason",
+                                        "sealed_row"])
+    frame["key_version"] = sealer.version
+    con.register("quarantine_rows", frame)
+    try:
+        con.execute("INSERT INTO quarantine BY NAME SELECT *, ? AS run_id, now() AS quarantined_at "
+                    "FROM quarantine_rows", [run_id])
+    finally:
+        con.unregister("quarantine_rows")
+
+
+def _record_partitions(
+    con: duckdb.DuckDBPyConnection, pending: list[Partition],
+    files: list[FileRow], run_id: str,
+) -> list[PartitionCount]:
+    con.executemany("INSERT INTO meta_files VALUES (?, ?, ?, ?, ?, ?, ?)", [(*f, run_id) for f in files])
+    read: dict[tuple[str, dt.date], int] = {}
+    for source, day, _f, _b, _d, n in files:
+        read[(source, day)] = read.get((source, day), 0) + n
+    stored = " UNION ALL ".join(
+        f"SELECT '{source}' AS source, partition_date FROM {table} WHERE run_id = $run"
+        for source, table in RECORD_TABLES.items())
+    accepted_by = {(s, d): n for s, d, n in con.execute(
+        f"SELECT source, partition_date, count(*) FROM ({stored}) GROUP BY ALL", {"run": run_id}).fetchall()}
+    quarantined_by = {(s, d): n for s, d, n in con.execute(
+        "SELECT source, partition_date, count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL",
+        [run_id]).fetchall()}
+    counts = []
+    for part in pending:
+        accepted = accepted_by.get(part.key, 0)
+        quarantined = quarantined_by.get(part.key, 0)
+        n_read = read[part.key]
+        if n_read != accepted + quarantined:
+            raise PipelineError(
+                f"rows do not reconcile for {part.source}/{part.date}: read {n_read}, accepted {accepted}, "
+                f"quarantined {quarantined}; nothing was written")
+        counts.append(PartitionCount(part.source, part.date.isoformat(), len(part.files), n_read, accepted,
+                                     quarantined))
+    con.executemany(
+        "INSERT INTO meta_partitions VALUES (?, ?, ?, ?, ?, ?, ?, now())",
+        [(c.source, c.partition_date, c.files, c.rows_read, c.rows_accepted, c.rows_quarantined, run_id)
+         for c in counts])
+    return counts

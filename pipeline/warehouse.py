@@ -1,0 +1,111 @@
+"""The DuckDB warehouse: schema, connection, and the key it was built with.
+
+Tables (``meta_*`` are bookkeeping; record tables hold only pseudonyms and coarse attributes):
+
+* ``meta_runs``: one row per run (counts, status).
+* ``meta_partitions``: every processed landing partition with rows read, accepted, quarantined.
+* ``meta_files``: every landing file ingested, with its size and SHA-256.
+* ``meta_keys``: the key id, versions and fingerprints that produced the pseudonyms.
+* ``border_crossings``, ``visa_decisions``, ``residence_permits``: accepted records.
+* ``quarantine``: rejected rows with their reason; the row itself is sealed (AES-GCM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+
+from pipeline.errors import WarehouseError
+from privacy.keys import Keyring, verify_fingerprint
+
+DB_FILE = "migralink.duckdb"
+
+_TOKENS = """
+    tok_family_name VARCHAR, tok_given_names VARCHAR, tok_date_of_birth VARCHAR, tok_document VARCHAR,
+    birth_year INTEGER, sex VARCHAR, nationality VARCHAR, doc_issuing_country VARCHAR,
+    key_version INTEGER NOT NULL, partition_date DATE NOT NULL, run_id VARCHAR NOT NULL
+"""
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS meta_runs (
+        run_id VARCHAR PRIMARY KEY, run_date DATE NOT NULL, started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP, status VARCHAR NOT NULL, partitions INTEGER, rows_read BIGINT,
+        rows_accepted BIGINT, rows_quarantined BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS meta_partitions (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, files INTEGER NOT NULL,
+        rows_read BIGINT NOT NULL, rows_accepted BIGINT NOT NULL, rows_quarantined BIGINT NOT NULL,
+        run_id VARCHAR NOT NULL, processed_at TIMESTAMP NOT NULL, PRIMARY KEY (source, partition_date))""",
+    """CREATE TABLE IF NOT EXISTS meta_files (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, file VARCHAR NOT NULL,
+        bytes BIGINT NOT NULL, sha256 VARCHAR NOT NULL, rows_read BIGINT NOT NULL, run_id VARCHAR NOT NULL,
+        PRIMARY KEY (file))""",
+    """CREATE TABLE IF NOT EXISTS meta_keys (
+        key_id VARCHAR NOT NULL, version INTEGER NOT NULL, fingerprint VARCHAR NOT NULL,
+        active BOOLEAN NOT NULL, registered_at TIMESTAMP NOT NULL, PRIMARY KEY (key_id, version))""",
+    f"""CREATE TABLE IF NOT EXISTS border_crossings (
+        record_id VARCHAR PRIMARY KEY, direction VARCHAR NOT NULL, crossing_time TIMESTAMP NOT NULL,
+        crossing_date DATE NOT NULL, port VARCHAR, doc_type VARCHAR, {_TOKENS})""",
+    f"""CREATE TABLE IF NOT EXISTS visa_decisions (
+        record_id VARCHAR PRIMARY KEY, visa_category VARCHAR, decision VARCHAR NOT NULL,
+        decision_date DATE NOT NULL, valid_from DATE, valid_until DATE, tok_visa_number VARCHAR, {_TOKENS})""",
+    f"""CREATE TABLE IF NOT EXISTS residence_permits (
+        record_id VARCHAR PRIMARY KEY, permit_type VARCHAR, reason VARCHAR, issue_date DATE NOT NULL,
+        valid_from DATE, valid_until DATE, country_of_birth VARCHAR, region VARCHAR,
+        tok_permit_number VARCHAR, {_TOKENS})""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, file VARCHAR NOT NULL, line BIGINT NOT NULL,
+        record_id VARCHAR, reason VARCHAR NOT NULL, sealed_row BLOB NOT NULL, key_version INTEGER NOT NULL,
+        run_id VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL)""",
+]
+
+RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
+
+
+def connect(warehouse: Path, *, create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open (and by default create) the warehouse database under directory ``warehouse``."""
+    path = warehouse / DB_FILE
+    if not create and not path.exists():
+        raise WarehouseError(f"no warehouse at {warehouse} (run `migralink run` first)")
+    try:
+        warehouse.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise WarehouseError(f"the warehouse at {warehouse} is in use by another process") from None
+        raise WarehouseError(f"cannot open the warehouse at {warehouse}: {exc}") from None
+    except OSError as exc:
+        raise WarehouseError(f"cannot create the warehouse directory {warehouse}: {exc.strerror}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    for ddl in SCHEMA:
+        con.execute(ddl)
+    return con
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: commit when the block ends normally, roll back on any exception."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> None:
+    """Register the key on first use; afterwards refuse any other key (constant-time comparison)."""
+    rows = con.execute("SELECT key_id, version, fingerprint FROM meta_keys ORDER BY version").fetchall()
+    if not rows:
+        with transaction(con):
+            for v in ring.versions:
+                con.execute(
+                    "INSERT INTO meta_keys VALUES (?, ?, ?, ?, now())",
+                    [ring.key_id, v.version, ring.fingerprint(v.version), v.version == ring.active_version],
+                )
+        return
+    for _key_id, version, fingerprint in rows:
+        verify_fingerprint(ring, version, fingerprint)
