@@ -8,26 +8,32 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
 from privacy.errors import PrivacyError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  rich_markup_mode=None, help="Migration statistics from linked, pseudonymized records.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Migration statistics from linked, pseudonymized records.",
+)
 keys_app = typer.Typer(no_args_is_help=True, help="Create and manage the secret key.")
 app.add_typer(keys_app, name="keys")
 
+ProgressCallback = Callable[[str, int, int], None]
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -40,18 +46,24 @@ def parse_date(text: str, flag: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
+        raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[object]:
+def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback | None]:
     """Yield a ``callback(stage, done, total)`` that draws a progress bar on stderr."""
     if not enabled:
         yield None
         return
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   console=err, transient=True)
-    tasks: dict[str, int] = {}
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
 
     def update(stage: str, done: int, total: int) -> None:
         if stage not in tasks:
@@ -68,14 +80,18 @@ def keys_init(key_file: Annotated[Path, typer.Option("--key-file", help="Where t
     from privacy.keys import write_new_key_file
 
     ring = write_new_key_file(key_file)
-    out.print(f"created key file {key_file} (key id {ring.key_id}, version {ring.active_version}, "
-              f"fingerprint {ring.fingerprint()}); keep it secret and backed up")
+    out.print(
+        f"created key file {key_file} (key id {ring.key_id}, version {ring.active_version}, "
+        f"fingerprint {ring.fingerprint()}); keep it secret and backed up"
+    )
 
 
 @app.command()
 def run(
     date: Annotated[str, typer.Option("--date", help="Process partitions dated on or before this day (YYYY-MM-DD).")],
-    landing: Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")] = None,
+    landing: Annotated[
+        Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")
+    ] = None,
     warehouse: WarehouseOpt = None,
     key_file: KeyOpt = None,
     config: ConfigOpt = None,
@@ -87,23 +103,29 @@ def run(
     run_date = parse_date(date, "--date")
     settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
     with progress_bar(not quiet) as bar:
-        result = run_nightly(settings, run_date, progress=bar)  # type: ignore[arg-type]
+        result = run_nightly(settings, run_date, progress=bar)
     summary = result.ingest
     for entry in summary.ignored_entries:
         err.print(f"warning: ignored landing entry {entry} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)")
     for entry in summary.skipped_empty:
         err.print(f"warning: partition {entry} has no files yet; it will be processed when files arrive")
     if result.nothing_to_do:
-        out.print(f"nothing to do: every landing partition up to {run_date} is already processed; "
-                  "the warehouse is unchanged")
+        out.print(
+            f"nothing to do: every landing partition up to {run_date} is already processed; the warehouse is unchanged"
+        )
         return
     table = Table(title=f"run {summary.run_id[:8]} up to {run_date}")
     for col in ("source", "partitions", "rows read", "accepted", "quarantined"):
         table.add_column(col, justify="right" if col != "source" else "left")
     for source in ("border", "visa", "permit"):
         parts = [p for p in summary.partitions if p.source == source]
-        table.add_row(source, str(len(parts)), f"{sum(p.rows_read for p in parts):,}",
-                      f"{sum(p.rows_accepted for p in parts):,}", f"{sum(p.rows_quarantined for p in parts):,}")
+        table.add_row(
+            source,
+            str(len(parts)),
+            f"{sum(p.rows_read for p in parts):,}",
+            f"{sum(p.rows_accepted for p in parts):,}",
+            f"{sum(p.rows_quarantined for p in parts):,}",
+        )
     out.print(table)
     for reason, n in summary.quarantine_reasons.items():
         out.print(f"  quarantined {n:,}: {reason}")
@@ -120,13 +142,21 @@ def status(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
     con = connect(settings.warehouse, create=False)
     try:
         for title, sql in (
-            ("partitions by source", "SELECT source, count(*) AS partitions, min(partition_date) AS first, "
-             "max(partition_date) AS last, sum(rows_read) AS read, sum(rows_accepted) AS accepted, "
-             "sum(rows_quarantined) AS quarantined FROM meta_partitions GROUP BY 1 ORDER BY 1"),
-            ("quarantine by reason", "SELECT source, reason, count(*) AS rows FROM quarantine "
-             "GROUP BY 1, 2 ORDER BY 3 DESC"),
-            ("last runs", "SELECT run_id[:8] AS run, run_date, status, partitions, rows_read AS read FROM meta_runs "
-             "ORDER BY started_at DESC LIMIT 5"),
+            (
+                "partitions by source",
+                "SELECT source, count(*) AS partitions, min(partition_date) AS first, "
+                "max(partition_date) AS last, sum(rows_read) AS read, sum(rows_accepted) AS accepted, "
+                "sum(rows_quarantined) AS quarantined FROM meta_partitions GROUP BY 1 ORDER BY 1",
+            ),
+            (
+                "quarantine by reason",
+                "SELECT source, reason, count(*) AS rows FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC",
+            ),
+            (
+                "last runs",
+                "SELECT run_id[:8] AS run, run_date, status, partitions, rows_read AS read FROM meta_runs "
+                "ORDER BY started_at DESC LIMIT 5",
+            ),
         ):
             res = con.execute(sql)
             table = Table(title=title)
@@ -148,16 +178,24 @@ def synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
 ) -> None:
     """Write a synthetic landing zone with truth.csv and persons.csv beside it."""
-    from pipeline.synth import generate
-
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if last < first:
-        raise click.BadParameter("--end must not be before --start")
+        raise typer.BadParameter("--end must not be before --start")
+    from pipeline.synth import generate
+
     with progress_bar() as bar:
-        summary = generate(out_dir, persons=persons, start=first, end=last, seed=seed,
-                           progress=(lambda d, t: bar("generating", d, t)) if bar else None)  # type: ignore[operator]
-    out.print(f"wrote {sum(summary.records.values()):,} records of {summary.persons:,} persons to {out_dir} "
-              f"({', '.join(f'{k} {v:,}' for k, v in summary.records.items())})")
+        summary = generate(
+            out_dir,
+            persons=persons,
+            start=first,
+            end=last,
+            seed=seed,
+            progress=(lambda d, t: bar("generating", d, t)) if bar else None,
+        )
+    out.print(
+        f"wrote {sum(summary.records.values()):,} records of {summary.persons:,} persons to {out_dir} "
+        f"({', '.join(f'{k} {v:,}' for k, v in summary.records.items())})"
+    )
 
 
 @app.command()
@@ -175,13 +213,19 @@ def demo(
     start, end = dt.date(2023, 1, 1), dt.date(2024, 12, 31)
     if not (landing / "truth.csv").exists():
         with progress_bar() as bar:
-            generate(landing, persons=persons, start=start, end=end, seed=42,
-                     progress=(lambda d, t: bar("generating", d, t)) if bar else None)  # type: ignore[operator]
+            generate(
+                landing,
+                persons=persons,
+                start=start,
+                end=end,
+                seed=42,
+                progress=(lambda d, t: bar("generating", d, t)) if bar else None,
+            )
     if not key_file.exists():
         write_new_key_file(key_file)
     settings = load_settings(None, landing=landing, warehouse=warehouse, key_file=key_file)
     with progress_bar() as bar:
-        result = run_nightly(settings, end, progress=bar)  # type: ignore[arg-type]
+        result = run_nightly(settings, end, progress=bar)
     s = result.ingest
     out.print(f"landing zone: {landing} (ground truth in {landing / 'truth.csv'})")
     out.print(f"key file:     {key_file}")
@@ -189,8 +233,10 @@ def demo(
     if result.nothing_to_do:
         out.print("nothing new to process (the demo already ran)")
     else:
-        out.print(f"processed {len(s.partitions):,} partitions: {s.rows_read:,} rows read, "
-                  f"{s.rows_accepted:,} accepted, {s.rows_quarantined:,} quarantined")
+        out.print(
+            f"processed {len(s.partitions):,} partitions: {s.rows_read:,} rows read, "
+            f"{s.rows_accepted:,} accepted, {s.rows_quarantined:,} quarantined"
+        )
     out.print(f"inspect it with: migralink status --warehouse {warehouse}")
 
 
@@ -200,18 +246,27 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="migralink", standalone_mode=False)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err.print("migralink: aborted")
         return 130
-    except click.ClickException as exc:
-        hint = " (see --help)" if isinstance(exc, click.UsageError) else ""
-        err.print(f"migralink: error: {exc.format_message()}{hint}", soft_wrap=True)
-        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors and bad parameters (exit code 2)
+        code = int(getattr(exc, "exit_code", 2))
+        hint = " (see --help)" if code == 2 else ""
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err.print(f"migralink: error: {message}{hint}", soft_wrap=True)
+        return code
     except (PipelineError, PrivacyError) as exc:
         err.print(f"migralink: error: {exc}", soft_wrap=True)
         return 1
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
+    except Exception as exc:
+        # Unexpected errors may quote data; show only their type unless debugging is asked for.
+        if os.environ.get("MIGRALINK_DEBUG"):
+            raise
+        err.print(f"migralink: error: unexpected {type(exc).__name__}; rerun with MIGRALINK_DEBUG=1 to see details",
+                  soft_wrap=True)
+        return 1
     return 0
 
 

@@ -56,7 +56,9 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     """Merge the config file, the environment and the flags (``None`` flags are ignored)."""
     names = {f.name for f in fields(Settings)}
     merged: dict[str, Any] = {}
-    config_file = config_file or (Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None)
+    config_file = config_file or (
+        Path(os.environ[f"{ENV_PREFIX}CONFIG"]) if os.environ.get(f"{ENV_PREFIX}CONFIG") else None
+    )
     if config_file is not None:
         try:
             doc = tomllib.loads(config_file.read_text(encoding="utf-8"))

@@ -9,11 +9,31 @@ import pycountry
 # ICAO Doc 9303 part 3: codes used in travel documents that are not ISO 3166-1 alpha-3.
 ICAO_EXTRA_CODES = (
     "D",  # Germany
-    "GBD", "GBN", "GBO", "GBP", "GBS",  # British nationality categories
+    "GBD",
+    "GBN",
+    "GBO",
+    "GBP",
+    "GBS",  # British nationality categories
     "EUE",  # European Union
-    "UNO", "UNA", "UNK",  # United Nations organisation, specialised agency, Kosovo (UNMIK)
-    "XBA", "XIM", "XCC", "XCE", "XCO", "XEC", "XPO", "XES", "XMP", "XOM", "XDC", "XAA",  # organisations
-    "XXA", "XXB", "XXC", "XXX",  # stateless, refugee, refugee (other), unspecified nationality
+    "UNO",
+    "UNA",
+    "UNK",  # United Nations organisation, specialised agency, Kosovo (UNMIK)
+    "XBA",
+    "XIM",
+    "XCC",
+    "XCE",
+    "XCO",
+    "XEC",
+    "XPO",
+    "XES",
+    "XMP",
+    "XOM",
+    "XDC",
+    "XAA",  # organisations
+    "XXA",
+    "XXB",
+    "XXC",
+    "XXX",  # stateless, refugee, refugee (other), unspecified nationality
     "RKS",  # Kosovo
     "UTO",  # Utopia, the ICAO specimen state
     "ZIM",  # Zimbabwe (older documents)

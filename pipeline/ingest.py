@@ -40,8 +40,16 @@ FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, by
 KEPT_COLUMNS = {
     "border": ("record_id", "direction", "crossing_time", "port", "doc_type"),
     "visa": ("record_id", "visa_category", "decision", "decision_date", "valid_from", "valid_until"),
-    "permit": ("record_id", "permit_type", "reason", "issue_date", "valid_from", "valid_until",
-               "country_of_birth", "region"),
+    "permit": (
+        "record_id",
+        "permit_type",
+        "reason",
+        "issue_date",
+        "valid_from",
+        "valid_until",
+        "country_of_birth",
+        "region",
+    ),
 }
 
 
@@ -80,12 +88,13 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
-        out.update(rows_read=self.rows_read, rows_accepted=self.rows_accepted,
-                   rows_quarantined=self.rows_quarantined)
+        out.update(rows_read=self.rows_read, rows_accepted=self.rows_accepted, rows_quarantined=self.rows_quarantined)
         return out
 
 
-def pending_partitions(con: duckdb.DuckDBPyConnection, landing: Path, run_date: dt.date) -> tuple[list[Partition], list[str]]:
+def pending_partitions(
+    con: duckdb.DuckDBPyConnection, landing: Path, run_date: dt.date
+) -> tuple[list[Partition], list[str]]:
     """Partitions dated on or before ``run_date`` that the warehouse has not processed, in date order."""
     found = discover_partitions(landing, run_date)
     done = {(s, d) for s, d in con.execute("SELECT source, partition_date FROM meta_partitions").fetchall()}
@@ -121,21 +130,32 @@ def ingest(
     sealer = Sealer(ring, "quarantine")
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with transaction(con):
-        con.execute("INSERT INTO meta_runs VALUES (?, ?, ?, NULL, 'running', NULL, NULL, NULL, NULL)",
-                    [summary.run_id, run_date, started])
+        con.execute(
+            "INSERT INTO meta_runs VALUES (?, ?, ?, NULL, 'running', NULL, NULL, NULL, NULL)",
+            [summary.run_id, run_date, started],
+        )
         for i, source in enumerate(SOURCES):
             if progress:
                 progress("checking and storing", i, len(SOURCES))
             _store_source(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id)
         summary.partitions = _record_partitions(con, pending, files, summary.run_id)
-        summary.quarantine_reasons = dict(con.execute(
-            "SELECT reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY reason ORDER BY 2 DESC",
-            [summary.run_id]).fetchall())
+        summary.quarantine_reasons = dict(
+            con.execute(
+                "SELECT reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY reason ORDER BY 2 DESC",
+                [summary.run_id],
+            ).fetchall()
+        )
         con.execute(
             "UPDATE meta_runs SET finished_at = now(), status = 'success', partitions = ?, rows_read = ?, "
             "rows_accepted = ?, rows_quarantined = ? WHERE run_id = ?",
-            [len(summary.partitions), summary.rows_read, summary.rows_accepted, summary.rows_quarantined,
-             summary.run_id])
+            [
+                len(summary.partitions),
+                summary.rows_read,
+                summary.rows_accepted,
+                summary.rows_quarantined,
+                summary.run_id,
+            ],
+        )
         if progress:
             progress("checking and storing", len(SOURCES), len(SOURCES))
     return summary
@@ -152,8 +172,7 @@ def _read_all(
         for path in part.files:
             landed = read_landing_file(path, contracts[part.source], landing, part.date)
             tables[part.source].append(landed.table)
-            files.append((part.source, part.date, landed.rel_path, landed.size, landed.sha256,
-                          landed.table.num_rows))
+            files.append((part.source, part.date, landed.rel_path, landed.size, landed.sha256, landed.table.num_rows))
             done += 1
             if progress:
                 progress("reading landing files", done, total)
@@ -162,8 +181,12 @@ def _read_all(
 
 
 def _store_source(
-    con: duckdb.DuckDBPyConnection, contract: SourceContract, raw: pa.Table, tokenizer: Tokenizer,
-    sealer: Sealer, run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    contract: SourceContract,
+    raw: pa.Table,
+    tokenizer: Tokenizer,
+    sealer: Sealer,
+    run_id: str,
 ) -> None:
     if raw.num_rows == 0:
         return
@@ -171,9 +194,11 @@ def _store_source(
     stored = RECORD_TABLES[source]
     con.register("raw_rows", raw)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS SELECT row_number() OVER () AS _row, * "
-                    f"FROM ({checked_rows_sql(contract, 'raw_rows', stored)})",
-                    {"codes": list(known_country_codes())})
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE checked_rows AS SELECT row_number() OVER () AS _row, * "
+            f"FROM ({checked_rows_sql(contract, 'raw_rows', stored)})",
+            {"codes": list(known_country_codes())},
+        )
     finally:
         con.unregister("raw_rows")
     _store_accepted(con, source, tokenizer, run_id)
@@ -189,7 +214,7 @@ def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Toke
                   t_doc_issuing_country AS doc_issuing_country"""
         + (", t_visa_number AS visa_number" if source == "visa" else "")
         + (", t_permit_number AS permit_number" if source == "permit" else "")
-        + " FROM checked_rows WHERE reason IS NULL"
+        + " FROM checked_rows WHERE _reason IS NULL"
     ).df()
     tokens = pseudonymize_identity(ident, tokenizer)
     tokens["key_version"] = tokenizer.version
@@ -205,7 +230,7 @@ def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Toke
                    c.t_doc_issuing_country AS doc_issuing_country, c._partition AS partition_date,
                    ? AS run_id
             FROM checked_rows c JOIN row_tokens t USING (_row)
-            WHERE c.reason IS NULL
+            WHERE c._reason IS NULL
             ORDER BY c._partition, c._file, c._line
             """,
             [run_id],
@@ -217,7 +242,7 @@ def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Toke
 def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract, sealer: Sealer, run_id: str) -> None:
     cols = ", ".join(f'"{c}"' for c in contract.names)
     bad = con.execute(
-        f"SELECT _partition, _file, _line, t_record_id, reason, {cols} FROM checked_rows WHERE reason IS NOT NULL"
+        f"SELECT _partition, _file, _line, t_record_id, _reason, {cols} FROM checked_rows WHERE _reason IS NOT NULL"
     ).fetchall()
     if not bad:
         return
@@ -226,20 +251,25 @@ def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract,
         payload = json.dumps(dict(zip(contract.names, values, strict=True)), ensure_ascii=False).encode()
         aad = f"{contract.source}|{part}|{file}|{line}".encode()
         rows.append((contract.source, part, file, line, record_id, reason, sealer.seal(payload, aad=aad)))
-    frame = pd.DataFrame(rows, columns=["source", "partition_date", "file", "line", "record_id", "reason",
-                                        "sealed_row"])
+    frame = pd.DataFrame(
+        rows, columns=["source", "partition_date", "file", "line", "record_id", "reason", "sealed_row"]
+    )
     frame["key_version"] = sealer.version
     con.register("quarantine_rows", frame)
     try:
-        con.execute("INSERT INTO quarantine BY NAME SELECT *, ? AS run_id, now() AS quarantined_at "
-                    "FROM quarantine_rows", [run_id])
+        con.execute(
+            "INSERT INTO quarantine BY NAME SELECT *, ? AS run_id, now() AS quarantined_at FROM quarantine_rows",
+            [run_id],
+        )
     finally:
         con.unregister("quarantine_rows")
 
 
 def _record_partitions(
-    con: duckdb.DuckDBPyConnection, pending: list[Partition],
-    files: list[FileRow], run_id: str,
+    con: duckdb.DuckDBPyConnection,
+    pending: list[Partition],
+    files: list[FileRow],
+    run_id: str,
 ) -> list[PartitionCount]:
     con.executemany("INSERT INTO meta_files VALUES (?, ?, ?, ?, ?, ?, ?)", [(*f, run_id) for f in files])
     read: dict[tuple[str, dt.date], int] = {}
@@ -247,12 +277,20 @@ def _record_partitions(
         read[(source, day)] = read.get((source, day), 0) + n
     stored = " UNION ALL ".join(
         f"SELECT '{source}' AS source, partition_date FROM {table} WHERE run_id = $run"
-        for source, table in RECORD_TABLES.items())
-    accepted_by = {(s, d): n for s, d, n in con.execute(
-        f"SELECT source, partition_date, count(*) FROM ({stored}) GROUP BY ALL", {"run": run_id}).fetchall()}
-    quarantined_by = {(s, d): n for s, d, n in con.execute(
-        "SELECT source, partition_date, count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL",
-        [run_id]).fetchall()}
+        for source, table in RECORD_TABLES.items()
+    )
+    accepted_by = {
+        (s, d): n
+        for s, d, n in con.execute(
+            f"SELECT source, partition_date, count(*) FROM ({stored}) GROUP BY ALL", {"run": run_id}
+        ).fetchall()
+    }
+    quarantined_by = {
+        (s, d): n
+        for s, d, n in con.execute(
+            "SELECT source, partition_date, count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL", [run_id]
+        ).fetchall()
+    }
     counts = []
     for part in pending:
         accepted = accepted_by.get(part.key, 0)
@@ -261,11 +299,16 @@ def _record_partitions(
         if n_read != accepted + quarantined:
             raise PipelineError(
                 f"rows do not reconcile for {part.source}/{part.date}: read {n_read}, accepted {accepted}, "
-                f"quarantined {quarantined}; nothing was written")
-        counts.append(PartitionCount(part.source, part.date.isoformat(), len(part.files), n_read, accepted,
-                                     quarantined))
+                f"quarantined {quarantined}; nothing was written"
+            )
+        counts.append(
+            PartitionCount(part.source, part.date.isoformat(), len(part.files), n_read, accepted, quarantined)
+        )
     con.executemany(
         "INSERT INTO meta_partitions VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-        [(c.source, c.partition_date, c.files, c.rows_read, c.rows_accepted, c.rows_quarantined, run_id)
-         for c in counts])
+        [
+            (c.source, c.partition_date, c.files, c.rows_read, c.rows_accepted, c.rows_quarantined, run_id)
+            for c in counts
+        ],
+    )
     return counts

@@ -224,7 +224,8 @@ def _read_parquet(data: bytes, rel: str) -> tuple[list[str], list[list[str]], li
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             columns.append(col.to_pylist())
         else:
-            columns.append([None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v))
-                            for v in col.to_pylist()])
+            columns.append(
+                [None if v is None else (v.isoformat() if hasattr(v, "isoformat") else str(v)) for v in col.to_pylist()]
+            )
     rows = [list(r) for r in zip(*columns, strict=True)] if columns else []
     return header, rows, list(range(1, len(rows) + 1)), [None] * len(rows)

@@ -1,7 +1,7 @@
 """Contract checks of landed rows, as SQL over the raw text table.
 
 :func:`checked_rows_sql` turns the raw table (all text, plus ``_file``, ``_line``, ``_partition``,
-``_problem``) into typed columns and one ``reason`` per row: ``NULL`` for a valid row, otherwise every
+``_problem``) into typed columns and one ``_reason`` per row: ``NULL`` for a valid row, otherwise every
 failed check joined by ``"; "``. Reasons name columns and rules, never values.
 """
 
@@ -49,8 +49,10 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
         )
     elif col.type == "country":
         out.append(
-            (f"{typed} IS NOT NULL AND NOT list_contains($codes, {typed})",
-             f"{col.name} is not an ISO 3166-1 alpha-3 or ICAO 9303 code")
+            (
+                f"{typed} IS NOT NULL AND NOT list_contains($codes, {typed})",
+                f"{col.name} is not an ISO 3166-1 alpha-3 or ICAO 9303 code",
+            )
         )
     event = EVENT_COLUMN[contract.source]
     event_day = f"{_q('t_' + event)}::DATE"
@@ -67,8 +69,10 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
         ]
     elif col.name in ("valid_from", "valid_until"):
         out.append(
-            (f"{typed} NOT BETWEEN DATE '{EARLIEST_EVENT}' AND DATE '{LATEST_VALIDITY}'",
-             f"{col.name} is outside {EARLIEST_EVENT}..{LATEST_VALIDITY}")
+            (
+                f"{typed} NOT BETWEEN DATE '{EARLIEST_EVENT}' AND DATE '{LATEST_VALIDITY}'",
+                f"{col.name} is outside {EARLIEST_EVENT}..{LATEST_VALIDITY}",
+            )
         )
     if col.name == "valid_until":
         out.append((f"{typed} < {_q('t_valid_from')}", "valid_until is before valid_from"))
@@ -76,7 +80,7 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
 
 
 def checked_rows_sql(contract: SourceContract, raw_table: str, stored_table: str) -> str:
-    """SQL selecting every raw row with typed ``t_<col>`` columns, ``reason`` and the raw text columns.
+    """SQL selecting every raw row with typed ``t_<col>`` columns, ``_reason`` and the raw text columns.
 
     The query takes one bound parameter ``$codes`` (the list of accepted country codes). Rows whose
     ``record_id`` repeats an earlier valid row of the batch, or a record already stored in
@@ -91,20 +95,20 @@ WITH typed AS (
   FROM {_q(raw_table)}
 ), checked AS (
   SELECT *, coalesce(_problem, nullif(concat_ws('; ',
-    {reasons}), '')) AS reason_1
+    {reasons}), '')) AS _reason_1
   FROM typed
 ), ranked AS (
   SELECT *,
-    CASE WHEN reason_1 IS NULL THEN row_number() OVER (
-      PARTITION BY t_record_id, reason_1 IS NULL ORDER BY _partition, _file, _line) END AS seen
+    CASE WHEN _reason_1 IS NULL THEN row_number() OVER (
+      PARTITION BY t_record_id, _reason_1 IS NULL ORDER BY _partition, _file, _line) END AS _seen
   FROM checked
 )
 SELECT r.*,
   CASE
-    WHEN r.reason_1 IS NOT NULL THEN r.reason_1
+    WHEN r._reason_1 IS NOT NULL THEN r._reason_1
     WHEN s.record_id IS NOT NULL THEN 'duplicate record_id (already ingested)'
-    WHEN r.seen > 1 THEN 'duplicate record_id (repeated in this batch)'
-  END AS reason
+    WHEN r._seen > 1 THEN 'duplicate record_id (repeated in this batch)'
+  END AS _reason
 FROM ranked r
 LEFT JOIN {_q(stored_table)} s ON s.record_id = r.t_record_id
 """

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from privacy.errors import KeyringError, KeyMismatchError
+from privacy.errors import KeyMismatchError, KeyringError
 
 KEYRING_FORMAT = "migralink-keyring/1"
 MIN_SECRET_BYTES = 32
@@ -208,9 +208,7 @@ def verify_fingerprint(ring: Keyring, version: int, expected: str) -> None:
     try:
         actual = ring.fingerprint(version)
     except KeyringError:
-        raise KeyMismatchError(
-            f"the key offered lacks version {version}, which the warehouse was built with"
-        ) from None
+        raise KeyMismatchError(f"the key offered lacks version {version}, which the warehouse was built with") from None
     if not hmac.compare_digest(actual.encode(), expected.encode()):
         raise KeyMismatchError(
             "the key offered is not the key this warehouse was built with; "

@@ -69,7 +69,7 @@ TRADITIONS: dict[str, NameTradition] = {
         male=_t("MAXIMILIAN ALEXANDER PAUL LUKAS JONAS FELIX LEON THOMAS MICHAEL ANDREAS STEFAN JÜRGEN "
                 "KLAUS TOBIAS"),
         female=_t("ANNA MARIE SOPHIE LAURA JULIA LENA HANNAH KATHARINA SABINE ANDREA PETRA BIRGIT "
-                  "JÜLICH URSULA"),
+                  "GISELA URSULA"),
         syllables=_t("bach berg mann hof stein brück ler el ha ger wal ter schu mei kel rö gen dorf"),
         family_head_share=0.25, family_zipf=0.9, second_given=0.35,
     ),

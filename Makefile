@@ -1,0 +1,49 @@
+# migralink: `make demo` and `make test` work on a fresh clone with only python3, pip and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint typecheck docker-check unit bench lock clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,dev]"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/migralink demo --dir demo
+
+lint: install
+	$(BIN)/ruff check pipeline privacy linkage dags tests bench
+	$(BIN)/ruff format --check pipeline privacy linkage dags tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+docker-check: install
+	@command -v docker-compose >/dev/null 2>&1 || { \
+	  echo "installing Debian's docker-compose (offline compose-file validation)"; \
+	  apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash docker/check.sh
+
+unit: install
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+test: lint typecheck docker-check unit
+
+bench: install
+	$(BIN)/python bench/bench_foundation.py
+
+# Re-pin every dependency after changing pyproject.toml (needs the registry).
+lock:
+	rm -rf /tmp/migralink-lock && $(PYTHON) -m venv /tmp/migralink-lock
+	/tmp/migralink-lock/bin/pip install --quiet -e ".[airflow,dev]"
+	/tmp/migralink-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,112 @@
+"""Shared fixtures: tiny landing zones written by hand, keys, warehouses."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pipeline.contract import load_contract
+from privacy.keys import Keyring, write_new_key_file
+
+BORDER_ROW = {
+    "record_id": "B1",
+    "direction": "ARR",
+    "crossing_time": "2024-01-01T10:00:00",
+    "port": "AKL",
+    "doc_type": "P",
+    "doc_number": "X1234567",
+    "doc_issuing_country": "UTO",
+    "family_name": "MÜLLER",
+    "given_names": "HANS PETER",
+    "date_of_birth": "1980-02-03",
+    "sex": "M",
+    "nationality": "UTO",
+}
+VISA_ROW = {
+    "record_id": "V1",
+    "visa_number": "V998877",
+    "visa_category": "STUDENT",
+    "decision": "GRANTED",
+    "decision_date": "2023-12-01",
+    "valid_from": "2024-01-01",
+    "valid_until": "2025-01-01",
+    "family_name": "NGUYEN",
+    "given_names": "VAN AN",
+    "date_of_birth": "2001-05-06",
+    "sex": "M",
+    "nationality": "VNM",
+    "doc_number": "C7654321",
+    "doc_issuing_country": "VNM",
+}
+PERMIT_ROW = {
+    "record_id": "P1",
+    "permit_number": "RP-0001",
+    "permit_type": "TEMPORARY",
+    "reason": "education",
+    "issue_date": "2024-01-01",
+    "valid_from": "2024-01-01",
+    "valid_until": "2026-01-01",
+    "family_name": "NGUYEN",
+    "given_names": "VAN AN",
+    "date_of_birth": "2001-05-06",
+    "sex": "M",
+    "nationality": "VNM",
+    "country_of_birth": "VNM",
+    "doc_number": "C7654321",
+    "doc_issuing_country": "VNM",
+    "region": "NORTH",
+}
+GOOD_ROWS = {"border": BORDER_ROW, "visa": VISA_ROW, "permit": PERMIT_ROW}
+
+WriteCsv = Callable[..., Path]
+
+
+@pytest.fixture
+def landing(tmp_path: Path) -> Path:
+    path = tmp_path / "landing"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def write_csv(landing: Path) -> WriteCsv:
+    """Write rows (dicts) as a CSV landing file; ``header`` defaults to the contract columns."""
+
+    def write(
+        source: str, day: str, rows: list[dict[str, str]], *, name: str = "part.csv", header: list[str] | None = None
+    ) -> Path:
+        folder = landing / source / day
+        folder.mkdir(parents=True, exist_ok=True)
+        cols = header or list(load_contract()[source].names)
+        path = folder / name
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(cols)
+            for row in rows:
+                w.writerow([row.get(c, "") for c in cols])
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def ring() -> Keyring:
+    return Keyring.generate(now=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.key"
+    write_new_key_file(path)
+    return path
+
+
+def row(source: str, **changes: str) -> dict[str, str]:
+    """A valid row of ``source`` with some fields changed."""
+    out = dict(GOOD_ROWS[source])
+    out.update(changes)
+    return out

@@ -1,0 +1,94 @@
+"""The command line: help everywhere, one-line errors with a non-zero exit, idempotent runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import main
+from tests.conftest import WriteCsv, row
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("migralink: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["run", "--help"], ["keys", "init", "--help"], ["synth", "--help"], ["demo", "--help"],
+     ["status", "--help"]],
+    ids=lambda a: " ".join(a),
+)
+def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 0
+    assert "Usage: migralink" in capsys.readouterr().out
+
+
+CASES = [
+    ("bad date", ["run", "--date", "2024-13-01", "--landing", "{tmp}", "--warehouse", "{tmp}/wh",
+                  "--key-file", "{key}"], 2, "--date must be a date YYYY-MM-DD"),
+    ("unknown option", ["run", "--dat", "2024-01-01"], 2, "No such option"),
+    ("missing landing", ["run", "--date", "2024-01-01", "--warehouse", "{tmp}/wh", "--key-file", "{key}"], 1,
+     "--landing is required"),
+    ("landing does not exist", ["run", "--date", "2024-01-01", "--landing", "{tmp}/nope", "--warehouse",
+                                "{tmp}/wh", "--key-file", "{key}"], 1, "the landing directory does not exist"),
+    ("key file does not exist", ["run", "--date", "2024-01-01", "--landing", "{tmp}", "--warehouse", "{tmp}/wh",
+                                 "--key-file", "{tmp}/missing.key"], 1, "migralink keys init"),
+    ("key file exists", ["keys", "init", "--key-file", "{key}"], 1, "already exists; refusing to overwrite"),
+    ("no warehouse", ["status", "--warehouse", "{tmp}/nowhere"], 1, "no warehouse at"),
+    ("config file missing", ["run", "--date", "2024-01-01", "--config", "{tmp}/none.toml"], 1,
+     "config file"),
+    ("synth end before start", ["synth", "--out", "{tmp}/s", "--start", "2024-01-02", "--end", "2024-01-01"], 2,
+     "--end must not be before --start"),
+]
+
+
+@pytest.mark.parametrize(("argv", "code", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_arguments_give_one_actionable_line(
+    argv: list[str], code: int, message: str, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [a.format(tmp=tmp_path, key=key_file) for a in argv]
+    assert main(args) == code
+    assert message in one_line_error(capsys)
+
+
+def test_run_twice_reports_nothing_to_do(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv("border", "2024-01-02", [row("border"), row("border", record_id="B2", direction="?")])
+    argv = ["run", "--date", "2024-01-02", "--landing", str(landing), "--warehouse", str(tmp_path / "wh"),
+            "--key-file", str(key_file), "--quiet"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "quarantined 1: direction is not one of ARR, DEP" in first
+    assert main(argv) == 0
+    assert "nothing to do" in capsys.readouterr().out
+
+
+def test_settings_from_environment_and_flags_win(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_csv("border", "2024-01-02", [row("border")])
+    monkeypatch.setenv("MIGRALINK_LANDING", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("MIGRALINK_WAREHOUSE", str(tmp_path / "wh"))
+    monkeypatch.setenv("MIGRALINK_KEY_FILE", str(key_file))
+    assert main(["run", "--date", "2024-01-02", "--landing", str(landing), "--quiet"]) == 0
+    assert (tmp_path / "wh" / "migralink.duckdb").exists()
+    assert "border" in capsys.readouterr().out
+
+
+def test_config_file_settings(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv("border", "2024-01-02", [row("border")])
+    config = tmp_path / "migralink.toml"
+    config.write_text(f'landing = "{landing}"\nwarehouse = "{tmp_path / "wh"}"\nkey_file = "{key_file}"\n')
+    assert main(["run", "--date", "2024-01-02", "--config", str(config), "--quiet"]) == 0
+    config.write_text('landing = "x"\ncolour = "blue"\n')
+    assert main(["run", "--date", "2024-01-02", "--config", str(config)]) == 1
+    assert "unknown setting(s) colour" in one_line_error(capsys)
