@@ -9,6 +9,7 @@ accepted rows keep keyed tokens, quarantined rows are sealed with AES-GCM.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -22,14 +23,13 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.contract import SOURCES, SourceContract, load_contract
-from pipeline.countries import known_country_codes
 from pipeline.errors import PipelineError
 from pipeline.landing import Partition, discover_partitions, empty_table, read_landing_file
 from pipeline.validate import checked_rows_sql
-from pipeline.warehouse import RECORD_TABLES, check_key, transaction
+from pipeline.warehouse import RECORD_TABLES, check_key, registered, transaction
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
-from privacy.tokens import Tokenizer, pseudonymize_identity
+from privacy.tokens import SOURCE_TOKENS, Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -192,51 +192,57 @@ def _store_source(
         return
     source = contract.source
     stored = RECORD_TABLES[source]
-    con.register("raw_rows", raw)
-    try:
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE checked_rows AS SELECT row_number() OVER () AS _row, * "
-            f"FROM ({checked_rows_sql(contract, 'raw_rows', stored)})",
-            {"codes": list(known_country_codes())},
-        )
-    finally:
-        con.unregister("raw_rows")
+    with registered(con, "raw_rows", raw):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked_rows_sql(contract, 'raw_rows', stored)}")
     _store_accepted(con, source, tokenizer, run_id)
     _store_quarantined(con, contract, sealer, run_id)
     con.execute("DROP TABLE checked_rows")
 
 
 def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Tokenizer, run_id: str) -> None:
-    kept = KEPT_COLUMNS[source]
-    ident = con.execute(
-        """SELECT _row, t_family_name AS family_name, t_given_names AS given_names,
-                  strftime(t_date_of_birth, '%Y-%m-%d') AS date_of_birth, t_doc_number AS doc_number,
-                  t_doc_issuing_country AS doc_issuing_country"""
-        + (", t_visa_number AS visa_number" if source == "visa" else "")
-        + (", t_permit_number AS permit_number" if source == "permit" else "")
-        + " FROM checked_rows WHERE _reason IS NULL"
-    ).df()
-    tokens = pseudonymize_identity(ident, tokenizer)
-    tokens["key_version"] = tokenizer.version
-    tokens["_row"] = ident["_row"]
-    con.register("row_tokens", tokens)
-    try:
-        clear = ", ".join(f'c."t_{c}" AS "{c}"' for c in kept)
-        extra = "c.t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
+    """Insert the valid rows: kept clear columns, coarse attributes and one token per identifier.
+
+    Each token column is computed from the distinct input values only and joined back in SQL.
+    """
+    joins, selects = [], []
+    maps = contextlib.ExitStack()
+    for i, spec in enumerate(SOURCE_TOKENS[source]):
+        inputs = ", ".join(_typed_text(c) for c in spec.inputs)
+        first = _typed_text(spec.inputs[0])
+        distinct = con.execute(
+            f"SELECT DISTINCT {inputs} FROM checked_rows WHERE _reason IS NULL AND {first} IS NOT NULL"
+        ).fetchall()
+        mapping = pa.table(
+            {
+                **{f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(spec.inputs))},
+                "token": pa.array(tokenizer.tokens_for(spec, distinct), pa.string()),
+            }
+        )
+        name = maps.enter_context(registered(con, f"token_map_{i}", mapping))
+        on = " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(spec.inputs))
+        joins.append(f"LEFT JOIN {name} m{i} ON {on}")
+        selects.append(f"m{i}.token AS {spec.column}")
+    clear = ", ".join(f'c."t_{col}" AS "{col}"' for col in KEPT_COLUMNS[source])
+    extra = "c.t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
+    with maps:
         con.execute(
             f"""INSERT INTO {RECORD_TABLES[source]} BY NAME
-            SELECT {clear}, {extra} t.* EXCLUDE (_row), year(c.t_date_of_birth) AS birth_year,
+            SELECT {clear}, {extra} {", ".join(selects)}, year(c.t_date_of_birth) AS birth_year,
                    c.t_sex AS sex, c.t_nationality AS nationality,
-                   c.t_doc_issuing_country AS doc_issuing_country, c._partition AS partition_date,
-                   ? AS run_id
-            FROM checked_rows c JOIN row_tokens t USING (_row)
+                   c.t_doc_issuing_country AS doc_issuing_country, ? AS key_version,
+                   c._partition AS partition_date, ? AS run_id
+            FROM checked_rows c {" ".join(joins)}
             WHERE c._reason IS NULL
-            ORDER BY c._partition, c._file, c._line
-            """,
-            [run_id],
+            ORDER BY c._partition, c._file, c._line""",
+            [tokenizer.version, run_id],
         )
-    finally:
-        con.unregister("row_tokens")
+
+
+def _typed_text(column: str, prefix: str = "") -> str:
+    """The checked value of ``column`` as text (dates in ISO form)."""
+    if column == "date_of_birth":
+        return f"strftime({prefix}t_date_of_birth, '%Y-%m-%d')"
+    return f'{prefix}"t_{column}"'
 
 
 def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract, sealer: Sealer, run_id: str) -> None:
@@ -255,14 +261,11 @@ def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract,
         rows, columns=["source", "partition_date", "file", "line", "record_id", "reason", "sealed_row"]
     )
     frame["key_version"] = sealer.version
-    con.register("quarantine_rows", frame)
-    try:
+    with registered(con, "quarantine_rows", frame):
         con.execute(
             "INSERT INTO quarantine BY NAME SELECT *, ? AS run_id, now() AS quarantined_at FROM quarantine_rows",
             [run_id],
         )
-    finally:
-        con.unregister("quarantine_rows")
 
 
 def _record_partitions(
@@ -271,7 +274,9 @@ def _record_partitions(
     files: list[FileRow],
     run_id: str,
 ) -> list[PartitionCount]:
-    con.executemany("INSERT INTO meta_files VALUES (?, ?, ?, ?, ?, ?, ?)", [(*f, run_id) for f in files])
+    file_rows = pd.DataFrame(files, columns=["source", "partition_date", "file", "bytes", "sha256", "rows_read"])
+    with registered(con, "file_rows", file_rows):
+        con.execute("INSERT INTO meta_files BY NAME SELECT *, ? AS run_id FROM file_rows", [run_id])
     read: dict[tuple[str, dt.date], int] = {}
     for source, day, _f, _b, _d, n in files:
         read[(source, day)] = read.get((source, day), 0) + n
@@ -304,11 +309,11 @@ def _record_partitions(
         counts.append(
             PartitionCount(part.source, part.date.isoformat(), len(part.files), n_read, accepted, quarantined)
         )
-    con.executemany(
-        "INSERT INTO meta_partitions VALUES (?, ?, ?, ?, ?, ?, ?, now())",
-        [
-            (c.source, c.partition_date, c.files, c.rows_read, c.rows_accepted, c.rows_quarantined, run_id)
-            for c in counts
-        ],
-    )
+    part_rows = pd.DataFrame([asdict(c) for c in counts])
+    with registered(con, "part_rows", part_rows):
+        con.execute(
+            "INSERT INTO meta_partitions BY NAME SELECT * REPLACE (partition_date::DATE AS partition_date), "
+            "? AS run_id, now() AS processed_at FROM part_rows",
+            [run_id],
+        )
     return counts

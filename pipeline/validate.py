@@ -7,12 +7,23 @@ failed check joined by ``"; "``. Reasons name columns and rules, never values.
 
 from __future__ import annotations
 
+from functools import cache
+
 from pipeline.contract import Column, SourceContract
+from pipeline.countries import known_country_codes
 
 EARLIEST_EVENT = "1950-01-01"
 EARLIEST_BIRTH = "1880-01-01"
 LATEST_VALIDITY = "2200-12-31"
 EVENT_COLUMN = {"border": "crossing_time", "visa": "decision_date", "permit": "issue_date"}
+
+
+@cache
+def _country_list() -> str:
+    """The accepted codes as an SQL list of literals (fixed reference data, letters only)."""
+    codes = known_country_codes()
+    assert all(c.isalpha() and c.isupper() for c in codes)
+    return ", ".join(f"'{c}'" for c in codes)
 
 
 def _q(name: str) -> str:
@@ -50,7 +61,7 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
     elif col.type == "country":
         out.append(
             (
-                f"{typed} IS NOT NULL AND NOT list_contains($codes, {typed})",
+                f"{typed} IS NOT NULL AND {typed} NOT IN ({_country_list()})",
                 f"{col.name} is not an ISO 3166-1 alpha-3 or ICAO 9303 code",
             )
         )
@@ -82,7 +93,7 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
 def checked_rows_sql(contract: SourceContract, raw_table: str, stored_table: str) -> str:
     """SQL selecting every raw row with typed ``t_<col>`` columns, ``_reason`` and the raw text columns.
 
-    The query takes one bound parameter ``$codes`` (the list of accepted country codes). Rows whose
+    Rows whose
     ``record_id`` repeats an earlier valid row of the batch, or a record already stored in
     ``stored_table``, fail with a duplicate reason.
     """

@@ -79,6 +79,7 @@ def connect(warehouse: Path, *, create: bool = True) -> duckdb.DuckDBPyConnectio
     except OSError as exc:
         raise WarehouseError(f"cannot create the warehouse directory {warehouse}: {exc.strerror}") from None
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the callers draw their own
     for ddl in SCHEMA:
         con.execute(ddl)
     return con
@@ -94,6 +95,17 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[str]:
+    """Expose a DataFrame or Arrow table to SQL as ``name`` for the duration of the block."""
+    con.register(name, data)
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses it; the original error wins
+            con.unregister(name)
 
 
 def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> None:

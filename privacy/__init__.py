@@ -5,9 +5,11 @@ from __future__ import annotations
 from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, PrivacyError
 from privacy.keys import EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, write_new_key_file
 from privacy.sealing import Sealer
-from privacy.tokens import Tokenizer, pseudonymize_identity
+from privacy.tokens import IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
 
 __all__ = [
+    "IDENTITY_TOKENS",
+    "SOURCE_TOKENS",
     "EnvKeyProvider",
     "FileKeyProvider",
     "InvalidCiphertext",
@@ -17,7 +19,7 @@ __all__ = [
     "KeyringError",
     "PrivacyError",
     "Sealer",
+    "TokenSpec",
     "Tokenizer",
-    "pseudonymize_identity",
     "write_new_key_file",
 ]

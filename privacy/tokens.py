@@ -2,7 +2,8 @@
 
 Each field has its own HKDF subkey (purpose ``token/<field>``), so a token of a family name can never be
 compared with a token of a given name or a document number. Values are standardized first
-(:mod:`privacy.normalize`) and each distinct value is hashed once.
+(:mod:`privacy.normalize`) and each distinct value is hashed once: callers pass distinct values and join
+the result back (in SQL), never one call per record.
 
 Security properties: without the key, a token cannot be recomputed from a guessed value (no dictionary
 attack); tokens reveal equality of standardized values within one field and one key version, and
@@ -11,16 +12,56 @@ therefore value frequencies.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-from collections.abc import Callable
-
-import pandas as pd
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from privacy.keys import Keyring
 from privacy.normalize import normalize_document, normalize_name
 
 TOKEN_HEX_CHARS = 32  # 128 bits of the HMAC-SHA256 output
+
+Standardizer = Callable[[Sequence[str | None]], str | None]
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """How one token column is made: from which input columns, standardized how, under which purpose."""
+
+    column: str
+    purpose: str
+    inputs: tuple[str, ...]
+    standardize: Standardizer
+
+
+def _name(values: Sequence[str | None]) -> str | None:
+    return normalize_name(values[0])
+
+
+def _date(values: Sequence[str | None]) -> str | None:
+    return values[0] or None
+
+
+def _document(values: Sequence[str | None]) -> str | None:
+    number = normalize_document(values[0])
+    return None if number is None else f"{number}|{values[1] or ''}"
+
+
+def _number(values: Sequence[str | None]) -> str | None:
+    return normalize_document(values[0])
+
+
+IDENTITY_TOKENS = (
+    TokenSpec("tok_family_name", "family_name", ("family_name",), _name),
+    TokenSpec("tok_given_names", "given_names", ("given_names",), _name),
+    TokenSpec("tok_date_of_birth", "date_of_birth", ("date_of_birth",), _date),
+    TokenSpec("tok_document", "document", ("doc_number", "doc_issuing_country"), _document),
+)
+SOURCE_TOKENS = {
+    "border": IDENTITY_TOKENS,
+    "visa": (*IDENTITY_TOKENS, TokenSpec("tok_visa_number", "visa_number", ("visa_number",), _number)),
+    "permit": (*IDENTITY_TOKENS, TokenSpec("tok_permit_number", "permit_number", ("permit_number",), _number)),
+}
 
 
 class Tokenizer:
@@ -28,9 +69,8 @@ class Tokenizer:
 
     Examples:
         >>> tk = Tokenizer(Keyring.generate())
-        >>> a, b = tk.tokens("family_name", pd.Series(["WANG", None])).tolist()
-        >>> len(a), b
-        (32, None)
+        >>> len(tk.token("family_name", "WANG"))
+        32
     """
 
     def __init__(self, ring: Keyring, version: int | None = None) -> None:
@@ -45,43 +85,13 @@ class Tokenizer:
 
     def token(self, purpose: str, value: str) -> str:
         """Token of one already standardized value."""
-        return hmac.new(self._key(purpose), value.encode(), hashlib.sha256).hexdigest()[:TOKEN_HEX_CHARS]
+        return hmac.digest(self._key(purpose), value.encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
 
-    def tokens(self, purpose: str, values: pd.Series) -> pd.Series:
-        """Tokens of standardized values; ``None`` stays ``None``; each distinct value hashed once."""
-        distinct = values.dropna().unique()
-        mapping = {v: self.token(purpose, v) for v in distinct}
-        return values.map(mapping).astype(object).where(values.notna(), None)
-
-
-def _standardize(values: pd.Series, fn: Callable[[str | None], str | None]) -> pd.Series:
-    distinct = values.dropna().unique()
-    mapping = {v: fn(v) for v in distinct}
-    return values.map(mapping).astype(object).where(values.notna(), None)
-
-
-def pseudonymize_identity(frame: pd.DataFrame, tokenizer: Tokenizer) -> pd.DataFrame:
-    """Replace the identifier columns of ``frame`` by tokens.
-
-    Args:
-        frame: Columns ``family_name``, ``given_names``, ``date_of_birth`` (ISO text), ``doc_number`` and
-            ``doc_issuing_country``; optionally ``visa_number`` and ``permit_number``.
-        tokenizer: The tokenizer of the active key version.
-
-    Returns:
-        A frame with the same index and columns ``tok_family_name``, ``tok_given_names``,
-        ``tok_date_of_birth``, ``tok_document`` (number with issuing country) and, when present,
-        ``tok_visa_number`` / ``tok_permit_number``.
-    """
-    out = pd.DataFrame(index=frame.index)
-    out["tok_family_name"] = tokenizer.tokens("family_name", _standardize(frame["family_name"], normalize_name))
-    out["tok_given_names"] = tokenizer.tokens("given_names", _standardize(frame["given_names"], normalize_name))
-    out["tok_date_of_birth"] = tokenizer.tokens("date_of_birth", frame["date_of_birth"])
-    doc = _standardize(frame["doc_number"], normalize_document)
-    country = frame["doc_issuing_country"].fillna("")
-    out["tok_document"] = tokenizer.tokens("document", (doc + "|" + country).where(doc.notna(), None))
-    for column in ("visa_number", "permit_number"):
-        if column in frame.columns:
-            std = _standardize(frame[column], normalize_document)
-            out[f"tok_{column}"] = tokenizer.tokens(column, std)
-    return out
+    def tokens_for(self, spec: TokenSpec, distinct_inputs: Sequence[Sequence[str | None]]) -> list[str | None]:
+        """Tokens for distinct input tuples of ``spec`` (``None`` where nothing is left after standardizing)."""
+        key = self._key(spec.purpose)
+        out: list[str | None] = []
+        for inputs in distinct_inputs:
+            std = spec.standardize(inputs)
+            out.append(None if std is None else hmac.digest(key, std.encode(), "sha256").hex()[:TOKEN_HEX_CHARS])
+        return out

@@ -19,8 +19,14 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["run", "--help"], ["keys", "init", "--help"], ["synth", "--help"], ["demo", "--help"],
-     ["status", "--help"]],
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["keys", "init", "--help"],
+        ["synth", "--help"],
+        ["demo", "--help"],
+        ["status", "--help"],
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -29,21 +35,50 @@ def test_every_command_has_help(argv: list[str], capsys: pytest.CaptureFixture[s
 
 
 CASES = [
-    ("bad date", ["run", "--date", "2024-13-01", "--landing", "{tmp}", "--warehouse", "{tmp}/wh",
-                  "--key-file", "{key}"], 2, "--date must be a date YYYY-MM-DD"),
+    (
+        "bad date",
+        ["run", "--date", "2024-13-01", "--landing", "{tmp}", "--warehouse", "{tmp}/wh", "--key-file", "{key}"],
+        2,
+        "--date must be a date YYYY-MM-DD",
+    ),
     ("unknown option", ["run", "--dat", "2024-01-01"], 2, "No such option"),
-    ("missing landing", ["run", "--date", "2024-01-01", "--warehouse", "{tmp}/wh", "--key-file", "{key}"], 1,
-     "--landing is required"),
-    ("landing does not exist", ["run", "--date", "2024-01-01", "--landing", "{tmp}/nope", "--warehouse",
-                                "{tmp}/wh", "--key-file", "{key}"], 1, "the landing directory does not exist"),
-    ("key file does not exist", ["run", "--date", "2024-01-01", "--landing", "{tmp}", "--warehouse", "{tmp}/wh",
-                                 "--key-file", "{tmp}/missing.key"], 1, "migralink keys init"),
+    (
+        "missing landing",
+        ["run", "--date", "2024-01-01", "--warehouse", "{tmp}/wh", "--key-file", "{key}"],
+        1,
+        "--landing is required",
+    ),
+    (
+        "landing does not exist",
+        ["run", "--date", "2024-01-01", "--landing", "{tmp}/nope", "--warehouse", "{tmp}/wh", "--key-file", "{key}"],
+        1,
+        "the landing directory does not exist",
+    ),
+    (
+        "key file does not exist",
+        [
+            "run",
+            "--date",
+            "2024-01-01",
+            "--landing",
+            "{tmp}",
+            "--warehouse",
+            "{tmp}/wh",
+            "--key-file",
+            "{tmp}/missing.key",
+        ],
+        1,
+        "migralink keys init",
+    ),
     ("key file exists", ["keys", "init", "--key-file", "{key}"], 1, "already exists; refusing to overwrite"),
     ("no warehouse", ["status", "--warehouse", "{tmp}/nowhere"], 1, "no warehouse at"),
-    ("config file missing", ["run", "--date", "2024-01-01", "--config", "{tmp}/none.toml"], 1,
-     "config file"),
-    ("synth end before start", ["synth", "--out", "{tmp}/s", "--start", "2024-01-02", "--end", "2024-01-01"], 2,
-     "--end must not be before --start"),
+    ("config file missing", ["run", "--date", "2024-01-01", "--config", "{tmp}/none.toml"], 1, "config file"),
+    (
+        "synth end before start",
+        ["synth", "--out", "{tmp}/s", "--start", "2024-01-02", "--end", "2024-01-01"],
+        2,
+        "--end must not be before --start",
+    ),
 ]
 
 
@@ -60,8 +95,18 @@ def test_run_twice_reports_nothing_to_do(
     write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write_csv("border", "2024-01-02", [row("border"), row("border", record_id="B2", direction="?")])
-    argv = ["run", "--date", "2024-01-02", "--landing", str(landing), "--warehouse", str(tmp_path / "wh"),
-            "--key-file", str(key_file), "--quiet"]
+    argv = [
+        "run",
+        "--date",
+        "2024-01-02",
+        "--landing",
+        str(landing),
+        "--warehouse",
+        str(tmp_path / "wh"),
+        "--key-file",
+        str(key_file),
+        "--quiet",
+    ]
     assert main(argv) == 0
     first = capsys.readouterr().out
     assert "quarantined 1: direction is not one of ARR, DEP" in first
@@ -70,7 +115,11 @@ def test_run_twice_reports_nothing_to_do(
 
 
 def test_settings_from_environment_and_flags_win(
-    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch,
+    write_csv: WriteCsv,
+    landing: Path,
+    tmp_path: Path,
+    key_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     write_csv("border", "2024-01-02", [row("border")])

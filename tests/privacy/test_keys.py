@@ -86,9 +86,11 @@ def test_subkeys_differ_by_purpose_and_by_key() -> None:
 def test_wrong_key_is_refused_with_a_constant_time_comparison() -> None:
     a, b = Keyring.generate(), Keyring.generate()
     verify_fingerprint(a, 1, a.fingerprint())
-    with mock.patch("privacy.keys.hmac.compare_digest", wraps=__import__("hmac").compare_digest) as cmp:
-        with pytest.raises(KeyMismatchError, match="not the key this warehouse was built with"):
-            verify_fingerprint(b, 1, a.fingerprint())
+    with (
+        mock.patch("privacy.keys.hmac.compare_digest", wraps=__import__("hmac").compare_digest) as cmp,
+        pytest.raises(KeyMismatchError, match="not the key this warehouse was built with"),
+    ):
+        verify_fingerprint(b, 1, a.fingerprint())
     assert cmp.called
     with pytest.raises(KeyMismatchError, match="lacks version 2"):
         verify_fingerprint(a, 2, a.fingerprint())

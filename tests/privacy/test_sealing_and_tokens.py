@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 
-import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +13,7 @@ from privacy.errors import InvalidCiphertext
 from privacy.keys import Keyring
 from privacy.normalize import normalize_document, normalize_name
 from privacy.sealing import Sealer
-from privacy.tokens import Tokenizer, pseudonymize_identity
+from privacy.tokens import IDENTITY_TOKENS, Tokenizer
 
 
 def test_seal_round_trip_and_every_one_byte_tampering_is_detected(ring: Keyring) -> None:
@@ -23,7 +23,7 @@ def test_seal_round_trip_and_every_one_byte_tampering_is_detected(ring: Keyring)
     for i in range(len(blob)):
         tampered = bytearray(blob)
         tampered[i] ^= 0x01
-        with pytest.raises(InvalidCiphertext, match="^sealed data cannot be opened$"):
+        with pytest.raises(InvalidCiphertext, match=r"^sealed data cannot be opened$"):
             sealer.open(bytes(tampered), aad=b"border|2024-01-01|f.csv|2")
 
 
@@ -38,32 +38,23 @@ def test_sealed_row_does_not_open_in_another_context_or_with_another_key(ring: K
 
 
 def test_tokens_are_deterministic_keyed_and_separated_by_field(ring: Keyring) -> None:
-    values = pd.Series(["WANG", "WANG", None, "LI"])
     tk = Tokenizer(ring)
-    first = tk.tokens("family_name", values).tolist()
-    assert first == tk.tokens("family_name", values).tolist()
-    assert first[0] == first[1] and first[2] is None and first[0] != first[3]
-    assert tk.tokens("given_names", values).tolist()[0] != first[0]
-    assert Tokenizer(Keyring.generate()).tokens("family_name", values).tolist()[0] != first[0]
-    plain = hashlib.sha256(b"WANG").hexdigest()
-    assert first[0] not in plain
+    wang = tk.token("family_name", "WANG")
+    assert wang == tk.token("family_name", "WANG") != tk.token("family_name", "LI")
+    assert tk.token("given_names", "WANG") != wang
+    assert Tokenizer(Keyring.generate()).token("family_name", "WANG") != wang
+    assert wang not in hashlib.sha256(b"WANG").hexdigest()
+    assert wang not in hmac.new(b"", b"WANG", "sha256").hexdigest()
 
 
-def test_pseudonymize_identity_standardizes_before_hashing(ring: Keyring) -> None:
-    frame = pd.DataFrame(
-        {
-            "family_name": ["Müller", "MULLER", " muller "],
-            "given_names": ["Hans", "HANS", None],
-            "date_of_birth": ["1980-01-02", "1980-01-02", None],
-            "doc_number": ["ab 123", "AB123", "AB123"],
-            "doc_issuing_country": ["D", "D", "UTO"],
-        }
-    )
-    out = pseudonymize_identity(frame, Tokenizer(ring))
-    assert out["tok_family_name"].nunique() == 1
-    assert out["tok_given_names"].tolist()[2] is None
-    docs = out["tok_document"].tolist()
-    assert docs[0] == docs[1] != docs[2]  # same number, other issuing country
+def test_token_specs_standardize_before_hashing(ring: Keyring) -> None:
+    tk = Tokenizer(ring)
+    family, _given, _dob, document = IDENTITY_TOKENS
+    a, b, c, empty = tk.tokens_for(family, [("Müller",), ("MULLER",), (" muller ",), ("<<",)])
+    assert a == b == c and empty is None
+    same, other_country, no_number = tk.tokens_for(document, [("ab 123", "D"), ("AB123", "UTO"), ("-", "D")])
+    assert tk.tokens_for(document, [("AB123", "D")]) == [same]
+    assert same != other_country and no_number is None
 
 
 @given(st.text())
