@@ -1,0 +1,13 @@
+"""Assets of the migralink pipeline, defined once and imported by every DAG that produces or consumes them.
+
+Names are stable nouns: renaming one breaks the lineage history and every DAG scheduled on it.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+MIGRALINK_RECORDS = Asset(name="migralink_records", uri="migralink://warehouse/records", group="migralink")
+"""The pseudonymized border, visa and permit records (and quarantine) in the DuckDB warehouse."""
+
+__all__ = ["MIGRALINK_RECORDS"]

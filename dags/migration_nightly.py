@@ -1,0 +1,124 @@
+"""# migration_nightly
+
+Nightly ingest of border, visa and residence-permit records into the migralink warehouse.
+
+**Schedule.** 02:00 UTC every day. The run that starts at 02:00 on day *D* processes every landing partition
+`<landing>/<source>/<YYYY-MM-DD>/` dated **on or before D-1** that the warehouse has not processed yet. The
+day is taken from the run's data interval end (equal to its logical date for a cron schedule), so a manual
+run triggered on day *D* also processes partitions up to *D-1*; partitions of the current, incomplete day
+wait for the next night. All dates are UTC.
+
+**Idempotence.** A partition is processed once: re-running a night, or a night after a missed one, picks up
+exactly the partitions still pending and changes nothing else. To backfill or repair outside Airflow use the
+same code path: `migralink run --date YYYY-MM-DD`.
+
+**Settings** come from the environment of the worker (`MIGRALINK_LANDING`, `MIGRALINK_WAREHOUSE`,
+`MIGRALINK_KEY_FILE`, `MIGRALINK_HOST_COUNTRY`, or a TOML file named by `MIGRALINK_CONFIG`); the DAG params
+`landing`, `warehouse` and `key_file` override them for one run.
+
+**Tasks.**
+1. `check_key`: load the secret key and, when the warehouse exists, verify it is the key the warehouse was
+   built with. Fails before any data are read.
+2. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
+   `migralink_records`.
+
+Missing settings and key problems fail the task at once (no retries); other errors (a locked warehouse, an
+unreadable landing file) are retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import Param, dag, task
+from assets import MIGRALINK_RECORDS
+
+if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
+    from pipeline.config import Settings
+
+SETTING_PARAMS = ("landing", "warehouse", "key_file")
+
+
+def _settings(params: dict[str, Any]) -> Settings:
+    """Settings from the config file and ``MIGRALINK_*`` environment, overridden by non-empty DAG params."""
+    from pipeline.config import load_settings
+
+    return load_settings(None, **{name: params.get(name) or None for name in SETTING_PARAMS})
+
+
+def _run_date(context: dict[str, Any]) -> dt.date:
+    """The last day whose partitions this run processes: the day before the run's data interval end."""
+    end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
+    return end.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+@contextlib.contextmanager
+def _fail_fast_on_permanent_errors() -> Iterator[None]:
+    """Turn configuration and key errors into a failure without retries: retrying cannot fix them."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.errors import ConfigError
+    from privacy.errors import PrivacyError
+
+    try:
+        yield
+    except (ConfigError, PrivacyError) as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+@dag(
+    dag_id="migration_nightly",
+    schedule="0 2 * * *",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["migralink"],
+    default_args={
+        "owner": "migralink",
+        "retries": 2,
+        "retry_delay": dt.timedelta(minutes=5),
+        "execution_timeout": dt.timedelta(hours=4),
+    },
+    params={
+        name: Param(None, type=["null", "string"], description=f"Override MIGRALINK_{name.upper()} for this run")
+        for name in SETTING_PARAMS
+    },
+)
+def migration_nightly() -> None:
+    @task
+    def check_key(**context: Any) -> dict[str, object]:
+        """Load the key and verify it against the warehouse (if there is one yet); reads no landing data."""
+        from pipeline.warehouse import DB_FILE, connect
+        from pipeline.warehouse import check_key as verify_warehouse_key
+        from privacy.keys import FileKeyProvider
+
+        with _fail_fast_on_permanent_errors():
+            settings = _settings(context["params"]).require("warehouse", "key_file")
+            ring = FileKeyProvider(settings.key_file).load()
+            exists = (settings.warehouse / DB_FILE).exists()
+            if exists:
+                con = connect(settings.warehouse, create=False)
+                try:
+                    verify_warehouse_key(con, ring)
+                finally:
+                    con.close()
+        return {"key_id": ring.key_id, "key_version": ring.active_version, "warehouse_exists": exists}
+
+    @task(outlets=[MIGRALINK_RECORDS])
+    def ingest_partitions(**context: Any) -> dict[str, object]:
+        """Ingest every pending landing partition dated on or before the day before the run."""
+        from pipeline.nightly import run_nightly
+
+        with _fail_fast_on_permanent_errors():
+            result = run_nightly(_settings(context["params"]), _run_date(context)).as_dict()
+        context["outlet_events"][MIGRALINK_RECORDS].extra = result
+        return result
+
+    check_key() >> ingest_partitions()
+
+
+migration_nightly()

@@ -1,0 +1,144 @@
+"""Whole-DAG runs of ``migration_nightly`` with ``dag.test()`` on a temporary SQLite Airflow home.
+
+Each run happens in a fresh interpreter whose environment is prepared first: Airflow reads its
+configuration when imported, and ``dag.test()`` only runs DAGs inside the configured DAGS_FOLDER.
+A failing DAG does not raise, so the tests assert on the returned run and task states.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dag_test_support import AIRFLOW_ENV, LANDING_DAYS, REPO, rows_for, write_partition
+
+pytest.importorskip("airflow.sdk")
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
+
+RUNNER = Path(__file__).with_name("dag_runner.py")
+# The night of 2026-03-03 at 02:00 UTC processes partitions up to 2026-03-02. (Airflow creates no task
+# instances for a logical date before the DAG's start_date, so the test data are dated after it.)
+NIGHT = "2026-03-03T02:00:00+00:00"
+TABLES = (
+    "border_crossings",
+    "visa_decisions",
+    "residence_permits",
+    "quarantine",
+    "meta_partitions",
+    "meta_runs",
+    "meta_keys",
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MIGRALINK_", "PYTHONPATH"))}
+    return env | AIRFLOW_ENV | extra
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite metadata database, shared by the runs of this module."""
+    home = tmp_path_factory.mktemp("airflow-home")
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=clean_env(AIRFLOW_HOME=str(home)),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=180,
+    )
+    return home
+
+
+def run_dag(home: Path, migralink_env: dict[str, str], run_conf: dict[str, str] | None = None) -> tuple[dict, str]:
+    """Run the DAG once; return its outcome (run and task states) and the log output."""
+    proc = subprocess.run(
+        [sys.executable, str(RUNNER), "migration_nightly", NIGHT, json.dumps(run_conf or {})],
+        env=clean_env(AIRFLOW_HOME=str(home), **migralink_env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
+
+
+def snapshot(warehouse: Path) -> dict[str, list[tuple]]:
+    """Every row of every warehouse table."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    finally:
+        con.close()
+
+
+def test_nightly_run_ingests_partitions_up_to_the_day_before(
+    airflow_home: Path, tiny_landing: Path, tmp_path: Path
+) -> None:
+    from privacy.keys import write_new_key_file
+
+    key_file, warehouse = tmp_path / "migralink.key", tmp_path / "warehouse"
+    write_new_key_file(key_file)
+    env = {
+        "MIGRALINK_LANDING": str(tiny_landing),
+        "MIGRALINK_WAREHOUSE": str(warehouse),
+        "MIGRALINK_KEY_FILE": str(key_file),
+    }
+
+    outcome, _ = run_dag(airflow_home, env)
+
+    assert outcome == {"state": "success", "tasks": {"check_key": "success", "ingest_partitions": "success"}}
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        processed = con.execute("SELECT DISTINCT partition_date::VARCHAR FROM meta_partitions ORDER BY 1").fetchall()
+        assert [d for (d,) in processed] == list(LANDING_DAYS[:2]), "2026-03-03 waits for the next night"
+        for table in ("border_crossings", "visa_decisions", "residence_permits"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(2,)]
+        assert con.execute("SELECT count(*) FROM quarantine").fetchall() == [(1,)]
+        assert con.execute(
+            "SELECT run_date::VARCHAR, rows_read, rows_accepted, rows_quarantined FROM meta_runs"
+        ).fetchall() == [("2026-03-02", 7, 6, 1)]
+        stored = con.execute("SELECT * FROM border_crossings").fetchall()
+        assert not any("NGUYEN" in str(row) or "C7654321" in str(row) for row in stored), "pseudonymized"
+    finally:
+        con.close()
+
+
+def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_landing: Path, tmp_path: Path) -> None:
+    from pipeline.config import load_settings
+    from pipeline.nightly import run_nightly
+    from privacy.keys import write_new_key_file
+
+    key_file, other_key, warehouse = tmp_path / "migralink.key", tmp_path / "other.key", tmp_path / "warehouse"
+    write_new_key_file(key_file)
+    write_new_key_file(other_key)
+    run_nightly(load_settings(None, landing=tiny_landing, warehouse=warehouse, key_file=key_file), dt.date(2026, 3, 1))
+    for source in ("border", "visa", "permit"):  # new data the run would ingest with the right key
+        write_partition(tiny_landing, source, "2026-03-02", rows_for(source, "2026-03-02"))
+    before = snapshot(warehouse)
+
+    # The environment names the right key; the run's params override it with the wrong one.
+    env = {
+        "MIGRALINK_LANDING": str(tiny_landing),
+        "MIGRALINK_WAREHOUSE": str(warehouse),
+        "MIGRALINK_KEY_FILE": str(key_file),
+    }
+    outcome, logs = run_dag(airflow_home, env, run_conf={"key_file": str(other_key)})
+
+    # "failed" at once, not "up_for_retry": a key problem is not retried (the retry delay would time out).
+    assert outcome == {"state": "failed", "tasks": {"check_key": "failed", "ingest_partitions": "upstream_failed"}}
+    assert snapshot(warehouse) == before
+    assert "is not the key this warehouse was built with" in logs
