@@ -264,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         # Unexpected errors may quote data; show only their type unless debugging is asked for.
         if os.environ.get("MIGRALINK_DEBUG"):
             raise
-        err.print(f"migralink: error: unexpected {type(exc).__name__}; rerun with MIGRALINK_DEBUG=1 to see details",
-                  soft_wrap=True)
+        err.print(
+            f"migralink: error: unexpected {type(exc).__name__}; rerun with MIGRALINK_DEBUG=1 to see details",
+            soft_wrap=True,
+        )
         return 1
     return 0
 

@@ -37,16 +37,16 @@ class Kind(IntEnum):
 
 # Share of each kind among the people who appear in the records over a two-year window.
 KIND_WEIGHTS: dict[Kind, float] = {
-    Kind.CITIZEN_RESIDENT: 0.355,
+    Kind.CITIZEN_RESIDENT: 0.25,
     Kind.CITIZEN_EMIGRANT: 0.02,
     Kind.CITIZEN_RETURNING: 0.015,
-    Kind.VISITOR: 0.385,
-    Kind.STUDENT: 0.045,
-    Kind.WORKER: 0.055,
-    Kind.FAMILY: 0.03,
+    Kind.VISITOR: 0.36,
+    Kind.STUDENT: 0.07,
+    Kind.WORKER: 0.07,
+    Kind.FAMILY: 0.045,
     Kind.PROTECTION: 0.02,
     Kind.OVERSTAYER: 0.01,
-    Kind.FOREIGN_RESIDENT: 0.05,
+    Kind.FOREIGN_RESIDENT: 0.12,
     Kind.FOREIGN_LEAVER: 0.015,
 }
 
@@ -81,5 +81,6 @@ KIND_MALE_SHARE: dict[Kind, float] = {
 }
 
 # Kinds that are statistically resident at the start of the window, whatever their arrival date.
-RESIDENT_AT_START = frozenset({Kind.CITIZEN_RESIDENT, Kind.CITIZEN_EMIGRANT, Kind.FOREIGN_RESIDENT,
-                               Kind.FOREIGN_LEAVER})
+RESIDENT_AT_START = frozenset(
+    {Kind.CITIZEN_RESIDENT, Kind.CITIZEN_EMIGRANT, Kind.FOREIGN_RESIDENT, Kind.FOREIGN_LEAVER}
+)

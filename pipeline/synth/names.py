@@ -25,17 +25,64 @@ MAX_VARIANTS = 3
 
 # Generic transliteration alternatives, most plausible first: (spelling, alternative spelling).
 TRANSLITERATION_RULES: tuple[tuple[str, str], ...] = (
-    ("Ü", "UE"), ("Ö", "OE"), ("Ä", "AE"), ("KH", "H"), ("OU", "U"), ("OO", "U"), ("EE", "I"),
-    ("IY", "II"), ("II", "IY"), ("YU", "IU"), ("YA", "IA"), ("IA", "YA"), ("SCH", "SH"), ("SH", "SCH"),
-    ("ZH", "J"), ("CH", "TCH"), ("DJ", "J"), ("J", "DJ"), ("PH", "F"), ("TH", "T"), ("DH", "D"),
-    ("GH", "G"), ("Q", "K"), ("AI", "AY"), ("EI", "EY"), ("EY", "EI"), ("W", "V"), ("V", "W"),
-    ("C", "K"), ("K", "C"), ("MM", "M"), ("LL", "L"), ("SS", "S"), ("TT", "T"), ("NN", "N"),
-    ("X", "KS"), ("Y", "I"), ("I", "Y"), ("U", "OU"), ("O", "U"),
+    ("Ü", "UE"),
+    ("Ö", "OE"),
+    ("Ä", "AE"),
+    ("KH", "H"),
+    ("OU", "U"),
+    ("OO", "U"),
+    ("EE", "I"),
+    ("IY", "II"),
+    ("II", "IY"),
+    ("YU", "IU"),
+    ("YA", "IA"),
+    ("IA", "YA"),
+    ("SCH", "SH"),
+    ("SH", "SCH"),
+    ("ZH", "J"),
+    ("CH", "TCH"),
+    ("DJ", "J"),
+    ("J", "DJ"),
+    ("PH", "F"),
+    ("TH", "T"),
+    ("DH", "D"),
+    ("GH", "G"),
+    ("Q", "K"),
+    ("AI", "AY"),
+    ("EI", "EY"),
+    ("EY", "EI"),
+    ("W", "V"),
+    ("V", "W"),
+    ("C", "K"),
+    ("K", "C"),
+    ("MM", "M"),
+    ("LL", "L"),
+    ("SS", "S"),
+    ("TT", "T"),
+    ("NN", "N"),
+    ("X", "KS"),
+    ("Y", "I"),
+    ("I", "Y"),
+    ("U", "OU"),
+    ("O", "U"),
 )
 
 # ICAO Doc 9303 part 3 transliterations of Latin letters with diacritics in the machine-readable zone.
-ICAO_LATIN: dict[str, str] = {"Ä": "AE", "Å": "AA", "Æ": "AE", "Ö": "OE", "Ø": "OE", "Ü": "UE", "ß": "SS",
-                              "Ñ": "N", "Þ": "TH", "Ł": "L", "Ŀ": "L", "Ĳ": "IJ", "Œ": "OE"}
+ICAO_LATIN: dict[str, str] = {
+    "Ä": "AE",
+    "Å": "AA",
+    "Æ": "AE",
+    "Ö": "OE",
+    "Ø": "OE",
+    "Ü": "UE",
+    "ß": "SS",
+    "Ñ": "N",
+    "Þ": "TH",
+    "Ł": "L",
+    "Ŀ": "L",
+    "Ĳ": "IJ",
+    "Œ": "OE",
+}
 
 
 @dataclass(frozen=True)
@@ -97,15 +144,18 @@ def zipf_cdf(n_head: int, head_share: float, head_zipf: float, n_tail: int) -> n
     return cdf / cdf[-1]
 
 
-def rare_names(tradition: NameTradition, key: str, role: str, count: int, span: tuple[int, int],
-               exclude: set[str]) -> list[str]:
+def rare_names(
+    tradition: NameTradition, key: str, role: str, count: int, span: tuple[int, int], exclude: set[str]
+) -> list[str]:
     """Plausible rare names made of the tradition's syllables, deterministic per tradition and role."""
     rng = np.random.default_rng(zlib.crc32(f"{key}:{role}".encode()))
     syllables = np.array(tradition.syllables, dtype=object)
     lo, hi = span
     out: list[str] = []
     seen = set(exclude)
-    while len(out) < count:
+    for _ in range(20):
+        if len(out) >= count:
+            break
         n = count * 2
         lengths = rng.integers(lo, hi + 1, size=n)
         picks = rng.integers(0, len(syllables), size=(n, hi))
@@ -158,8 +208,11 @@ def build_pool() -> NamePool:
     female: list[Sampler] = []
     for key in keys:
         tradition = TRADITIONS[key]
-        for role, head, out in (("family", tradition.family, family), ("male", tradition.male, male),
-                                ("female", tradition.female, female)):
+        for role, head, out in (
+            ("family", tradition.family, family),
+            ("male", tradition.male, male),
+            ("female", tradition.female, female),
+        ):
             is_family = role == "family"
             n_tail = RARE_FAMILY_NAMES if is_family else RARE_GIVEN_NAMES
             span = tradition.family_syllables if is_family else tradition.given_syllables
@@ -185,7 +238,9 @@ def build_pool() -> NamePool:
     icao = np.arange(n, dtype=np.int32)
     icao[: len(icao_ids)] = icao_ids
     arr = np.array(strings, dtype=object)
-    has_diacritics = np.array([not s.replace(" ", "").replace("-", "").replace("'", "").isascii()
-                               for s in strings], dtype=bool)
-    return NamePool(arr, keys, tuple(family), tuple(male), tuple(female), variants, n_variants,
-                    stripped, icao, has_diacritics)
+    has_diacritics = np.array(
+        [not s.replace(" ", "").replace("-", "").replace("'", "").isascii() for s in strings], dtype=bool
+    )
+    return NamePool(
+        arr, keys, tuple(family), tuple(male), tuple(female), variants, n_variants, stripped, icao, has_diacritics
+    )

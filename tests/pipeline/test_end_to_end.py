@@ -1,0 +1,103 @@
+"""End to end through the `migralink` command line on a small generated landing zone."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline.cli import main
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("e2e") / "landing"
+    argv = [
+        "synth",
+        "--out",
+        str(out),
+        "--persons",
+        "400",
+        "--start",
+        "2024-01-01",
+        "--end",
+        "2024-06-30",
+        "--seed",
+        "11",
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def _identifiers(landing: Path) -> set[str]:
+    """Every name, birth date and document number in the landing files (the values that must not leak)."""
+    found: set[str] = set()
+    for path in landing.glob("*/*/*.csv"):
+        with path.open(encoding="utf-8", newline="") as fh:
+            for row in csv.DictReader(fh):
+                for col in (
+                    "family_name",
+                    "given_names",
+                    "date_of_birth",
+                    "doc_number",
+                    "visa_number",
+                    "permit_number",
+                ):
+                    value = (row.get(col) or "").strip()
+                    if len(value) >= 6:
+                        found.add(value)
+    return found
+
+
+def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
+    generated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key, warehouse = tmp_path / "k.key", tmp_path / "wh"
+    assert main(["keys", "init", "--key-file", str(key)]) == 0
+    argv = [
+        "run",
+        "--date",
+        "2024-06-30",
+        "--landing",
+        str(generated),
+        "--warehouse",
+        str(warehouse),
+        "--key-file",
+        str(key),
+        "--quiet",
+    ]
+    assert main(argv) == 0
+    first_output = capsys.readouterr()
+    with (generated / "truth.csv").open(encoding="utf-8") as fh:
+        truth = {(r["source"], r["record_id"]) for r in csv.DictReader(fh)}
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        stored = set(
+            con.execute(
+                "SELECT 'border', record_id FROM border_crossings UNION ALL "
+                "SELECT 'visa', record_id FROM visa_decisions UNION ALL "
+                "SELECT 'permit', record_id FROM residence_permits UNION ALL "
+                "SELECT source, record_id FROM quarantine"
+            ).fetchall()
+        )
+        read, accepted, quarantined = con.execute(
+            "SELECT sum(rows_read), sum(rows_accepted), sum(rows_quarantined) FROM meta_partitions"
+        ).fetchall()[0]
+        text_values = set()
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            for row in con.execute(f'SELECT * FROM "{table}"').fetchall():
+                text_values.update(str(v) for v in row if isinstance(v, str))
+    finally:
+        con.close()
+    assert stored == truth
+    assert read == len(truth) == accepted + quarantined
+    identifiers = _identifiers(generated)
+    assert len(identifiers) > 500
+    assert not identifiers & text_values
+    printed = first_output.out + first_output.err
+    assert not [v for v in identifiers if v in printed]
+
+    assert main(argv) == 0
+    assert "nothing to do" in capsys.readouterr().out
