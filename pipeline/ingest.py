@@ -137,7 +137,7 @@ def ingest(
         for i, source in enumerate(SOURCES):
             if progress:
                 progress("checking and storing", i, len(SOURCES))
-            _store_source(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id)
+            store_rows(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id)
         summary.partitions = _record_partitions(con, pending, files, summary.run_id)
         summary.quarantine_reasons = dict(
             con.execute(
@@ -180,7 +180,7 @@ def _read_all(
     return raw, files
 
 
-def _store_source(
+def store_rows(
     con: duckdb.DuckDBPyConnection,
     contract: SourceContract,
     raw: pa.Table,
@@ -188,6 +188,9 @@ def _store_source(
     sealer: Sealer,
     run_id: str,
 ) -> None:
+    """Check ``raw`` (text columns plus ``_file``, ``_line``, ``_partition``, ``_problem``) against the contract,
+    store valid rows with their tokens and quarantine the others, sealed. Runs inside the caller's transaction.
+    """
     if raw.num_rows == 0:
         return
     source = contract.source
@@ -263,7 +266,8 @@ def _store_quarantined(con: duckdb.DuckDBPyConnection, contract: SourceContract,
     frame["key_version"] = sealer.version
     with registered(con, "quarantine_rows", frame):
         con.execute(
-            "INSERT INTO quarantine BY NAME SELECT *, ? AS run_id, now() AS quarantined_at FROM quarantine_rows",
+            "INSERT INTO quarantine BY NAME SELECT *, uuid()::VARCHAR AS quarantine_id, ? AS run_id, "
+            "now() AS quarantined_at FROM quarantine_rows",
             [run_id],
         )
 

@@ -7,7 +7,8 @@ Tables (``meta_*`` are bookkeeping; record tables hold only pseudonyms and coars
 * ``meta_files``: every landing file ingested, with its size and SHA-256.
 * ``meta_keys``: the key id, versions and fingerprints that produced the pseudonyms.
 * ``border_crossings``, ``visa_decisions``, ``residence_permits``: accepted records.
-* ``quarantine``: rejected rows with their reason; the row itself is sealed (AES-GCM).
+* ``quarantine``: rejected rows with their reason; the row itself is sealed (AES-GCM). ``resolved_at`` and
+  ``resolution`` are set when an operator replays or discards the row.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ SCHEMA = [
         valid_from DATE, valid_until DATE, country_of_birth VARCHAR, region VARCHAR,
         tok_permit_number VARCHAR, {_TOKENS})""",
     """CREATE TABLE IF NOT EXISTS quarantine (
-        source VARCHAR NOT NULL, partition_date DATE NOT NULL, file VARCHAR NOT NULL, line BIGINT NOT NULL,
-        record_id VARCHAR, reason VARCHAR NOT NULL, sealed_row BLOB NOT NULL, key_version INTEGER NOT NULL,
-        run_id VARCHAR NOT NULL, quarantined_at TIMESTAMP NOT NULL)""",
+        quarantine_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, partition_date DATE NOT NULL,
+        file VARCHAR NOT NULL, line BIGINT NOT NULL, record_id VARCHAR, reason VARCHAR NOT NULL,
+        sealed_row BLOB NOT NULL, key_version INTEGER NOT NULL, run_id VARCHAR NOT NULL,
+        quarantined_at TIMESTAMP NOT NULL, resolved_at TIMESTAMP, resolution VARCHAR)""",
 ]
 
 RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
