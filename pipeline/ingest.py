@@ -29,11 +29,13 @@ from pipeline.validate import checked_rows_sql
 from pipeline.warehouse import RECORD_TABLES, check_key, registered, transaction
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
-from privacy.tokens import SOURCE_TOKENS, Tokenizer
+from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+VAULT_PURPOSE = "identity-vault"
+SOURCE_NUMBER = {"visa": ("visa_number",), "permit": ("permit_number",)}
 FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, bytes, sha256, rows
 
 # Clear columns kept per source besides the tokens; identifiers never appear here.
@@ -115,7 +117,7 @@ def ingest(
         LandingFileError: a file cannot be read at all (nothing is written).
         KeyMismatchError: ``ring`` is not the key the warehouse was built with (nothing is read).
     """
-    check_key(con, ring)
+    token_version = check_key(con, ring)
     summary = IngestSummary(run_id=uuid.uuid4().hex, run_date=run_date.isoformat())
     pending, summary.ignored_entries = pending_partitions(con, landing, run_date)
     for entry in summary.ignored_entries:
@@ -126,7 +128,7 @@ def ingest(
         return summary
     contracts = load_contract()
     raw, files = _read_all(pending, contracts, landing, progress)
-    tokenizer = Tokenizer(ring)
+    tokenizer = Tokenizer(ring, token_version)
     sealer = Sealer(ring, "quarantine")
     started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with transaction(con):
@@ -197,48 +199,97 @@ def store_rows(
     stored = RECORD_TABLES[source]
     with registered(con, "raw_rows", raw):
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked_rows_sql(contract, 'raw_rows', stored)}")
-    _store_accepted(con, source, tokenizer, run_id)
+    _store_accepted(con, source, tokenizer, Sealer(sealer.ring, VAULT_PURPOSE), run_id)
     _store_quarantined(con, contract, sealer, run_id)
     con.execute("DROP TABLE checked_rows")
 
 
-def _store_accepted(con: duckdb.DuckDBPyConnection, source: str, tokenizer: Tokenizer, run_id: str) -> None:
-    """Insert the valid rows: kept clear columns, coarse attributes and one token per identifier.
+def _store_accepted(
+    con: duckdb.DuckDBPyConnection, source: str, tokenizer: Tokenizer, vault: Sealer, run_id: str
+) -> None:
+    """Store the valid rows: clear content in the record table, pseudonyms in ``identity_tokens`` and the
+    identifiers themselves sealed in ``identity_vault``. Pseudonyms are computed once per distinct input."""
+    clear = ", ".join(f'"t_{col}" AS "{col}"' for col in KEPT_COLUMNS[source])
+    extra = "t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
+    con.execute(
+        f"""INSERT INTO {RECORD_TABLES[source]} BY NAME
+        SELECT {clear}, {extra} year(t_date_of_birth) AS birth_year, t_sex AS sex, t_nationality AS nationality,
+               t_doc_issuing_country AS doc_issuing_country, _partition AS partition_date, ? AS run_id
+        FROM checked_rows WHERE _reason IS NULL ORDER BY _partition, _file, _line""",
+        [run_id],
+    )
+    store_tokens(con, source, "checked_rows", tokenizer, where="_reason IS NULL")
+    _seal_identities(con, source, vault, run_id)
 
-    Each token column is computed from the distinct input values only and joined back in SQL.
-    """
+
+def store_tokens(
+    con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, *, where: str = "true"
+) -> None:
+    """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``)."""
     joins, selects = [], []
-    maps = contextlib.ExitStack()
-    for i, spec in enumerate(SOURCE_TOKENS[source]):
-        inputs = ", ".join(_typed_text(c) for c in spec.inputs)
-        first = _typed_text(spec.inputs[0])
-        distinct = con.execute(
-            f"SELECT DISTINCT {inputs} FROM checked_rows WHERE _reason IS NULL AND {first} IS NOT NULL"
-        ).fetchall()
-        mapping = pa.table(
-            {
-                **{f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(spec.inputs))},
-                "token": pa.array(tokenizer.tokens_for(spec, distinct), pa.string()),
-            }
-        )
-        name = maps.enter_context(registered(con, f"token_map_{i}", mapping))
-        on = " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(spec.inputs))
-        joins.append(f"LEFT JOIN {name} m{i} ON {on}")
-        selects.append(f"m{i}.token AS {spec.column}")
-    clear = ", ".join(f'c."t_{col}" AS "{col}"' for col in KEPT_COLUMNS[source])
-    extra = "c.t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
-    with maps:
+    with contextlib.ExitStack() as maps:
+        for i, spec in enumerate(SOURCE_TOKENS[source]):
+            inputs = ", ".join(_typed_text(c) for c in spec.inputs)
+            distinct = con.execute(f"SELECT DISTINCT {inputs} FROM {table} WHERE {where}").fetchall()
+            values = tokenizer.tokens_for(spec, distinct)
+            token_type = pa.list_(pa.string()) if spec.kind == "token_list" else pa.string()
+            mapping = pa.table(
+                {
+                    **{f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(spec.inputs))},
+                    "token": pa.array(values, token_type),
+                }
+            )
+            name = maps.enter_context(registered(con, f"token_map_{i}", mapping))
+            on = " AND ".join(
+                f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(spec.inputs)
+            )
+            joins.append(f"LEFT JOIN {name} m{i} ON {on}")
+            cast = "::BIT" if spec.kind == "clk" else ""
+            selects.append(f"m{i}.token{cast} AS {spec.column}")
         con.execute(
-            f"""INSERT INTO {RECORD_TABLES[source]} BY NAME
-            SELECT {clear}, {extra} {", ".join(selects)}, year(c.t_date_of_birth) AS birth_year,
-                   c.t_sex AS sex, c.t_nationality AS nationality,
-                   c.t_doc_issuing_country AS doc_issuing_country, ? AS key_version,
-                   c._partition AS partition_date, ? AS run_id
-            FROM checked_rows c {" ".join(joins)}
-            WHERE c._reason IS NULL
-            ORDER BY c._partition, c._file, c._line""",
-            [tokenizer.version, run_id],
+            f"""INSERT INTO identity_tokens BY NAME
+            SELECT ? AS source, c.t_record_id AS record_id, ? AS key_version, {", ".join(selects)}
+            FROM {table} c {" ".join(joins)}
+            WHERE {where}""",
+            [source, tokenizer.version],
         )
+
+
+def _seal_identities(con: duckdb.DuckDBPyConnection, source: str, vault: Sealer, run_id: str) -> None:
+    """One sealed Arrow IPC blob of the identifiers per partition: what a rekey re-derives pseudonyms from."""
+    columns = ["record_id", *IDENTIFIER_INPUTS, *SOURCE_NUMBER.get(source, ())]
+    select = ", ".join(f"{_typed_text(c)} AS {c}" for c in columns)
+    table = con.sql(
+        f"SELECT _partition, {select} FROM checked_rows WHERE _reason IS NULL ORDER BY _partition"
+    ).to_arrow_table()
+    partitions = table.column("_partition").to_pylist()
+    rows = []
+    start = 0
+    while start < len(partitions):
+        end = start
+        while end < len(partitions) and partitions[end] == partitions[start]:
+            end += 1
+        chunk = table.slice(start, end - start).drop_columns(["_partition"])
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, chunk.schema) as writer:
+            writer.write_table(chunk)
+        aad = f"{source}|{partitions[start]}|{run_id}".encode()
+        rows.append(
+            (
+                source,
+                partitions[start],
+                run_id,
+                end - start,
+                vault.version,
+                vault.seal(sink.getvalue().to_pybytes(), aad=aad),
+            )
+        )
+        start = end
+    frame = pd.DataFrame(
+        rows, columns=["source", "partition_date", "run_id", "records", "key_version", "sealed_identities"]
+    )
+    with registered(con, "vault_rows", frame):
+        con.execute("INSERT INTO identity_vault BY NAME SELECT * FROM vault_rows")
 
 
 def _typed_text(column: str, prefix: str = "") -> str:

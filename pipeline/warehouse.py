@@ -20,15 +20,17 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import WarehouseError
+from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring, verify_fingerprint
+from privacy.tokens import ALL_TOKENS
 
 DB_FILE = "migralink.duckdb"
 
-_TOKENS = """
-    tok_family_name VARCHAR, tok_given_names VARCHAR, tok_date_of_birth VARCHAR, tok_document VARCHAR,
+_COMMON = """
     birth_year INTEGER, sex VARCHAR, nationality VARCHAR, doc_issuing_country VARCHAR,
-    key_version INTEGER NOT NULL, partition_date DATE NOT NULL, run_id VARCHAR NOT NULL
+    partition_date DATE NOT NULL, run_id VARCHAR NOT NULL
 """
+_TOKEN_COLUMNS = ", ".join(f"{spec.column} {spec.sql_type}" for spec in ALL_TOKENS)
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS meta_runs (
@@ -45,17 +47,27 @@ SCHEMA = [
         PRIMARY KEY (file))""",
     """CREATE TABLE IF NOT EXISTS meta_keys (
         key_id VARCHAR NOT NULL, version INTEGER NOT NULL, fingerprint VARCHAR NOT NULL,
-        active BOOLEAN NOT NULL, registered_at TIMESTAMP NOT NULL, PRIMARY KEY (key_id, version))""",
+        active BOOLEAN NOT NULL, registered_at TIMESTAMP NOT NULL, retired_at TIMESTAMP,
+        PRIMARY KEY (key_id, version))""",
+    # The key version every pseudonym in the warehouse is made with (one at a time; rekey moves it).
+    """CREATE TABLE IF NOT EXISTS meta_token_version (version INTEGER NOT NULL, since TIMESTAMP NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS border_crossings (
         record_id VARCHAR PRIMARY KEY, direction VARCHAR NOT NULL, crossing_time TIMESTAMP NOT NULL,
-        crossing_date DATE NOT NULL, port VARCHAR, doc_type VARCHAR, {_TOKENS})""",
+        crossing_date DATE NOT NULL, port VARCHAR, doc_type VARCHAR, {_COMMON})""",
     f"""CREATE TABLE IF NOT EXISTS visa_decisions (
         record_id VARCHAR PRIMARY KEY, visa_category VARCHAR, decision VARCHAR NOT NULL,
-        decision_date DATE NOT NULL, valid_from DATE, valid_until DATE, tok_visa_number VARCHAR, {_TOKENS})""",
+        decision_date DATE NOT NULL, valid_from DATE, valid_until DATE, {_COMMON})""",
     f"""CREATE TABLE IF NOT EXISTS residence_permits (
         record_id VARCHAR PRIMARY KEY, permit_type VARCHAR, reason VARCHAR, issue_date DATE NOT NULL,
-        valid_from DATE, valid_until DATE, country_of_birth VARCHAR, region VARCHAR,
-        tok_permit_number VARCHAR, {_TOKENS})""",
+        valid_from DATE, valid_until DATE, country_of_birth VARCHAR, region VARCHAR, {_COMMON})""",
+    # Linkage zone: pseudonyms per record (what linkage compares) and the sealed identifiers they came from
+    # (one AES-GCM blob per source, partition and run: what a rekey re-derives the pseudonyms from).
+    f"""CREATE TABLE IF NOT EXISTS identity_tokens (
+        source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, key_version INTEGER NOT NULL, {_TOKEN_COLUMNS},
+        PRIMARY KEY (source, record_id))""",
+    """CREATE TABLE IF NOT EXISTS identity_vault (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, run_id VARCHAR NOT NULL, records BIGINT NOT NULL,
+        key_version INTEGER NOT NULL, sealed_identities BLOB NOT NULL, PRIMARY KEY (source, partition_date, run_id))""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         quarantine_id VARCHAR PRIMARY KEY, source VARCHAR NOT NULL, partition_date DATE NOT NULL,
         file VARCHAR NOT NULL, line BIGINT NOT NULL, record_id VARCHAR, reason VARCHAR NOT NULL,
@@ -110,16 +122,32 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Itera
             con.unregister(name)
 
 
-def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> None:
-    """Register the key on first use; afterwards refuse any other key (constant-time comparison)."""
-    rows = con.execute("SELECT key_id, version, fingerprint FROM meta_keys ORDER BY version").fetchall()
-    if not rows:
+def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> int:
+    """Register the key on first use; afterwards refuse any other key (constant-time comparison).
+
+    New versions of the same key (after ``keys rotate``) are registered. Returns the key version the
+    warehouse's pseudonyms are made with, which new pseudonyms must use until a rekey moves them all.
+    """
+    rows = con.execute("SELECT key_id, version, fingerprint FROM meta_keys WHERE retired_at IS NULL").fetchall()
+    for key_id, version, fingerprint in rows:
+        if key_id != ring.key_id:
+            raise KeyMismatchError(
+                "the key offered is not the key this warehouse was built with; "
+                "use the original key file (pseudonyms made with another key would not link)"
+            )
+        verify_fingerprint(ring, version, fingerprint)
+    known = {version for _k, version, _f in rows}
+    retired = {v for (v,) in con.execute("SELECT version FROM meta_keys WHERE retired_at IS NOT NULL").fetchall()}
+    new = [v for v in ring.versions if v.version not in known | retired]
+    state = con.execute("SELECT version FROM meta_token_version").fetchall()
+    if new or not state:
         with transaction(con):
-            for v in ring.versions:
+            for v in new:
                 con.execute(
-                    "INSERT INTO meta_keys VALUES (?, ?, ?, ?, now())",
+                    "INSERT INTO meta_keys VALUES (?, ?, ?, ?, now(), NULL)",
                     [ring.key_id, v.version, ring.fingerprint(v.version), v.version == ring.active_version],
                 )
-        return
-    for _key_id, version, fingerprint in rows:
-        verify_fingerprint(ring, version, fingerprint)
+            if not state:
+                con.execute("INSERT INTO meta_token_version VALUES (?, now())", [ring.active_version])
+                state = [(ring.active_version,)]
+    return int(state[0][0])

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from privacy.bloom import ClkEncoder, dice, dice_sql
 from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, PrivacyError
 from privacy.keys import EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, write_new_key_file
 from privacy.sealing import Sealer
-from privacy.tokens import IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
+from privacy.tokens import ALL_TOKENS, IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
 
 __all__ = [
+    "ALL_TOKENS",
     "IDENTITY_TOKENS",
     "SOURCE_TOKENS",
+    "ClkEncoder",
     "EnvKeyProvider",
     "FileKeyProvider",
     "InvalidCiphertext",
@@ -21,5 +24,7 @@ __all__ = [
     "Sealer",
     "TokenSpec",
     "Tokenizer",
+    "dice",
+    "dice_sql",
     "write_new_key_file",
 ]

@@ -1,8 +1,10 @@
 """Standardization of identifiers before they are tokenized.
 
-Names: Unicode NFKC, transliteration to Latin, upper case, ICAO ``<`` fillers and punctuation turned
-into spaces, white space collapsed. Document numbers: upper case, only letters and digits.
-All functions are total (any string in, a string or ``None`` out) and idempotent.
+Names: Unicode NFKC, transliteration to Latin, upper case, apostrophes dropped (O'BRIEN → OBRIEN), ICAO ``<``
+fillers, hyphens and other punctuation turned into spaces, white space collapsed. Name *parts* are the words of
+a name without particles (AL, EL, DE, LA, VAN, VON, BIN, ...), so AL-HASSAN, AL HASSAN and HASSAN give the same
+parts; a name that is only particles keeps them. Document numbers: upper case, only letters and digits.
+All functions are total (any string in, a value or ``None`` out) and idempotent.
 """
 
 from __future__ import annotations
@@ -12,9 +14,46 @@ import unicodedata
 
 from unidecode import unidecode
 
+_APOSTROPHES = re.compile(r"['`´’‘ʼ]")
 _NON_NAME = re.compile(r"[^A-Z ]+")
 _SPACES = re.compile(r" +")
 _NON_ALNUM = re.compile(r"[^A-Z0-9]+")
+
+PARTICLES = frozenset(
+    {
+        "AL",
+        "EL",
+        "UL",
+        "BIN",
+        "BINT",
+        "BEN",
+        "IBN",
+        "ABU",
+        "DE",
+        "DA",
+        "DAS",
+        "DOS",
+        "DO",
+        "DI",
+        "DEL",
+        "DELLA",
+        "DER",
+        "DEN",
+        "LA",
+        "LE",
+        "LOS",
+        "LAS",
+        "VAN",
+        "VON",
+        "VOM",
+        "ZU",
+        "TER",
+        "TEN",
+        "ST",
+        "MAC",
+        "Y",
+    }
+)
 
 
 def normalize_name(value: str | None) -> str | None:
@@ -23,14 +62,37 @@ def normalize_name(value: str | None) -> str | None:
     Examples:
         >>> normalize_name("  Müller-Lüdenscheidt ")
         'MULLER LUDENSCHEIDT'
-        >>> normalize_name("OLEKSANDR<<")
-        'OLEKSANDR'
+        >>> normalize_name("O'Brien<<")
+        'OBRIEN'
     """
     if value is None:
         return None
     text = unidecode(unicodedata.normalize("NFKC", value)).upper()
-    text = _SPACES.sub(" ", _NON_NAME.sub(" ", text)).strip()
+    text = _SPACES.sub(" ", _NON_NAME.sub(" ", _APOSTROPHES.sub("", text))).strip()
     return text or None
+
+
+def name_parts(value: str | None) -> list[str]:
+    """The parts of a standardized name without particles (all parts if there are only particles).
+
+    Examples:
+        >>> name_parts("AL-HASSAN")
+        ['HASSAN']
+        >>> name_parts("de la Cruz Garcia")
+        ['CRUZ', 'GARCIA']
+    """
+    text = normalize_name(value)
+    if text is None:
+        return []
+    parts = text.split(" ")
+    core = [p for p in parts if p not in PARTICLES]
+    return core or parts
+
+
+def core_name(value: str | None) -> str | None:
+    """The parts of a name joined by single spaces: the form that full-name tokens are made of."""
+    parts = name_parts(value)
+    return " ".join(parts) if parts else None
 
 
 def normalize_document(value: str | None) -> str | None:

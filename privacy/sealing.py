@@ -36,6 +36,11 @@ class Sealer:
         self._others: dict[int, AESGCM] = {}
 
     @property
+    def ring(self) -> Keyring:
+        """The keyring this sealer derives its subkeys from."""
+        return self._ring
+
+    @property
     def version(self) -> int:
         """The key version new seals are made with."""
         return self._ring.active_version

@@ -1,60 +1,138 @@
-"""Keyed pseudonyms (HMAC-SHA256 tokens) of standardized identifiers.
+"""Keyed pseudonyms of standardized identifiers: what linkage compares instead of names, dates and numbers.
 
-Each field has its own HKDF subkey (purpose ``token/<field>``), so a token of a family name can never be
-compared with a token of a given name or a document number. Values are standardized first
-(:mod:`privacy.normalize`) and each distinct value is hashed once: callers pass distinct values and join
-the result back (in SQL), never one call per record.
+Every token is an HMAC-SHA256 (truncated to 128 bits, hex) under an HKDF subkey of its own purpose, so a token
+of a family name can never be compared with a token of a given name or a document number. From each record:
 
-Security properties: without the key, a token cannot be recomputed from a guessed value (no dictionary
-attack); tokens reveal equality of standardized values within one field and one key version, and
-therefore value frequencies.
+* full family and given names (particles dropped, see :mod:`privacy.normalize`), each name part, the sorted set
+  of all parts of both names (catches swapped given and family names), the NYSIIS phonetic code of each part;
+* the document number with its issuing country, the visa or permit number;
+* the full date of birth, its year, month and day, and the day-month-swapped date (when it is a valid date);
+* a keyed statistical linkage key in the style of SLK-581 (letters 2, 3, 5 of the family name, 2, 3 of the
+  given name, date of birth, sex);
+* a keyed, balanced Bloom-filter encoding (CLK) of the q-grams of all name parts (:mod:`privacy.bloom`).
+
+Each distinct input is standardized and hashed once; callers join the results back (in SQL).
+
+Security properties: without the key no token can be recomputed from a guessed value (no dictionary attack).
+Tokens reveal equality within one purpose and key version, hence value frequencies; see docs/threat-model.md.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
+
+import jellyfish
 
 from privacy.keys import Keyring
-from privacy.normalize import normalize_document, normalize_name
+from privacy.normalize import name_parts, normalize_document
 
 TOKEN_HEX_CHARS = 32  # 128 bits of the HMAC-SHA256 output
 
-Standardizer = Callable[[Sequence[str | None]], str | None]
+Inputs = Sequence[str | None]
+Kind = Literal["token", "token_list", "clk"]
 
 
 @dataclass(frozen=True)
 class TokenSpec:
-    """How one token column is made: from which input columns, standardized how, under which purpose."""
+    """One pseudonym column: its input columns, how they are standardized, and its purpose (its own subkey)."""
 
     column: str
     purpose: str
     inputs: tuple[str, ...]
-    standardize: Standardizer
+    standardize: Callable[[Inputs], str | list[str] | None]
+    kind: Kind = "token"
+
+    @property
+    def sql_type(self) -> str:
+        return {"token": "VARCHAR", "token_list": "VARCHAR[]", "clk": "BIT"}[self.kind]
 
 
-def _name(values: Sequence[str | None]) -> str | None:
-    return normalize_name(values[0])
+def _full_name(v: Inputs) -> str | None:
+    parts = name_parts(v[0])
+    return " ".join(parts) if parts else None
 
 
-def _date(values: Sequence[str | None]) -> str | None:
-    return values[0] or None
+def _parts(v: Inputs) -> list[str] | None:
+    return sorted(set(name_parts(v[0]))) or None
 
 
-def _document(values: Sequence[str | None]) -> str | None:
-    number = normalize_document(values[0])
-    return None if number is None else f"{number}|{values[1] or ''}"
+def _phonetic(v: Inputs) -> list[str] | None:
+    return sorted({jellyfish.nysiis(p) for p in name_parts(v[0])} - {""}) or None
 
 
-def _number(values: Sequence[str | None]) -> str | None:
-    return normalize_document(values[0])
+def _name_set(v: Inputs) -> str | None:
+    parts = sorted(set(name_parts(v[0])) | set(name_parts(v[1])))
+    return " ".join(parts) if parts else None
+
+
+def _all_parts(v: Inputs) -> str | None:
+    parts = name_parts(v[0]) + name_parts(v[1])
+    return " ".join(parts) if parts else None
+
+
+def _date(v: Inputs) -> str | None:
+    return v[0] or None
+
+
+def _date_part(index: int) -> Callable[[Inputs], str | None]:
+    def part(v: Inputs) -> str | None:
+        return v[0].split("-")[index] if v[0] else None
+
+    return part
+
+
+def _swapped(v: Inputs) -> str | None:
+    if not v[0]:
+        return None
+    year, month, day = v[0].split("-")
+    try:
+        return dt.date(int(year), int(day), int(month)).isoformat() if day != month else None
+    except ValueError:
+        return None
+
+
+def _document(v: Inputs) -> str | None:
+    number = normalize_document(v[0])
+    return None if number is None else f"{number}|{v[1] or ''}"
+
+
+def _number(v: Inputs) -> str | None:
+    return normalize_document(v[0])
+
+
+def _letters(name: str | None, positions: tuple[int, ...]) -> str:
+    text = "".join(name_parts(name))
+    return "".join(text[p - 1] if len(text) >= p else "2" for p in positions)
+
+
+def _slk581(v: Inputs) -> str | None:
+    family, given, dob, sex = v
+    if not dob or not (name_parts(family) or name_parts(given)):
+        return None
+    year, month, day = dob.split("-")
+    sex_code = {"M": "1", "F": "2"}.get(sex or "", "9")
+    return f"{_letters(family, (2, 3, 5))}{_letters(given, (2, 3))}{day}{month}{year}{sex_code}"
 
 
 IDENTITY_TOKENS = (
-    TokenSpec("tok_family_name", "family_name", ("family_name",), _name),
-    TokenSpec("tok_given_names", "given_names", ("given_names",), _name),
-    TokenSpec("tok_date_of_birth", "date_of_birth", ("date_of_birth",), _date),
+    TokenSpec("tok_family_name", "family_name", ("family_name",), _full_name),
+    TokenSpec("tok_given_names", "given_names", ("given_names",), _full_name),
+    TokenSpec("tok_family_parts", "family_part", ("family_name",), _parts, "token_list"),
+    TokenSpec("tok_given_parts", "given_part", ("given_names",), _parts, "token_list"),
+    TokenSpec("tok_name_set", "name_set", ("family_name", "given_names"), _name_set),
+    TokenSpec("tok_family_phonetic", "family_phonetic", ("family_name",), _phonetic, "token_list"),
+    TokenSpec("tok_given_phonetic", "given_phonetic", ("given_names",), _phonetic, "token_list"),
+    TokenSpec("clk_name", "clk/name", ("family_name", "given_names"), _all_parts, "clk"),
+    TokenSpec("tok_dob", "dob", ("date_of_birth",), _date),
+    TokenSpec("tok_dob_year", "dob_year", ("date_of_birth",), _date_part(0)),
+    TokenSpec("tok_dob_month", "dob_month", ("date_of_birth",), _date_part(1)),
+    TokenSpec("tok_dob_day", "dob_day", ("date_of_birth",), _date_part(2)),
+    TokenSpec("tok_dob_swapped", "dob", ("date_of_birth",), _swapped),  # same purpose: compares with tok_dob
+    TokenSpec("tok_slk581", "slk581", ("family_name", "given_names", "date_of_birth", "sex"), _slk581),
     TokenSpec("tok_document", "document", ("doc_number", "doc_issuing_country"), _document),
 )
 SOURCE_TOKENS = {
@@ -62,10 +140,12 @@ SOURCE_TOKENS = {
     "visa": (*IDENTITY_TOKENS, TokenSpec("tok_visa_number", "visa_number", ("visa_number",), _number)),
     "permit": (*IDENTITY_TOKENS, TokenSpec("tok_permit_number", "permit_number", ("permit_number",), _number)),
 }
+ALL_TOKENS = SOURCE_TOKENS["visa"] + SOURCE_TOKENS["permit"][len(IDENTITY_TOKENS) :]
+IDENTIFIER_INPUTS = ("family_name", "given_names", "date_of_birth", "sex", "doc_number", "doc_issuing_country")
 
 
 class Tokenizer:
-    """Computes per-field HMAC tokens with subkeys of one key version.
+    """Computes the pseudonyms of one key version.
 
     Examples:
         >>> tk = Tokenizer(Keyring.generate())
@@ -77,6 +157,7 @@ class Tokenizer:
         self.version = ring.active_version if version is None else version
         self._ring = ring
         self._keys: dict[str, bytes] = {}
+        self._clk: object | None = None
 
     def _key(self, purpose: str) -> bytes:
         if purpose not in self._keys:
@@ -87,11 +168,29 @@ class Tokenizer:
         """Token of one already standardized value."""
         return hmac.digest(self._key(purpose), value.encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
 
-    def tokens_for(self, spec: TokenSpec, distinct_inputs: Sequence[Sequence[str | None]]) -> list[str | None]:
-        """Tokens for distinct input tuples of ``spec`` (``None`` where nothing is left after standardizing)."""
+    def tokens_for(self, spec: TokenSpec, distinct_inputs: Sequence[Inputs]) -> list[str | list[str] | None]:
+        """Pseudonyms for distinct input tuples of ``spec``; ``None`` where nothing is left after standardizing."""
+        standardized = [spec.standardize(inputs) for inputs in distinct_inputs]
+        if spec.kind == "clk":
+            return list(self._clk_encoder().encode_many([s if isinstance(s, str) else None for s in standardized]))
         key = self._key(spec.purpose)
-        out: list[str | None] = []
-        for inputs in distinct_inputs:
-            std = spec.standardize(inputs)
-            out.append(None if std is None else hmac.digest(key, std.encode(), "sha256").hex()[:TOKEN_HEX_CHARS])
+
+        def mac(text: str) -> str:
+            return hmac.digest(key, text.encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
+
+        out: list[str | list[str] | None] = []
+        for std in standardized:
+            if std is None:
+                out.append(None)
+            elif isinstance(std, list):
+                out.append([mac(p) for p in std])
+            else:
+                out.append(mac(std))
         return out
+
+    def _clk_encoder(self):  # type: ignore[no-untyped-def]
+        from privacy.bloom import ClkEncoder
+
+        if self._clk is None:
+            self._clk = ClkEncoder(self._ring, purpose="clk/name", version=self.version)
+        return self._clk
