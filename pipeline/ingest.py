@@ -29,7 +29,7 @@ from pipeline.validate import checked_rows_sql
 from pipeline.warehouse import RECORD_TABLES, check_key, registered, transaction
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
-from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer
+from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec
 
 log = logging.getLogger(__name__)
 
@@ -225,27 +225,36 @@ def _store_accepted(
 def store_tokens(
     con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, *, where: str = "true"
 ) -> None:
-    """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``)."""
+    """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``).
+
+    Token kinds that share their input columns share one DISTINCT query and one join.
+    """
+    groups: dict[tuple[str, ...], list[TokenSpec]] = {}
+    for spec in SOURCE_TOKENS[source]:
+        groups.setdefault(spec.inputs, []).append(spec)
     joins, selects = [], []
     with contextlib.ExitStack() as maps:
-        for i, spec in enumerate(SOURCE_TOKENS[source]):
-            inputs = ", ".join(_typed_text(c) for c in spec.inputs)
-            distinct = con.execute(f"SELECT DISTINCT {inputs} FROM {table} WHERE {where}").fetchall()
-            values = tokenizer.tokens_for(spec, distinct)
-            token_type = pa.list_(pa.string()) if spec.kind == "token_list" else pa.string()
-            mapping = pa.table(
-                {
-                    **{f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(spec.inputs))},
-                    "token": pa.array(values, token_type),
-                }
-            )
-            name = maps.enter_context(registered(con, f"token_map_{i}", mapping))
-            on = " AND ".join(
-                f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(spec.inputs)
-            )
+        for i, (inputs, specs) in enumerate(groups.items()):
+            columns = ", ".join(_typed_text(c) for c in inputs)
+            distinct = con.execute(f"SELECT DISTINCT {columns} FROM {table} WHERE {where}").fetchall()
+            mapping: dict[str, pa.Array] = {
+                f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(inputs))
+            }
+            casts = []
+            for spec in specs:
+                token_type = pa.list_(pa.string()) if spec.kind == "token_list" else pa.string()
+                mapping[spec.column] = pa.array(tokenizer.tokens_for(spec, distinct), token_type)
+                casts.append(f"{spec.column}::BIT AS {spec.column}" if spec.kind == "clk" else spec.column)
+                selects.append(f"m{i}.{spec.column}")
+            name = f"token_map_{i}"
+            with registered(con, "token_map_raw", pa.table(mapping)):
+                keys = ", ".join(f"k{j}" for j in range(len(inputs)))
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {keys}, {', '.join(casts)} FROM token_map_raw"
+                )
+            maps.callback(_drop_quietly, con, name)
+            on = " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(inputs))
             joins.append(f"LEFT JOIN {name} m{i} ON {on}")
-            cast = "::BIT" if spec.kind == "clk" else ""
-            selects.append(f"m{i}.token{cast} AS {spec.column}")
         con.execute(
             f"""INSERT INTO identity_tokens BY NAME
             SELECT ? AS source, c.t_record_id AS record_id, ? AS key_version, {", ".join(selects)}
@@ -253,6 +262,11 @@ def store_tokens(
             WHERE {where}""",
             [source, tokenizer.version],
         )
+
+
+def _drop_quietly(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    with contextlib.suppress(duckdb.Error):  # an aborted transaction refuses it; the original error wins
+        con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def _seal_identities(con: duckdb.DuckDBPyConnection, source: str, vault: Sealer, run_id: str) -> None:

@@ -62,9 +62,9 @@ SCHEMA = [
         valid_from DATE, valid_until DATE, country_of_birth VARCHAR, region VARCHAR, {_COMMON})""",
     # Linkage zone: pseudonyms per record (what linkage compares) and the sealed identifiers they came from
     # (one AES-GCM blob per source, partition and run: what a rekey re-derives the pseudonyms from).
+    # (source, record_id) is unique through the record tables' primary keys; no second index is kept here.
     f"""CREATE TABLE IF NOT EXISTS identity_tokens (
-        source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, key_version INTEGER NOT NULL, {_TOKEN_COLUMNS},
-        PRIMARY KEY (source, record_id))""",
+        source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, key_version INTEGER NOT NULL, {_TOKEN_COLUMNS})""",
     """CREATE TABLE IF NOT EXISTS identity_vault (
         source VARCHAR NOT NULL, partition_date DATE NOT NULL, run_id VARCHAR NOT NULL, records BIGINT NOT NULL,
         key_version INTEGER NOT NULL, sealed_identities BLOB NOT NULL, PRIMARY KEY (source, partition_date, run_id))""",

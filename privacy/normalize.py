@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from unidecode import unidecode
 
@@ -72,20 +73,23 @@ def normalize_name(value: str | None) -> str | None:
     return text or None
 
 
-def name_parts(value: str | None) -> list[str]:
+@lru_cache(maxsize=1 << 18)
+def name_parts(value: str | None) -> tuple[str, ...]:
     """The parts of a standardized name without particles (all parts if there are only particles).
+
+    Cached: the same raw names recur across records and token kinds.
 
     Examples:
         >>> name_parts("AL-HASSAN")
-        ['HASSAN']
+        ('HASSAN',)
         >>> name_parts("de la Cruz Garcia")
-        ['CRUZ', 'GARCIA']
+        ('CRUZ', 'GARCIA')
     """
     text = normalize_name(value)
     if text is None:
-        return []
-    parts = text.split(" ")
-    core = [p for p in parts if p not in PARTICLES]
+        return ()
+    parts = tuple(text.split(" "))
+    core = tuple(p for p in parts if p not in PARTICLES)
     return core or parts
 
 

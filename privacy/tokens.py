@@ -65,7 +65,7 @@ def _phonetic(v: Inputs) -> list[str] | None:
 
 
 def _name_set(v: Inputs) -> str | None:
-    parts = sorted(set(name_parts(v[0])) | set(name_parts(v[1])))
+    parts = sorted(set(name_parts(v[0])).union(name_parts(v[1])))
     return " ".join(parts) if parts else None
 
 
@@ -174,19 +174,20 @@ class Tokenizer:
         if spec.kind == "clk":
             return list(self._clk_encoder().encode_many([s if isinstance(s, str) else None for s in standardized]))
         key = self._key(spec.purpose)
+        if spec.kind == "token":
+            return [
+                None if std is None else hmac.digest(key, str(std).encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
+                for std in standardized
+            ]
+        part_tokens: dict[str, str] = {}  # parts recur across distinct names: hash each once
 
-        def mac(text: str) -> str:
-            return hmac.digest(key, text.encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
+        def mac(part: str) -> str:
+            token = part_tokens.get(part)
+            if token is None:
+                token = part_tokens[part] = hmac.digest(key, part.encode(), "sha256").hex()[:TOKEN_HEX_CHARS]
+            return token
 
-        out: list[str | list[str] | None] = []
-        for std in standardized:
-            if std is None:
-                out.append(None)
-            elif isinstance(std, list):
-                out.append([mac(p) for p in std])
-            else:
-                out.append(mac(std))
-        return out
+        return [None if std is None else [mac(p) for p in std] for std in standardized]
 
     def _clk_encoder(self):  # type: ignore[no-untyped-def]
         from privacy.bloom import ClkEncoder
