@@ -86,6 +86,77 @@ def keys_init(key_file: Annotated[Path, typer.Option("--key-file", help="Where t
     )
 
 
+@keys_app.command("rotate")
+def keys_rotate(key_file: Annotated[Path, typer.Option("--key-file", help="The key file to rotate.")]) -> None:
+    """Add a new key version and make it active; pseudonyms move to it with `migralink keys rekey`."""
+    from privacy.keys import rotate_key_file
+
+    ring = rotate_key_file(key_file)
+    out.print(
+        f"key file {key_file}: version {ring.active_version} is now active (fingerprint "
+        f"{ring.fingerprint()}); nightly runs keep the warehouse's version until `migralink keys rekey`"
+    )
+
+
+@keys_app.command("rekey")
+def keys_rekey(
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Re-derive every pseudonym and re-seal every blob with the active key version."""
+    from pipeline.rekey import rekey_warehouse
+    from pipeline.warehouse import connect
+    from privacy.keys import FileKeyProvider
+
+    settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
+    assert settings.warehouse is not None and settings.key_file is not None
+    ring = FileKeyProvider(settings.key_file).load()
+    con = connect(settings.warehouse, create=False)
+    try:
+        with progress_bar(not quiet) as bar:
+            summary = rekey_warehouse(con, ring, progress=bar)
+    finally:
+        con.close()
+    if summary.nothing_to_do:
+        out.print(f"nothing to do: the warehouse already uses key version {summary.to_version}")
+        return
+    out.print(
+        f"rekeyed from version {summary.from_version} to {summary.to_version}: {summary.records:,} records, "
+        f"{summary.vault_blobs:,} sealed identity blobs, {summary.quarantine_rows:,} quarantined rows"
+    )
+
+
+@keys_app.command("retire")
+def keys_retire(
+    version: Annotated[int, typer.Option("--version", help="The key version to remove.")],
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Remove an old key version from the key file once the warehouse no longer uses it."""
+    from pipeline.rekey import retire_check
+    from pipeline.warehouse import check_key, connect, transaction
+    from privacy.errors import KeyringError
+    from privacy.keys import FileKeyProvider, retire_key_version
+
+    settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
+    assert settings.warehouse is not None and settings.key_file is not None
+    ring = FileKeyProvider(settings.key_file).load()
+    if version == ring.active_version:
+        raise KeyringError(f"key version {version} is the active version and cannot be retired")
+    con = connect(settings.warehouse, create=False)
+    try:
+        check_key(con, ring)
+        with transaction(con):
+            retire_check(con, version)
+            retire_key_version(settings.key_file, version)
+    finally:
+        con.close()
+    out.print(f"key version {version} retired from {settings.key_file} and the warehouse")
+
+
 @app.command()
 def run(
     date: Annotated[str, typer.Option("--date", help="Process partitions dated on or before this day (YYYY-MM-DD).")],

@@ -203,6 +203,42 @@ def write_new_key_file(path: Path, *, now: dt.datetime | None = None) -> Keyring
     return ring
 
 
+def _replace_key_file(path: Path, ring: Keyring) -> None:
+    """Write ``ring`` to ``path`` atomically (temporary file with mode 0600, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(ring.to_json())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def rotate_key_file(path: Path, *, now: dt.datetime | None = None) -> Keyring:
+    """Add a new random version to the key file and make it the active one; older versions stay readable."""
+    ring = FileKeyProvider(path).load()
+    created = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
+    number = max(v.version for v in ring.versions) + 1
+    rotated = Keyring(
+        key_id=ring.key_id,
+        active_version=number,
+        versions=(*ring.versions, KeyVersion(number, os.urandom(MIN_SECRET_BYTES), created)),
+    )
+    _replace_key_file(path, rotated)
+    return rotated
+
+
+def retire_key_version(path: Path, version: int) -> Keyring:
+    """Remove ``version`` from the key file; the active version cannot be retired."""
+    ring = FileKeyProvider(path).load()
+    if version == ring.active_version:
+        raise KeyringError(f"key version {version} is the active version and cannot be retired")
+    ring.version(version)  # raises if it is not there
+    kept = Keyring(ring.key_id, ring.active_version, tuple(v for v in ring.versions if v.version != version))
+    _replace_key_file(path, kept)
+    return kept
+
+
 def verify_fingerprint(ring: Keyring, version: int, expected: str) -> None:
     """Raise :class:`KeyMismatchError` unless ``ring`` holds the key version that made ``expected``."""
     try:

@@ -141,3 +141,20 @@ def test_config_file_settings(
     config.write_text('landing = "x"\ncolour = "blue"\n')
     assert main(["run", "--date", "2024-01-02", "--config", str(config)]) == 1
     assert "unknown setting(s) colour" in one_line_error(capsys)
+
+
+def test_key_rotation_rekey_and_retirement_from_the_command_line(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv("border", "2024-01-02", [row("border")])
+    wh = ["--warehouse", str(tmp_path / "wh"), "--key-file", str(key_file)]
+    assert main(["run", "--date", "2024-01-02", "--landing", str(landing), *wh, "--quiet"]) == 0
+    assert main(["keys", "rotate", "--key-file", str(key_file)]) == 0
+    assert "version 2 is now active" in capsys.readouterr().out
+    assert main(["keys", "retire", "--version", "1", *wh]) == 1
+    assert "run `migralink keys rekey` first" in one_line_error(capsys)
+    assert main(["keys", "rekey", *wh, "--quiet"]) == 0
+    assert "rekeyed from version 1 to 2: 1 records" in capsys.readouterr().out
+    assert main(["keys", "retire", "--version", "1", *wh]) == 0
+    assert main(["keys", "retire", "--version", "2", *wh]) == 1
+    assert "active version and cannot be retired" in one_line_error(capsys)
