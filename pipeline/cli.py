@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
 from privacy.errors import PrivacyError
@@ -32,6 +33,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(no_args_is_help=True, help="Create and manage the secret key.")
 app.add_typer(keys_app, name="keys")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(retention_app, name="retention")
 
 ProgressCallback = Callable[[str, int, int], None]
 out = Console(highlight=False)

@@ -6,6 +6,13 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     warehouse = "/data/warehouse"
     key_file = "/secrets/migralink.key"
     host_country = "UTO"
+    key_source = "file"            # or "env", "env:VAR", "airflow-variable:NAME", "airflow-connection:ID",
+                                   # "vault:PATH", "vault:MOUNT:PATH" (see privacy.providers)
+    vault_addr = "https://vault.example:8200"   # for key_source "vault:..." (else VAULT_ADDR)
+    retention_days = 90            # landing partitions older than this may be purged
+    landing_archive = "/data/landing-archive"   # purge moves partitions here, sealed, instead of deleting
+
+Each setting also reads ``MIGRALINK_<NAME>`` from the environment (e.g. ``MIGRALINK_RETENTION_DAYS=90``).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pipeline.errors import ConfigError
 
 ENV_PREFIX = "MIGRALINK_"
 _COUNTRY = re.compile(r"[A-Z]{1,3}")
+_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,10 @@ class Settings:
     warehouse: Path | None = None
     key_file: Path | None = None
     host_country: str = "UTO"
+    key_source: str = "file"
+    vault_addr: str | None = None
+    retention_days: int | None = None
+    landing_archive: Path | None = None
 
     def require(self, *names: str) -> Settings:
         """Raise :class:`ConfigError` naming the first setting in ``names`` that is not set."""
@@ -49,7 +61,35 @@ def _coerce(name: str, value: Any) -> Any:
         if not _COUNTRY.fullmatch(code):
             raise ConfigError(f"host_country must be an ISO 3166-1 alpha-3 or ICAO code, e.g. UTO (got {code!r})")
         return code
+    if name == "retention_days":
+        return _coerce_days(value)
+    if name == "key_source":
+        from privacy.errors import KeyringError
+        from privacy.providers import parse_key_source
+
+        try:
+            return parse_key_source(str(value)).text
+        except KeyringError as exc:
+            raise ConfigError(str(exc)) from None
+    if name == "vault_addr":
+        addr = str(value).strip()
+        if not _URL.fullmatch(addr):
+            raise ConfigError("vault_addr must be an http:// or https:// address, e.g. https://vault.example:8200")
+        return addr
     return Path(str(value)).expanduser()
+
+
+def _coerce_days(value: Any) -> int:
+    """A whole number of days, at least 1 (TOML integers, or digits from the environment or a flag)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError("retention_days must be a whole number of days, at least 1")
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        raise ConfigError("retention_days must be a whole number of days, at least 1") from None
+    if days < 1:
+        raise ConfigError(f"retention_days must be at least 1 (got {days})")
+    return days
 
 
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:

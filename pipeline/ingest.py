@@ -218,8 +218,23 @@ def _store_accepted(
         FROM checked_rows WHERE _reason IS NULL ORDER BY _partition, _file, _line""",
         [run_id],
     )
-    store_tokens(con, source, "checked_rows", tokenizer, where="_reason IS NULL")
-    _seal_identities(con, source, vault, run_id)
+    pseudonymize(con, source, "checked_rows", tokenizer, vault, run_id, where="_reason IS NULL")
+
+
+def pseudonymize(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    table: str,
+    tokenizer: Tokenizer,
+    vault: Sealer,
+    run_id: str,
+    *,
+    where: str = "true",
+) -> None:
+    """Pseudonymize the rows of ``table`` (``t_record_id``, ``t_<identifier>`` and ``_partition`` columns):
+    their pseudonyms go to ``identity_tokens`` and their identifiers, sealed, to ``identity_vault``."""
+    store_tokens(con, source, table, tokenizer, where=where)
+    _seal_identities(con, source, table, vault, run_id, where=where)
 
 
 def store_tokens(
@@ -269,13 +284,13 @@ def _drop_quietly(con: duckdb.DuckDBPyConnection, table: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _seal_identities(con: duckdb.DuckDBPyConnection, source: str, vault: Sealer, run_id: str) -> None:
+def _seal_identities(
+    con: duckdb.DuckDBPyConnection, source: str, table_name: str, vault: Sealer, run_id: str, *, where: str
+) -> None:
     """One sealed Arrow IPC blob of the identifiers per partition: what a rekey re-derives pseudonyms from."""
     columns = ["record_id", *IDENTIFIER_INPUTS, *SOURCE_NUMBER.get(source, ())]
     select = ", ".join(f"{_typed_text(c)} AS {c}" for c in columns)
-    table = con.sql(
-        f"SELECT _partition, {select} FROM checked_rows WHERE _reason IS NULL ORDER BY _partition"
-    ).to_arrow_table()
+    table = con.sql(f"SELECT _partition, {select} FROM {table_name} WHERE {where} ORDER BY _partition").to_arrow_table()
     partitions = table.column("_partition").to_pylist()
     rows = []
     start = 0

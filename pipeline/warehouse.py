@@ -75,6 +75,16 @@ SCHEMA = [
         quarantined_at TIMESTAMP NOT NULL, resolved_at TIMESTAMP, resolution VARCHAR)""",
 ]
 
+SCHEMA += [
+    """CREATE TABLE IF NOT EXISTS meta_replays (
+        run_id VARCHAR PRIMARY KEY, replayed_at TIMESTAMP NOT NULL, file VARCHAR NOT NULL,
+        rows BIGINT NOT NULL, replayed BIGINT NOT NULL, still_invalid BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta_retention (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, action VARCHAR NOT NULL, files INTEGER NOT NULL,
+        bytes BIGINT NOT NULL, archive_file VARCHAR, run_id VARCHAR NOT NULL, by_user VARCHAR NOT NULL,
+        recorded_at TIMESTAMP NOT NULL)""",
+]
+
 RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
 
 
@@ -122,11 +132,13 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Itera
             con.unregister(name)
 
 
-def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> int:
-    """Register the key on first use; afterwards refuse any other key (constant-time comparison).
+def verify_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> set[int]:
+    """Refuse a key that is not the warehouse's key, without registering anything (read only).
 
-    New versions of the same key (after ``keys rotate``) are registered. Returns the key version the
-    warehouse's pseudonyms are made with, which new pseudonyms must use until a rekey moves them all.
+    Returns the key versions the warehouse knows and has not retired.
+
+    Raises:
+        KeyMismatchError: the warehouse was built with another key, or ``ring`` lacks a version in use.
     """
     rows = con.execute("SELECT key_id, version, fingerprint FROM meta_keys WHERE retired_at IS NULL").fetchall()
     for key_id, version, fingerprint in rows:
@@ -136,7 +148,16 @@ def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> int:
                 "use the original key file (pseudonyms made with another key would not link)"
             )
         verify_fingerprint(ring, version, fingerprint)
-    known = {version for _k, version, _f in rows}
+    return {version for _k, version, _f in rows}
+
+
+def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> int:
+    """Register the key on first use; afterwards refuse any other key (constant-time comparison).
+
+    New versions of the same key (after ``keys rotate``) are registered. Returns the key version the
+    warehouse's pseudonyms are made with, which new pseudonyms must use until a rekey moves them all.
+    """
+    known = verify_key(con, ring)
     retired = {v for (v,) in con.execute("SELECT version FROM meta_keys WHERE retired_at IS NOT NULL").fetchall()}
     new = [v for v in ring.versions if v.version not in known | retired]
     state = con.execute("SELECT version FROM meta_token_version").fetchall()

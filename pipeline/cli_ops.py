@@ -1,0 +1,235 @@
+"""Operator commands: ``migralink quarantine ...`` and ``migralink retention ...``.
+
+Thin wrappers over :mod:`pipeline.quarantine` and :mod:`pipeline.retention`. Settings come from
+:func:`pipeline.config.load_settings` (config file, then ``MIGRALINK_*``, then flags: flags win; ``--key-file``
+selects the key file whatever ``key_source`` says). Output is counts, names and ids, never record values.
+Errors are :class:`~pipeline.errors.PipelineError` or :class:`~privacy.errors.PrivacyError` subclasses with
+one-line messages, which ``migralink``'s entry point prints as one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import Settings, load_settings
+from privacy.keys import Keyring
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="List, export, replay and discard quarantined rows.")
+retention_app = typer.Typer(no_args_is_help=True, help="Purge or archive landing partitions past retention.")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
+KeyOpt = Annotated[
+    Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE / key_source).")
+]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
+LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Only this source (border, visa, permit).")]
+
+
+def _settings(config: Path | None, **flags: object) -> Settings:
+    if flags.get("key_file") is not None:
+        flags["key_source"] = "file"  # an explicit --key-file wins over a configured key source
+    return load_settings(config, **flags)
+
+
+def _ring(settings: Settings) -> Keyring:
+    from privacy.providers import key_provider_from_settings
+
+    return key_provider_from_settings(settings).load()
+
+
+@contextlib.contextmanager
+def _warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    from pipeline.warehouse import connect
+
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse, create=False)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def _parse_date(text: str | None, flag: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
+
+
+@quarantine_app.command("list")
+def quarantine_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None, source: SourceOpt = None) -> None:
+    """Count unresolved quarantined rows by source and reason."""
+    from pipeline.quarantine import quarantine_counts
+
+    with _warehouse(_settings(config, warehouse=warehouse)) as con:
+        counts = quarantine_counts(con, source=source)
+    table = Table(title="unresolved quarantined rows")
+    for col in ("source", "reason", "rows"):
+        table.add_column(col, justify="right" if col == "rows" else "left")
+    for s, reason, n in counts:
+        table.add_row(s, reason, f"{n:,}")
+    out.print(table)
+    out.print(f"total: {sum(n for _s, _r, n in counts):,} unresolved")
+
+
+@quarantine_app.command("export")
+def quarantine_export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory in the operator zone for the CSV files.")],
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+    source: SourceOpt = None,
+) -> None:
+    """Write unresolved quarantined rows, opened, to one CSV per source (mode 0600) for fixing."""
+    from pipeline.quarantine import export_quarantine
+
+    settings = _settings(config, warehouse=warehouse, key_file=key_file)
+    with _warehouse(settings) as con:
+        paths = export_quarantine(con, _ring(settings), out_dir, source=source)
+    if not paths:
+        out.print("no unresolved quarantined rows; nothing written")
+        return
+    err.print(
+        "warning: these files hold identifiers in clear: keep them in the operator zone, never share them, "
+        "and delete them after the replay"
+    )
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as fh:
+            rows = sum(1 for _ in csv.reader(fh)) - 1
+        out.print(f"wrote {rows:,} rows to {path}")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    file: Annotated[Path, typer.Option("--file", help="An exported CSV file, with the rows fixed.")],
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+    show_ids: Annotated[bool, typer.Option("--show-ids", help="List the ids of rows still invalid.")] = False,
+) -> None:
+    """Re-check the rows of a fixed export file; store those now valid and resolve their entries."""
+    from pipeline.quarantine import replay_quarantine
+
+    settings = _settings(config, warehouse=warehouse, key_file=key_file)
+    with _warehouse(settings) as con:
+        summary = replay_quarantine(con, _ring(settings), file)
+    still = sum(summary.still_invalid.values())
+    out.print(
+        f"replay {summary.run_id[:8]}: {summary.rows:,} rows, {summary.replayed:,} stored, {still:,} still invalid"
+    )
+    for reason, n in summary.still_invalid.items():
+        out.print(f"  still invalid {n:,}: {reason}")
+    if show_ids:
+        for qid, reason in summary.still_invalid_ids:
+            out.print(f"  {qid}: {reason}")
+    if still:
+        out.print("rows still invalid keep their quarantine entries: fix them and replay them again, or discard them")
+    err.print(f"warning: {file} holds identifiers in clear; delete it when you are done")
+
+
+@quarantine_app.command("discard")
+def quarantine_discard(
+    ids: Annotated[list[str], typer.Option("--id", help="Quarantine id to discard (repeat for several).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (one line; never quote record values).")],
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Close quarantine entries that will never be fixed."""
+    from pipeline.quarantine import discard_quarantine
+
+    with _warehouse(_settings(config, warehouse=warehouse)) as con:
+        n = discard_quarantine(con, ids, reason)
+    out.print(f"discarded {n:,} quarantine entries")
+
+
+@retention_app.command("purge")
+def retention_purge(
+    landing: LandingOpt = None,
+    warehouse: WarehouseOpt = None,
+    retention_days: Annotated[
+        int | None, typer.Option("--retention-days", min=1, help="Days to keep (or MIGRALINK_RETENTION_DAYS).")
+    ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option("--archive", help="Archive partitions here, sealed, instead of deleting them."),
+    ] = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Day to count from (YYYY-MM-DD); default today, UTC.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
+) -> None:
+    """Remove processed landing partitions older than the retention period (never unprocessed ones)."""
+    from pipeline.retention import purge_landing
+
+    day = _parse_date(today, "--today") or dt.datetime.now(dt.UTC).date()
+    settings = _settings(
+        config,
+        landing=landing,
+        warehouse=warehouse,
+        key_file=key_file,
+        retention_days=retention_days,
+        landing_archive=archive,
+    ).require("landing", "retention_days")
+    assert settings.landing is not None and settings.retention_days is not None
+    ring = _ring(settings) if settings.landing_archive is not None else None
+    with _warehouse(settings) as con:
+        summary = purge_landing(
+            con,
+            settings.landing,
+            retention_days=settings.retention_days,
+            today=day,
+            archive=settings.landing_archive,
+            ring=ring,
+            dry_run=dry_run,
+        )
+    verb = "would remove" if dry_run else ("archived and removed" if settings.landing_archive else "removed")
+    out.print(
+        f"{verb} {len(summary.actions):,} partitions dated before {summary.cutoff} "
+        f"({summary.files:,} files, {summary.bytes:,} bytes)"
+    )
+    out.print(f"kept {summary.kept_recent:,} partitions within retention")
+    if summary.kept_unprocessed:
+        out.print(f"kept {len(summary.kept_unprocessed):,} partitions past retention that are not processed yet")
+    for name, why in summary.kept_unsafe.items():
+        err.print(f"warning: kept {name} past retention: {why}")
+
+
+@retention_app.command("restore")
+def retention_restore(
+    file: Annotated[Path, typer.Option("--file", help="Archive file <archive>/<source>/<YYYY-MM-DD>.tar.mla.")],
+    landing: LandingOpt = None,
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Put an archived landing partition back, byte for byte (it stays processed: ingest will not re-read it)."""
+    from pipeline.retention import restore_archive
+
+    settings = _settings(config, landing=landing, warehouse=warehouse, key_file=key_file).require("landing")
+    assert settings.landing is not None
+    ring = _ring(settings)
+    with _warehouse(settings) as con:
+        action = restore_archive(file, settings.landing, ring=ring, con=con)
+    out.print(
+        f"restored {action.source}/{action.partition_date} ({action.files:,} files, {action.bytes:,} bytes) "
+        f"to {settings.landing}"
+    )
