@@ -13,7 +13,9 @@ exactly the partitions still pending and changes nothing else. To backfill or re
 same code path: `migralink run --date YYYY-MM-DD`.
 
 **Settings** come from the environment of the worker (`MIGRALINK_LANDING`, `MIGRALINK_WAREHOUSE`,
-`MIGRALINK_KEY_FILE`, `MIGRALINK_HOST_COUNTRY`, or a TOML file named by `MIGRALINK_CONFIG`); the DAG params
+`MIGRALINK_KEY_FILE`, `MIGRALINK_HOST_COUNTRY`, or a TOML file named by `MIGRALINK_CONFIG`). The key comes from
+`MIGRALINK_KEY_SOURCE` (a key file by default; `airflow-variable:NAME`, `airflow-connection:ID` or `vault:PATH`
+are read only when a task runs, never while the DAG is parsed); the DAG params
 `landing`, `warehouse` and `key_file` override them for one run.
 
 **Tasks.**
@@ -94,11 +96,11 @@ def migration_nightly() -> None:
         """Load the key and verify it against the warehouse (if there is one yet); reads no landing data."""
         from pipeline.warehouse import DB_FILE, connect
         from pipeline.warehouse import check_key as verify_warehouse_key
-        from privacy.keys import FileKeyProvider
+        from privacy.providers import key_provider_from_settings
 
         with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"]).require("warehouse", "key_file")
-            ring = FileKeyProvider(settings.key_file).load()
+            settings = _settings(context["params"]).require("warehouse")
+            ring = key_provider_from_settings(settings).load()
             exists = (settings.warehouse / DB_FILE).exists()
             if exists:
                 con = connect(settings.warehouse, create=False)

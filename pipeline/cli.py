@@ -176,8 +176,11 @@ def run(
 
     run_date = parse_date(date, "--date")
     settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
+    from privacy.keys import FileKeyProvider
+
+    provider = FileKeyProvider(key_file) if key_file is not None else None  # an explicit flag wins
     with progress_bar(not quiet) as bar:
-        result = run_nightly(settings, run_date, progress=bar)
+        result = run_nightly(settings, run_date, key_provider=provider, progress=bar)
     summary = result.ingest
     for entry in summary.ignored_entries:
         err.print(f"warning: ignored landing entry {entry} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)")

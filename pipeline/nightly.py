@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pipeline.config import Settings
 from pipeline.ingest import IngestSummary, Progress, ingest
 from pipeline.warehouse import connect
-from privacy.keys import FileKeyProvider, KeyProvider
+from privacy.keys import KeyProvider
+from privacy.providers import key_provider_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,13 @@ def run_nightly(
 ) -> NightlyResult:
     """Process every landing partition dated on or before ``run_date`` not processed yet.
 
-    The key is loaded and checked before any data are read. Idempotent: a second run for the same date
+    The key comes from ``key_provider``, else from the ``key_source`` setting (a key file by default); it is
+    loaded and checked before any data are read. Idempotent: a second run for the same date
     finds nothing pending and changes nothing.
     """
     settings.require("landing", "warehouse")
     if key_provider is None:
-        settings.require("key_file")
-        assert settings.key_file is not None
-        key_provider = FileKeyProvider(settings.key_file)
+        key_provider = key_provider_from_settings(settings)
     ring = key_provider.load()
     assert settings.landing is not None and settings.warehouse is not None
     con = connect(settings.warehouse)
