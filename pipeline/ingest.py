@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 VAULT_PURPOSE = "identity-vault"
+_ARROW_TYPES = {"token": pa.uint64(), "token_list": pa.list_(pa.uint64()), "clk": pa.string()}
 SOURCE_NUMBER = {"visa": ("visa_number",), "permit": ("permit_number",)}
 FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, bytes, sha256, rows
 
@@ -242,23 +244,40 @@ def store_tokens(
 ) -> None:
     """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``).
 
-    Token kinds that share their input columns share one DISTINCT query and one join.
+    Token kinds that share their input columns share one DISTINCT query and one join. The Bloom-filter
+    encodings (mostly NumPy work) are computed in a second thread while the HMAC tokens are computed here.
     """
     groups: dict[tuple[str, ...], list[TokenSpec]] = {}
     for spec in SOURCE_TOKENS[source]:
         groups.setdefault(spec.inputs, []).append(spec)
+    distinct = {
+        inputs: con.execute(
+            f"SELECT DISTINCT {', '.join(_typed_text(c) for c in inputs)} FROM {table} WHERE {where}"
+        ).fetchall()
+        for inputs in groups
+    }
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = {
+            spec.column: pool.submit(tokenizer.tokens_for, spec, distinct[inputs])
+            for inputs, specs in groups.items()
+            for spec in specs
+            if spec.kind == "clk"
+        }
+        values = {
+            spec.column: tokenizer.tokens_for(spec, distinct[inputs])
+            for inputs, specs in groups.items()
+            for spec in specs
+            if spec.kind != "clk"
+        }
+        values.update({column: future.result() for column, future in pending.items()})
     joins, selects = [], []
     with contextlib.ExitStack() as maps:
         for i, (inputs, specs) in enumerate(groups.items()):
-            columns = ", ".join(_typed_text(c) for c in inputs)
-            distinct = con.execute(f"SELECT DISTINCT {columns} FROM {table} WHERE {where}").fetchall()
-            mapping: dict[str, pa.Array] = {
-                f"k{j}": pa.array([d[j] for d in distinct], pa.string()) for j in range(len(inputs))
-            }
+            rows = distinct[inputs]
+            mapping = {f"k{j}": pa.array([d[j] for d in rows], pa.string()) for j in range(len(inputs))}
             casts = []
             for spec in specs:
-                token_type = pa.list_(pa.string()) if spec.kind == "token_list" else pa.string()
-                mapping[spec.column] = pa.array(tokenizer.tokens_for(spec, distinct), token_type)
+                mapping[spec.column] = pa.array(values[spec.column], _ARROW_TYPES[spec.kind])
                 casts.append(f"{spec.column}::BIT AS {spec.column}" if spec.kind == "clk" else spec.column)
                 selects.append(f"m{i}.{spec.column}")
             name = f"token_map_{i}"
@@ -291,29 +310,19 @@ def _seal_identities(
     columns = ["record_id", *IDENTIFIER_INPUTS, *SOURCE_NUMBER.get(source, ())]
     select = ", ".join(f"{_typed_text(c)} AS {c}" for c in columns)
     table = con.sql(f"SELECT _partition, {select} FROM {table_name} WHERE {where} ORDER BY _partition").to_arrow_table()
-    partitions = table.column("_partition").to_pylist()
+    sizes = con.execute(
+        f"SELECT _partition, count(*) FROM {table_name} WHERE {where} GROUP BY _partition ORDER BY _partition"
+    ).fetchall()
+    table = table.drop_columns(["_partition"])
     rows = []
     start = 0
-    while start < len(partitions):
-        end = start
-        while end < len(partitions) and partitions[end] == partitions[start]:
-            end += 1
-        chunk = table.slice(start, end - start).drop_columns(["_partition"])
+    for day, size in sizes:
         sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, chunk.schema) as writer:
-            writer.write_table(chunk)
-        aad = f"{source}|{partitions[start]}|{run_id}".encode()
-        rows.append(
-            (
-                source,
-                partitions[start],
-                run_id,
-                end - start,
-                vault.version,
-                vault.seal(sink.getvalue().to_pybytes(), aad=aad),
-            )
-        )
-        start = end
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table.slice(start, size))
+        aad = f"{source}|{day}|{run_id}".encode()
+        rows.append((source, day, run_id, size, vault.version, vault.seal(sink.getvalue().to_pybytes(), aad=aad)))
+        start += size
     frame = pd.DataFrame(
         rows, columns=["source", "partition_date", "run_id", "records", "key_version", "sealed_identities"]
     )

@@ -14,6 +14,7 @@ Tables (``meta_*`` are bookkeeping; record tables hold only pseudonyms and coars
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,8 +95,11 @@ def connect(warehouse: Path, *, create: bool = True) -> duckdb.DuckDBPyConnectio
     if not create and not path.exists():
         raise WarehouseError(f"no warehouse at {warehouse} (run `migralink run` first)")
     try:
-        warehouse.mkdir(parents=True, exist_ok=True)
+        warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
         con = duckdb.connect(str(path))
+        for private in (path, path.with_name(path.name + ".wal")):
+            if private.exists():
+                os.chmod(private, 0o600)  # the linkage zone is for the linkage unit only
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseError(f"the warehouse at {warehouse} is in use by another process") from None
