@@ -38,6 +38,8 @@ test: lint typecheck docker-check unit
 
 bench: install
 	$(BIN)/python bench/bench_foundation.py
+	$(BIN)/python bench/bench_pseudonymize.py
+	$(BIN)/python bench/bench_bloom.py --no-grid
 
 # Re-pin every dependency after changing pyproject.toml (needs the registry).
 lock:
