@@ -68,7 +68,7 @@ def normalize_name(value: str | None) -> str | None:
     """
     if value is None:
         return None
-    text = unidecode(unicodedata.normalize("NFKC", value)).upper()
+    text = value.upper() if value.isascii() else unidecode(unicodedata.normalize("NFKC", value)).upper()
     text = _SPACES.sub(" ", _NON_NAME.sub(" ", _APOSTROPHES.sub("", text))).strip()
     return text or None
 

@@ -120,9 +120,8 @@ def _slk581(v: Inputs) -> str | None:
     family, given, dob, sex = v
     if not dob or not (name_parts(family) or name_parts(given)):
         return None
-    year, month, day = dob.split("-")
-    sex_code = {"M": "1", "F": "2"}.get(sex or "", "9")
-    return f"{_letters(family, (2, 3, 5))}{_letters(given, (2, 3))}{day}{month}{year}{sex_code}"
+    sex_code = "1" if sex == "M" else "2" if sex == "F" else "9"
+    return f"{_letters(family, (2, 3, 5))}{_letters(given, (2, 3))}{dob[8:10]}{dob[5:7]}{dob[0:4]}{sex_code}"
 
 
 IDENTITY_TOKENS = (

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from privacy.errors import InvalidCiphertext
 from privacy.keys import Keyring
-from privacy.normalize import normalize_document, normalize_name
+from privacy.normalize import name_parts, normalize_document, normalize_name
 from privacy.sealing import Sealer
 from privacy.tokens import ALL_TOKENS, Tokenizer
 
@@ -145,3 +145,10 @@ def test_normalize_document_is_idempotent(text: str) -> None:
 )
 def test_normalize_name_cases(raw: str, expected: str | None) -> None:
     assert normalize_name(raw) == expected
+
+
+@given(st.text())
+def test_name_parts_never_crash_and_are_stable(text: str) -> None:
+    parts = name_parts(text)
+    assert all(p and p.isascii() and p.isupper() and " " not in p for p in parts)
+    assert name_parts(" ".join(parts)) == parts
