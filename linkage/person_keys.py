@@ -1,0 +1,126 @@
+"""Stable, random, pseudonymous person keys across nights, with a history of merges and splits.
+
+Each night's clustering (``source, record_id, cluster_id``) is mapped onto the keys records already had:
+
+* a cluster inherits the old key most of its records carry, provided that key's records are mostly in this
+  cluster (ties broken by key, then cluster id, so the result is deterministic);
+* a cluster that inherits nothing gets a new random key (``P`` + 32 hex digits from a UUID4; keys say nothing
+  about the person);
+* a record whose key changes is recorded in ``person_key_history`` (old key, new key, night, reason): ``merge``
+  when its old key no longer exists (two persons became one), ``split`` when the old key lives on elsewhere
+  (one person became two). Downstream tables correct themselves from that history; nothing is rewritten
+  silently.
+
+Everything is SQL over the warehouse; nothing loops over records in Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS person_keys (
+        source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_key VARCHAR NOT NULL,
+        assigned_on DATE NOT NULL, PRIMARY KEY (source, record_id))""",
+    """CREATE TABLE IF NOT EXISTS person_key_history (
+        night DATE NOT NULL, old_key VARCHAR NOT NULL, new_key VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+        records BIGINT NOT NULL)""",
+]
+
+
+@dataclass(frozen=True)
+class KeyAssignment:
+    """What one night's key assignment changed (counts only)."""
+
+    records: int
+    new_persons: int
+    merged_keys: int
+    split_keys: int
+    changed_records: int
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in SCHEMA:
+        con.execute(ddl)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.date) -> KeyAssignment:
+    """Give every record of ``clusters`` (source, record_id, cluster_id) a stable person key.
+
+    Records absent from ``clusters`` keep their keys. Runs inside the caller's transaction.
+    """
+    ensure_schema(con)
+    c = _q(clusters)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pk_overlap AS
+        SELECT c.cluster_id, p.person_key, count(*) AS n
+        FROM {c} c JOIN person_keys p USING (source, record_id)
+        GROUP BY ALL"""
+    )
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE pk_heir AS
+        WITH key_home AS (  -- the cluster holding most of each old key's records
+            SELECT * FROM pk_overlap
+            QUALIFY row_number() OVER (PARTITION BY person_key ORDER BY n DESC, cluster_id) = 1
+        )
+        SELECT cluster_id, person_key FROM key_home
+        QUALIFY row_number() OVER (PARTITION BY cluster_id ORDER BY n DESC, person_key) = 1"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pk_new AS
+        WITH clusters AS (SELECT DISTINCT cluster_id FROM {c})
+        SELECT cl.cluster_id,
+               coalesce(h.person_key, 'P' || replace(gen_random_uuid()::VARCHAR, '-', '')) AS person_key,
+               h.person_key IS NULL AS is_new
+        FROM clusters cl LEFT JOIN pk_heir h USING (cluster_id)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE pk_assigned AS
+        SELECT c.source, c.record_id, n.person_key, n.is_new, p.person_key AS old_key
+        FROM {c} c JOIN pk_new n USING (cluster_id)
+        LEFT JOIN person_keys p USING (source, record_id)"""
+    )
+    surviving = "SELECT DISTINCT person_key FROM pk_assigned UNION SELECT person_key FROM person_keys p " + (
+        f"WHERE NOT EXISTS (SELECT 1 FROM {c} c WHERE c.source = p.source AND c.record_id = p.record_id)"
+    )
+    con.execute(
+        f"""INSERT INTO person_key_history
+        SELECT ? AS night, old_key, person_key AS new_key,
+               CASE WHEN old_key IN ({surviving}) THEN 'split' ELSE 'merge' END AS reason, count(*) AS records
+        FROM pk_assigned WHERE old_key IS NOT NULL AND old_key <> person_key
+        GROUP BY ALL""",
+        [night],
+    )
+    changes = con.execute(
+        """SELECT count(*) FILTER (WHERE old_key IS NOT NULL AND old_key <> person_key),
+                  count(DISTINCT person_key) FILTER (WHERE is_new), count(*)
+           FROM pk_assigned"""
+    ).fetchall()[0]
+    history = dict(
+        con.execute(
+            "SELECT reason, count(DISTINCT old_key) FROM person_key_history WHERE night = ? GROUP BY reason",
+            [night],
+        ).fetchall()
+    )
+    con.execute(
+        """INSERT OR REPLACE INTO person_keys
+        SELECT source, record_id, person_key, ? AS assigned_on FROM pk_assigned
+        WHERE old_key IS DISTINCT FROM person_key""",
+        [night],
+    )
+    for table in ("pk_overlap", "pk_heir", "pk_new", "pk_assigned"):
+        con.execute(f"DROP TABLE {table}")
+    return KeyAssignment(
+        records=int(changes[2]),
+        new_persons=int(changes[1]),
+        merged_keys=int(history.get("merge", 0)),
+        split_keys=int(history.get("split", 0)),
+        changed_records=int(changes[0]),
+    )

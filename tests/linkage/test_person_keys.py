@@ -1,0 +1,80 @@
+"""Person keys stay stable across nights; merges and splits are recorded, never silent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from linkage.person_keys import assign_person_keys
+
+NIGHT1, NIGHT2 = dt.date(2024, 1, 1), dt.date(2024, 1, 2)
+
+
+def night(con: duckdb.DuckDBPyConnection, clusters: dict[str, str], day: dt.date):
+    """``clusters`` maps record ids (source 'border') to cluster ids."""
+    con.execute("CREATE OR REPLACE TABLE tonight (source VARCHAR, record_id VARCHAR, cluster_id VARCHAR)")
+    con.executemany("INSERT INTO tonight VALUES ('border', ?, ?)", list(clusters.items()))
+    return assign_person_keys(con, "tonight", day)
+
+
+def keys(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return dict(con.execute("SELECT record_id, person_key FROM person_keys").fetchall())
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()
+
+
+def test_keys_are_random_pseudonyms_and_stable_when_nothing_changes(con: duckdb.DuckDBPyConnection) -> None:
+    first = night(con, {"r1": "a", "r2": "a", "r3": "b"}, NIGHT1)
+    before = keys(con)
+    assert first.new_persons == 2 and before["r1"] == before["r2"] != before["r3"]
+    assert all(k.startswith("P") and len(k) == 33 for k in before.values())
+    again = night(con, {"r1": "x", "r2": "x", "r3": "y"}, NIGHT2)  # other cluster ids, same grouping
+    assert keys(con) == before
+    assert (again.new_persons, again.changed_records) == (0, 0)
+    assert con.execute("SELECT count(*) FROM person_key_history").fetchall() == [(0,)]
+
+
+def test_new_records_join_existing_persons_or_get_new_keys(con: duckdb.DuckDBPyConnection) -> None:
+    night(con, {"r1": "a", "r2": "b"}, NIGHT1)
+    before = keys(con)
+    result = night(con, {"r1": "a", "r2": "b", "r3": "a", "r4": "c"}, NIGHT2)
+    after = keys(con)
+    assert after["r3"] == before["r1"] and after["r4"] not in before.values()
+    assert result.new_persons == 1 and result.changed_records == 0
+
+
+def test_a_merge_keeps_the_larger_persons_key_and_is_recorded(con: duckdb.DuckDBPyConnection) -> None:
+    night(con, {"r1": "a", "r2": "a", "r3": "b"}, NIGHT1)
+    before = keys(con)
+    result = night(con, {"r1": "m", "r2": "m", "r3": "m"}, NIGHT2)
+    after = keys(con)
+    assert set(after.values()) == {before["r1"]}
+    assert (result.merged_keys, result.split_keys, result.changed_records) == (1, 0, 1)
+    assert con.execute("SELECT night, old_key, new_key, reason, records FROM person_key_history").fetchall() == [
+        (NIGHT2, before["r3"], before["r1"], "merge", 1)
+    ]
+
+
+def test_a_split_keeps_the_key_on_the_larger_part_and_is_recorded(con: duckdb.DuckDBPyConnection) -> None:
+    night(con, {"r1": "a", "r2": "a", "r3": "a"}, NIGHT1)
+    (old,) = set(keys(con).values())
+    result = night(con, {"r1": "a", "r2": "a", "r3": "z"}, NIGHT2)
+    after = keys(con)
+    assert after["r1"] == after["r2"] == old != after["r3"]
+    assert (result.merged_keys, result.split_keys, result.new_persons) == (0, 1, 1)
+    assert con.execute("SELECT old_key, new_key, reason FROM person_key_history").fetchall() == [
+        (old, after["r3"], "split")
+    ]
+
+
+def test_records_not_relinked_tonight_keep_their_keys(con: duckdb.DuckDBPyConnection) -> None:
+    night(con, {"r1": "a", "r2": "b"}, NIGHT1)
+    before = keys(con)
+    night(con, {"r3": "a"}, NIGHT2)
+    after = keys(con)
+    assert after["r1"] == before["r1"] and after["r2"] == before["r2"] and after["r3"] not in before.values()
