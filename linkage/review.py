@@ -1,0 +1,131 @@
+"""Clerical review of uncertain pairs, without names.
+
+Pairs scored between a lower and an upper match weight go to ``review_queue``. A reviewer sees the pair's
+record references, its match weight and its agreement pattern (the comparison level of each field, e.g.
+``family_name: 3``) — never a name, date or number. Decisions (``accepted`` / ``rejected``) are kept and later
+runs honour them: accepted pairs become must-links, rejected pairs cannot-links (:func:`review_constraints`).
+A pair once queued is never queued again, whatever its later score.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS review_queue (
+        pair_id VARCHAR PRIMARY KEY, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
+        match_weight DOUBLE NOT NULL, match_probability DOUBLE, agreement VARCHAR NOT NULL,
+        queued_on DATE NOT NULL, status VARCHAR NOT NULL DEFAULT 'pending', decided_by VARCHAR,
+        decided_at TIMESTAMP)""",
+]
+DECISIONS = ("accepted", "rejected")
+
+
+class ReviewError(Exception):
+    """A review decision was refused (unknown or already decided pair, bad decision)."""
+
+
+@dataclass(frozen=True)
+class QueuedPair:
+    """One pair as a reviewer sees it."""
+
+    pair_id: str
+    unique_id_l: str
+    unique_id_r: str
+    match_weight: float
+    agreement: str
+    status: str
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in SCHEMA:
+        con.execute(ddl)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pair_id_sql(left: str, right: str) -> str:
+    """SQL for a pair id that does not depend on the order of the two records."""
+    return f"md5(least({left}, {right}) || '|' || greatest({left}, {right}))[:20]"
+
+
+def enqueue_pairs(
+    con: duckdb.DuckDBPyConnection, predictions: str, *, lower: float, upper: float, night: dt.date
+) -> int:
+    """Queue the pairs of ``predictions`` with ``lower <= match_weight < upper``; return how many were new.
+
+    ``predictions`` is a Splink prediction table (``unique_id_l``, ``unique_id_r``, ``match_weight``,
+    ``match_probability`` and ``gamma_<comparison>`` columns).
+    """
+    ensure_schema(con)
+    columns = [
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM (DESCRIBE SELECT * FROM " + _q(predictions) + ") WHERE column_name LIKE 'gamma_%'"
+        ).fetchall()
+    ]
+    pattern = " || ', ' || ".join(f"'{c[6:]}: ' || coalesce({_q(c)}::VARCHAR, '-')" for c in columns) or "''"
+    before = con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0]
+    con.execute(
+        f"""INSERT INTO review_queue (pair_id, unique_id_l, unique_id_r, match_weight, match_probability,
+                                     agreement, queued_on)
+        SELECT {pair_id_sql("unique_id_l", "unique_id_r")} AS pair_id, least(unique_id_l, unique_id_r),
+               greatest(unique_id_l, unique_id_r), match_weight, match_probability, {pattern}, ?
+        FROM {_q(predictions)}
+        WHERE match_weight >= ? AND match_weight < ?
+        ON CONFLICT DO NOTHING""",
+        [night, lower, upper],
+    )
+    return int(con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0] - before)
+
+
+def pending_pairs(con: duckdb.DuckDBPyConnection, limit: int = 50) -> list[QueuedPair]:
+    """Undecided pairs, most uncertain first (match weight closest to zero)."""
+    ensure_schema(con)
+    rows = con.execute(
+        "SELECT pair_id, unique_id_l, unique_id_r, match_weight, agreement, status FROM review_queue "
+        "WHERE status = 'pending' ORDER BY abs(match_weight), pair_id LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [QueuedPair(*r) for r in rows]
+
+
+def decide(
+    con: duckdb.DuckDBPyConnection, pair_ids: list[str], decision: str, *, reviewer: str, at: dt.datetime
+) -> int:
+    """Record ``decision`` (accepted or rejected) for pending pairs; refuse unknown or decided pairs."""
+    ensure_schema(con)
+    if decision not in DECISIONS:
+        raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}")
+    if not reviewer.strip():
+        raise ReviewError("a reviewer name is required")
+    found = dict(
+        con.execute("SELECT pair_id, status FROM review_queue WHERE list_contains(?, pair_id)", [pair_ids]).fetchall()
+    )
+    unknown = [p for p in pair_ids if p not in found]
+    if unknown:
+        raise ReviewError(f"unknown pair id(s): {', '.join(unknown[:5])}")
+    decided = [p for p in pair_ids if found[p] != "pending"]
+    if decided:
+        raise ReviewError(f"already decided: {', '.join(decided[:5])}")
+    con.execute(
+        "UPDATE review_queue SET status = ?, decided_by = ?, decided_at = ? WHERE list_contains(?, pair_id)",
+        [decision, reviewer.strip(), at, pair_ids],
+    )
+    return len(pair_ids)
+
+
+def review_constraints(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The reviewers' decisions as (must-link pairs, cannot-link pairs) of unique ids."""
+    ensure_schema(con)
+    rows = con.execute(
+        "SELECT status, unique_id_l, unique_id_r FROM review_queue WHERE status <> 'pending' ORDER BY ALL"
+    ).fetchall()
+    must = [(left, right) for status, left, right in rows if status == "accepted"]
+    cannot = [(left, right) for status, left, right in rows if status == "rejected"]
+    return must, cannot
