@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli_linkage import export_app, review_app
 from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
@@ -35,6 +36,8 @@ keys_app = typer.Typer(no_args_is_help=True, help="Create and manage the secret 
 app.add_typer(keys_app, name="keys")
 app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(retention_app, name="retention")
+app.add_typer(review_app, name="review")
+app.add_typer(export_app, name="export")
 
 ProgressCallback = Callable[[str, int, int], None]
 out = Console(highlight=False)

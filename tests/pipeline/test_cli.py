@@ -158,3 +158,48 @@ def test_key_rotation_rekey_and_retirement_from_the_command_line(
     assert main(["keys", "retire", "--version", "1", *wh]) == 0
     assert main(["keys", "retire", "--version", "2", *wh]) == 1
     assert "active version and cannot be retired" in one_line_error(capsys)
+
+
+def test_review_and_export_links_commands(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import datetime as dt
+
+    import duckdb
+
+    from linkage.person_keys import assign_person_keys
+    from linkage.review import enqueue_pairs
+
+    write_csv("border", "2024-01-02", [row("border"), row("border", record_id="B2")])
+    wh = ["--warehouse", str(tmp_path / "wh")]
+    assert (
+        main(["run", "--date", "2024-01-02", "--landing", str(landing), *wh, "--key-file", str(key_file), "--quiet"])
+        == 0
+    )
+    assert main(["export", "links", "--out", str(tmp_path / "none.csv"), *wh]) == 1
+    assert "no person keys yet" in one_line_error(capsys)
+    con = duckdb.connect(str(tmp_path / "wh" / "migralink.duckdb"))
+    con.execute(
+        "CREATE TABLE tonight AS SELECT 'border' AS source, record_id, 'c1' AS cluster_id FROM border_crossings"
+    )
+    assign_person_keys(con, "tonight", dt.date(2024, 1, 2))
+    con.execute(
+        "CREATE TABLE preds AS SELECT 'border:B1' AS unique_id_l, 'border:B2' AS unique_id_r, "
+        "1.5 AS match_weight, 0.7 AS match_probability, 2 AS gamma_dob"
+    )
+    enqueue_pairs(con, "preds", lower=-3, upper=6, night=dt.date(2024, 1, 2))
+    (pair_id,) = con.execute("SELECT pair_id FROM review_queue").fetchall()[0]
+    con.close()
+
+    assert main(["review", "list", *wh]) == 0
+    listing = capsys.readouterr().out
+    assert pair_id in listing and "dob: 2" in listing and "MÜLLER" not in listing
+    assert main(["review", "accept", pair_id, "--reviewer", "analyst-1", *wh]) == 0
+    assert main(["review", "reject", pair_id, *wh]) == 1
+    assert "already decided" in one_line_error(capsys)
+
+    out = tmp_path / "links.csv"
+    assert main(["export", "links", "--out", str(out), *wh]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "source,record_id,person_key" and len(lines) == 3
+    assert len({line.split(",")[2] for line in lines[1:]}) == 1

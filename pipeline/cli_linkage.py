@@ -1,0 +1,125 @@
+"""Command-line front doors for linkage outputs: the clerical review queue and the links export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import load_settings
+from pipeline.errors import PipelineError
+
+review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pseudonymous: no names are shown).")
+export_app = typer.Typer(no_args_is_help=True, help="Export linkage results.")
+out = Console(highlight=False)
+
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
+
+
+def _connect(warehouse: Path | None, config: Path | None):  # type: ignore[no-untyped-def]
+    from pipeline.warehouse import connect
+
+    settings = load_settings(config, warehouse=warehouse).require("warehouse")
+    assert settings.warehouse is not None
+    return connect(settings.warehouse, create=False)
+
+
+@review_app.command("list")
+def review_list(
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+) -> None:
+    """Show pending pairs, most uncertain first, with their match weight and agreement pattern."""
+    from linkage.review import pending_pairs
+
+    con = _connect(warehouse, config)
+    try:
+        pairs = pending_pairs(con, limit)
+    finally:
+        con.close()
+    if not pairs:
+        out.print("no pairs waiting for review")
+        return
+    table = Table(title="pairs waiting for review")
+    table.add_column("pair id", no_wrap=True, min_width=20)
+    for col in ("record", "record", "match weight", "agreement (comparison levels)"):
+        table.add_column(col)
+    for p in pairs:
+        table.add_row(p.pair_id, p.unique_id_l, p.unique_id_r, f"{p.match_weight:.2f}", p.agreement)
+    out.print(table)
+
+
+def _decide(
+    pair_ids: list[str], decision: str, reviewer: str | None, warehouse: Path | None, config: Path | None
+) -> None:
+    from linkage.review import ReviewError, decide
+    from pipeline.warehouse import transaction
+
+    con = _connect(warehouse, config)
+    try:
+        with transaction(con):
+            n = decide(con, pair_ids, decision, reviewer=reviewer or getpass.getuser(), at=dt.datetime.now(dt.UTC))
+    except ReviewError as exc:
+        raise PipelineError(str(exc)) from None
+    finally:
+        con.close()
+    out.print(f"{decision} {n} pair(s); later runs will respect the decision")
+
+
+ReviewerOpt = Annotated[str | None, typer.Option("--reviewer", help="Who decides (default: the OS user).")]
+PairIds = Annotated[list[str], typer.Argument(help="Pair ids from `migralink review list`.")]
+
+
+@review_app.command("accept")
+def review_accept(
+    pair_ids: PairIds, reviewer: ReviewerOpt = None, warehouse: WarehouseOpt = None, config: ConfigOpt = None
+) -> None:
+    """Declare pairs to be the same person."""
+    _decide(pair_ids, "accepted", reviewer, warehouse, config)
+
+
+@review_app.command("reject")
+def review_reject(
+    pair_ids: PairIds, reviewer: ReviewerOpt = None, warehouse: WarehouseOpt = None, config: ConfigOpt = None
+) -> None:
+    """Declare pairs to be different persons."""
+    _decide(pair_ids, "rejected", reviewer, warehouse, config)
+
+
+@export_app.command("links")
+def export_links(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write (source, record_id, person_key).")],
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One row per ingested record: source, record_id, person_key."""
+    from linkage.person_keys import ensure_schema
+    from pipeline.warehouse import RECORD_TABLES
+
+    if out_file.exists():
+        raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
+    con = _connect(warehouse, config)
+    try:
+        ensure_schema(con)
+        records = " UNION ALL ".join(f"SELECT '{s}' AS source, record_id FROM {t}" for s, t in RECORD_TABLES.items())
+        missing, total = con.execute(
+            f"SELECT count(*) FILTER (WHERE p.person_key IS NULL), count(*) FROM ({records}) r "
+            "LEFT JOIN person_keys p USING (source, record_id)"
+        ).fetchall()[0]
+        if total and missing == total:
+            raise PipelineError("no person keys yet: run the linkage (`migralink run` links after ingest)")
+        con.execute(
+            f"COPY (SELECT r.source, r.record_id, p.person_key FROM ({records}) r "
+            "LEFT JOIN person_keys p USING (source, record_id) ORDER BY ALL) TO ? (HEADER, DELIMITER ',')",
+            [str(out_file)],
+        )
+    finally:
+        con.close()
+    out.print(f"wrote {total:,} links to {out_file}" + (f" ({missing:,} records not linked yet)" if missing else ""))
