@@ -1,0 +1,15 @@
+"""Exceptions of the linkage package. Messages never carry record values or pseudonyms."""
+
+from __future__ import annotations
+
+
+class LinkageError(Exception):
+    """Base class of every error the linkage package raises on purpose."""
+
+
+class ModelNotFoundError(LinkageError):
+    """No stored linkage model matches the request."""
+
+
+class EmptyInputError(LinkageError):
+    """There are no tokenized records to link."""

@@ -1,0 +1,228 @@
+"""Training, saving and loading the linkage model.
+
+``train_model`` estimates u by random sampling and m by expectation maximisation over several blocking rules
+(each pass estimates the comparisons its rule leaves free), on the entity input of :mod:`linkage.input`. The
+prior (probability that two random records match) comes from near-certain deterministic rules. With the same
+data and seed the parameters are the same: u sampling is seeded and EM sampling is a deterministic hash filter.
+
+Models are kept in the versioned table ``linkage_models`` (Splink's JSON settings plus a training summary and
+the two thresholds link and review use), so a nightly run can reuse yesterday's model or retrain.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from splink import DuckDBAPI, Linker
+
+from linkage.errors import ModelNotFoundError
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
+from linkage.settings import deterministic_rules, linkage_settings, training_blocking_rules
+
+if TYPE_CHECKING:
+    import duckdb
+
+log = logging.getLogger(__name__)
+
+MODELS_DDL = """CREATE TABLE IF NOT EXISTS linkage_models (
+    model_id VARCHAR PRIMARY KEY, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
+    settings JSON NOT NULL, summary JSON NOT NULL, link_threshold DOUBLE NOT NULL, review_threshold DOUBLE NOT NULL)"""
+
+LINK_THRESHOLD = 6.0  # match weight above which two entities may be merged (cluster constraints permitting)
+M_FLOOR = 5e-4  # smallest m of a level: caps a single disagreement at about -11 bits
+U_FLOOR = 1e-6  # smallest u of a level
+REVIEW_THRESHOLD = 0.0  # pairs between this weight and LINK_THRESHOLD go to clerical review
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What a model was trained on and how (counts and timings only)."""
+
+    records: int
+    entities: int
+    seed: int
+    u_max_pairs: float
+    em_max_pairs: float
+    em_rules: list[str]
+    em_iterations: list[int]
+    em_pairs: list[int]
+    prior: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LinkageModel:
+    """A trained model: Splink settings (JSON-ready dict) and the thresholds it is used with."""
+
+    settings: dict[str, Any]
+    summary: TrainingSummary
+    link_threshold: float = LINK_THRESHOLD
+    review_threshold: float = REVIEW_THRESHOLD
+    model_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    version: int = 0
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
+
+
+def make_linker(con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPUT_TABLE) -> Linker:
+    """A Splink linker over ``table`` (default: the entity input) on ``con``; the table must exist."""
+    db = DuckDBAPI(con)
+    return Linker(db.register(table, dataset_display_name=table), settings)
+
+
+def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop Splink's scratch tables (``__splink__*``) from ``con``."""
+    rows = con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_name LIKE '\\_\\_splink\\_\\_%' "
+        "ESCAPE '\\'"
+    ).fetchall()
+    for name, kind in rows:
+        con.execute(f'DROP {"VIEW" if kind == "VIEW" else "TABLE"} IF EXISTS "{name}"')
+
+
+def _em_iterations(session: Any) -> int:
+    return len(getattr(session, "_core_model_settings_history", None) or [])
+
+
+def train_model(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    seed: int,
+    max_pairs: float = 5e6,
+    em_max_pairs: float = 2e6,
+    rebuild_input: bool = True,
+) -> LinkageModel:
+    """Train a linkage model on the warehouse behind ``con``.
+
+    Args:
+        con: Warehouse connection (``identity_tokens`` and the record tables).
+        seed: Seed of the u sampling; the same data and seed give the same model.
+        max_pairs: Pairs sampled to estimate u.
+        em_max_pairs: Upper bound of the blocked pairs each EM pass uses.
+        rebuild_input: Rebuild the entity input first (set False when it was just built).
+
+    Returns:
+        The trained, unsaved model (``version`` 0 until :func:`save_model`).
+    """
+    began = time.perf_counter()
+    records, entities = build_input(con) if rebuild_input else _input_counts(con)
+    linker = make_linker(con, linkage_settings(), RECORDS_TABLE)
+    recall = 0.8
+    linker.training.estimate_probability_two_random_records_match(deterministic_rules(), recall=recall)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    rules, iterations, pairs = [], [], []
+    for rule in training_blocking_rules():
+        session = linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=em_max_pairs, estimate_without_term_frequencies=True
+        )
+        rules.append(session._blocking_rule_for_training.blocking_rule_sql)
+        iterations.append(_em_iterations(session))
+        pairs.append(_blocked_pairs(session))
+    settings = floor_probabilities(linker.misc.save_model_to_json())
+    drop_splink_tables(con)
+    summary = TrainingSummary(
+        records=records,
+        entities=entities,
+        seed=seed,
+        u_max_pairs=max_pairs,
+        em_max_pairs=em_max_pairs,
+        em_rules=rules,
+        em_iterations=iterations,
+        em_pairs=pairs,
+        prior=float(settings["probability_two_random_records_match"]),
+        seconds=round(time.perf_counter() - began, 3),
+    )
+    log.info("trained a linkage model on %d records (%d entities) in %.1f s", records, entities, summary.seconds)
+    return LinkageModel(settings=settings, summary=summary)
+
+
+def floor_probabilities(settings: dict[str, Any], m_floor: float = M_FLOOR, u_floor: float = U_FLOOR) -> dict[str, Any]:
+    """Give every non-null level an m of at least ``m_floor`` and a u of at least ``u_floor``.
+
+    A level never seen among the training matches (a sex disagreement, a date of birth that differs in
+    every part) would otherwise get no m or an m of zero, that is a weight of minus infinity: one keying
+    error would then forbid a link whatever else agrees. Data other than the training data has other errors.
+    """
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level.get("is_null_level"):
+                continue
+            for key, floor in (("m_probability", m_floor), ("u_probability", u_floor)):
+                value = level.get(key)
+                level[key] = floor if value is None else max(float(value), floor)
+    return settings
+
+
+def _blocked_pairs(session: Any) -> int:
+    """Pairs the EM pass used (Splink's estimate after sampling; -1 when it did not sample)."""
+    info = getattr(session, "_sample_info", None) or {}
+    value = info.get("expected_pairs_after_sampling", info.get("estimated_total_pairs"))
+    return int(value) if isinstance(value, int | float) else -1
+
+
+def _input_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    row = con.execute(f"SELECT sum(records)::BIGINT, count(*) FROM {INPUT_TABLE}").fetchall()[0]
+    return int(row[0] or 0), int(row[1])
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``linkage_models`` if it does not exist."""
+    con.execute(MODELS_DDL)
+
+
+def save_model(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> LinkageModel:
+    """Store ``model`` as the next version in ``linkage_models``; returns it with its version set."""
+    ensure_tables(con)
+    version = int(con.execute("SELECT coalesce(max(version), 0) + 1 FROM linkage_models").fetchall()[0][0])
+    con.execute(
+        "INSERT INTO linkage_models VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            model.model_id,
+            version,
+            model.created_at,
+            json.dumps(model.settings),
+            json.dumps(asdict(model.summary)),
+            model.link_threshold,
+            model.review_threshold,
+        ],
+    )
+    return LinkageModel(
+        settings=model.settings,
+        summary=model.summary,
+        link_threshold=model.link_threshold,
+        review_threshold=model.review_threshold,
+        model_id=model.model_id,
+        version=version,
+        created_at=model.created_at,
+    )
+
+
+def load_model(con: duckdb.DuckDBPyConnection, model_id: str | None = None) -> LinkageModel:
+    """Load one model from ``linkage_models``: ``model_id``, or the latest version when None.
+
+    Raises:
+        ModelNotFoundError: no such model (or no model at all).
+    """
+    ensure_tables(con)
+    columns = "model_id, version, created_at, settings, summary, link_threshold, review_threshold"
+    if model_id is None:
+        rows = con.execute(f"SELECT {columns} FROM linkage_models ORDER BY version DESC LIMIT 1").fetchall()
+    else:
+        rows = con.execute(f"SELECT {columns} FROM linkage_models WHERE model_id = ?", [model_id]).fetchall()
+    if not rows:
+        raise ModelNotFoundError("no linkage model stored" if model_id is None else "no linkage model with that id")
+    mid, version, created_at, settings, summary, link_threshold, review_threshold = rows[0]
+    return LinkageModel(
+        settings=json.loads(settings),
+        summary=TrainingSummary(**json.loads(summary)),
+        link_threshold=float(link_threshold),
+        review_threshold=float(review_threshold),
+        model_id=str(mid),
+        version=int(version),
+        created_at=created_at,
+    )

@@ -1,0 +1,151 @@
+"""Splink 5 settings for linking pseudonymized border, visa and permit records into persons.
+
+The three sources are unioned into one input with a ``source`` column and deduplicated (``dedupe_only``):
+every source holds repeats of its own people (a traveller crosses many times, a permit is renewed), so
+within-source pairs must be scored as well as cross-source pairs, and ``link_and_dedupe`` over three tables
+would score exactly the same pairs while making the input three registrations instead of one.
+
+Every comparison works on keyed tokens only (equality of HMAC pseudonyms, overlap of token lists, Dice of
+the balanced Bloom-filter encoding ``clk_name``) and on clear coarse attributes (sex, nationality, issuing
+country). Custom levels are SQL over Splink's ``_l``/``_r`` columns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.comparison_creator import ComparisonCreator
+from splink.internals.comparison_level_creator import ComparisonLevelCreator
+
+from privacy.bloom import dice_sql
+
+CLK_BANDS = (0.92, 0.85)  # balanced encodings: same name 1.0, one typo ~0.9-0.97, unrelated ~0.65-0.8
+
+
+def _either_null(column: str) -> str:
+    return f'"{column}_l" IS NULL OR "{column}_r" IS NULL'
+
+
+def equal_sql(column: str, other: str | None = None) -> str:
+    """``column_l = other_r`` (``other`` defaults to ``column``)."""
+    return f'"{column}_l" = "{other or column}_r"'
+
+
+def overlap_sql(column: str) -> str:
+    """True when two token lists share at least one token."""
+    return f'list_has_any("{column}_l", "{column}_r")'
+
+
+def clk_dice_sql() -> str:
+    """Dice similarity of the two name encodings."""
+    return dice_sql('"clk_name_l"', '"clk_name_r"')
+
+
+def swapped_dob_sql() -> str:
+    """Day and month exchanged on one side (the swapped token is made under the date-of-birth purpose)."""
+    return f"({equal_sql('tok_dob_swapped', 'tok_dob')} OR {equal_sql('tok_dob', 'tok_dob_swapped')})"
+
+
+def dob_parts_agreeing_sql() -> str:
+    """Number of agreeing date-of-birth parts (year, month, day)."""
+    terms = [f"coalesce({equal_sql(c)}, false)::INTEGER" for c in ("tok_dob_year", "tok_dob_month", "tok_dob_day")]
+    return "(" + " + ".join(terms) + ")"
+
+
+def name_comparison(part: str) -> cl.CustomComparison:
+    """Family or given names: exact (term-frequency adjusted), swapped, a shared part, phonetic, CLK bands."""
+    full, parts, phonetic = f"tok_{part}", f"tok_{part.split('_')[0]}_parts", f"tok_{part.split('_')[0]}_phonetic"
+    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
+        cll.CustomLevel(_either_null(full), "null").configure(is_null_level=True),
+        cll.CustomLevel(equal_sql(full), "exact").configure(tf_adjustment_column=full, tf_adjustment_weight=1.0),
+        cll.CustomLevel(equal_sql("tok_name_set"), "same name set (swapped)"),
+        cll.CustomLevel(overlap_sql(parts), "a shared part"),
+        cll.CustomLevel(overlap_sql(phonetic), "phonetic agreement"),
+        *(cll.CustomLevel(f"{clk_dice_sql()} >= {band}", f"name CLK Dice >= {band}") for band in CLK_BANDS),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name=part, comparison_description=f"{part} tokens")
+
+
+def dob_comparison() -> cl.CustomComparison:
+    """Date of birth: exact (term-frequency adjusted), day/month swapped, 2 of 3 parts, year only, else."""
+    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
+        cll.CustomLevel(_either_null("tok_dob"), "null").configure(is_null_level=True),
+        cll.CustomLevel(equal_sql("tok_dob"), "exact").configure(tf_adjustment_column="tok_dob"),
+        cll.CustomLevel(swapped_dob_sql(), "day and month swapped"),
+        cll.CustomLevel(f"{dob_parts_agreeing_sql()} >= 2", "two of year, month, day"),
+        cll.CustomLevel(equal_sql("tok_dob_year"), "year only"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name="dob", comparison_description="date of birth tokens")
+
+
+def exact_comparison(column: str, description: str) -> cl.CustomComparison:
+    """Null / equal / different."""
+    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
+        cll.CustomLevel(_either_null(column), "null").configure(is_null_level=True),
+        cll.CustomLevel(equal_sql(column), "exact"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(levels, output_column_name=column, comparison_description=description)
+
+
+def comparisons() -> list[ComparisonCreator | dict[str, Any]]:
+    """All comparisons of the model, in output order."""
+    return [
+        name_comparison("family_name"),
+        name_comparison("given_names"),
+        dob_comparison(),
+        exact_comparison("sex", "sex"),
+        exact_comparison("nationality", "nationality"),
+        exact_comparison("tok_document", "document number and issuing country"),
+    ]
+
+
+def prediction_blocking_rules() -> list[BlockingRuleCreator | dict[str, Any]]:
+    """Blocking rules of prediction, chosen with Splink's blocking analysis (docs/linkage.md)."""
+    return [
+        block_on("tok_document"),
+        block_on("tok_name_set", "tok_dob_year"),
+        block_on("tok_dob", "tok_family_name"),
+        block_on("tok_dob", "tok_given_names"),
+        block_on("tok_slk581"),
+        block_on("tok_dob", "sex", "nationality"),
+    ]
+
+
+def training_blocking_rules() -> list[BlockingRuleCreator]:
+    """Blocking rules of the EM passes; each leaves the other comparisons free to be estimated."""
+    return [block_on("tok_dob", "sex"), block_on("tok_document")]
+
+
+def deterministic_rules() -> list[str | BlockingRuleCreator]:
+    """Near-certain rules used to estimate the prior probability that two records match."""
+    return [
+        "l.tok_document = r.tok_document AND l.tok_dob = r.tok_dob",
+        "l.tok_name_set = r.tok_name_set AND l.tok_dob = r.tok_dob AND l.sex = r.sex",
+    ]
+
+
+def linkage_settings() -> SettingsCreator:
+    """The untrained Splink settings."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        comparisons=comparisons(),
+        blocking_rules_to_generate_predictions=prediction_blocking_rules(),
+        additional_columns_to_retain=["entity_id"],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def settings_dict(settings: SettingsCreator | dict[str, Any]) -> dict[str, Any]:
+    """A JSON-ready dict of ``settings`` (Splink's own serialization for a creator)."""
+    if isinstance(settings, dict):
+        return settings
+    return settings.create_settings_dict(sql_dialect_str="duckdb")
