@@ -107,7 +107,11 @@ class ClusterStats:
 
 
 def constrained_clusters(
-    entities: list[Entity], left: np.ndarray, right: np.ndarray, weight: np.ndarray
+    entities: list[Entity],
+    left: np.ndarray,
+    right: np.ndarray,
+    weight: np.ndarray,
+    forced: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ClusterStats]:
     """Union-find over edges in descending weight, refusing merges of incompatible clusters.
 
@@ -116,6 +120,7 @@ def constrained_clusters(
         left: Entity index of each edge's first end.
         right: Entity index of each edge's other end.
         weight: Match weight of each edge (ties are processed in input order).
+        forced: Edges a reviewer accepted: merged whatever the constraints say.
 
     Returns:
         The cluster label of every entity (the smallest entity index in its cluster) and the run's counts;
@@ -141,7 +146,7 @@ def constrained_clusters(
             continue
         ca = state.get(ra) or state.setdefault(ra, _Cluster.of(entities[ra]))
         cb = state.get(rb) or state.setdefault(rb, _Cluster.of(entities[rb]))
-        if not compatible(ca, cb):
+        if not (forced is not None and forced[pos]) and not compatible(ca, cb):
             stats.refused += 1
             stats.refused_edges.append(pos)
             continue

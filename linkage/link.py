@@ -26,6 +26,7 @@ from linkage.cluster import Dob, Entity, connected_components, constrained_clust
 from linkage.errors import EmptyInputError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
 from linkage.model import LinkageModel, drop_splink_tables, make_linker
+from linkage.review import ensure_schema as ensure_review_schema
 
 if TYPE_CHECKING:
     import duckdb
@@ -88,7 +89,7 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> int:
     con.execute(
         f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
         SELECT entity_id_l, entity_id_r, unique_id_l, unique_id_r, match_weight, match_probability,
-               false AS linked, false AS review
+               COLUMNS('^mw_'), false AS linked, false AS review
         FROM {predictions.physical_name}"""
     )
     drop_splink_tables(con)
@@ -103,17 +104,36 @@ def cluster_entities(
     Returns:
         The cluster label of every entity, the number of edges used and the number of refused merges.
     """
-    edges = con.execute(
-        f"SELECT entity_id_l, entity_id_r, match_weight FROM {PAIRS_TABLE} WHERE match_weight >= ?",
-        [model.link_threshold],
-    ).fetchnumpy()
+    edges = con.execute(review_edges_sql(), [model.link_threshold]).fetchnumpy()
     left = np.asarray(edges["entity_id_l"], dtype=np.int64)
     right = np.asarray(edges["entity_id_r"], dtype=np.int64)
     weight = np.asarray(edges["match_weight"], dtype=np.float64)
+    forced = np.asarray(edges["forced"], dtype=bool)
     if not constrained:
         return connected_components(entities, left, right), len(left), 0
-    labels, stats = constrained_clusters(load_entities(con), left, right, weight)
+    labels, stats = constrained_clusters(load_entities(con), left, right, weight, forced)
     return labels, len(left), stats.refused
+
+
+def review_edges_sql() -> str:
+    """Edges to cluster on: pairs at or above the link threshold (bound parameter) that no reviewer rejected,
+    plus pairs a reviewer accepted (forced, processed first), as entity ids."""
+    return f"""
+WITH decided AS (
+    SELECT a.entity_id AS l, b.entity_id AS r, q.status
+    FROM review_queue q
+    JOIN {RECORDS_TABLE} a ON a.unique_id = q.unique_id_l
+    JOIN {RECORDS_TABLE} b ON b.unique_id = q.unique_id_r
+    WHERE q.status <> 'pending' AND a.entity_id <> b.entity_id
+)
+SELECT p.entity_id_l, p.entity_id_r, p.match_weight, false AS forced
+FROM {PAIRS_TABLE} p
+WHERE p.match_weight >= ? AND NOT EXISTS (
+    SELECT 1 FROM decided d WHERE d.status = 'rejected'
+      AND least(d.l, d.r) = least(p.entity_id_l, p.entity_id_r)
+      AND greatest(d.l, d.r) = greatest(p.entity_id_l, p.entity_id_r))
+UNION ALL
+SELECT l, r, 'Infinity'::DOUBLE, true FROM decided WHERE status = 'accepted'"""
 
 
 def write_clusters(con: duckdb.DuckDBPyConnection, labels: np.ndarray, model: LinkageModel) -> tuple[int, int]:
@@ -169,6 +189,7 @@ def link_all(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, constrained
         EmptyInputError: the warehouse holds no tokenized record.
     """
     began = time.perf_counter()
+    ensure_review_schema(con)
     records, entities = build_input(con)
     if records == 0:
         raise EmptyInputError("there are no tokenized records to link")

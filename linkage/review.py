@@ -60,16 +60,17 @@ def enqueue_pairs(
     """Queue the pairs of ``predictions`` with ``lower <= match_weight < upper``; return how many were new.
 
     ``predictions`` is a Splink prediction table (``unique_id_l``, ``unique_id_r``, ``match_weight``,
-    ``match_probability`` and ``gamma_<comparison>`` columns).
+    ``match_probability`` and ``gamma_<comparison>`` levels or ``mw_<comparison>`` partial match weights,
+    which become the agreement pattern the reviewer sees).
     """
     ensure_schema(con)
-    columns = [
-        c
-        for (c,) in con.execute(
-            "SELECT column_name FROM (DESCRIBE SELECT * FROM " + _q(predictions) + ") WHERE column_name LIKE 'gamma_%'"
-        ).fetchall()
+    described = con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {_q(predictions)})").fetchall()
+    levels = [c for (c,) in described if c.startswith("gamma_")]
+    weights = [c for (c,) in described if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
+    parts = [f"'{c[6:]}: ' || coalesce({_q(c)}::VARCHAR, '-')" for c in levels] + [
+        f"'{c[3:]}: ' || coalesce(printf('%+.1f', {_q(c)}), '-')" for c in weights
     ]
-    pattern = " || ', ' || ".join(f"'{c[6:]}: ' || coalesce({_q(c)}::VARCHAR, '-')" for c in columns) or "''"
+    pattern = " || ', ' || ".join(parts) or "''"
     before = con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0]
     con.execute(
         f"""INSERT INTO review_queue (pair_id, unique_id_l, unique_id_r, match_weight, match_probability,

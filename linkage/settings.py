@@ -139,7 +139,7 @@ def linkage_settings() -> SettingsCreator:
         comparisons=comparisons(),
         blocking_rules_to_generate_predictions=prediction_blocking_rules(),
         additional_columns_to_retain=["entity_id"],
-        retain_intermediate_calculation_columns=False,
+        retain_intermediate_calculation_columns=True,  # mw_<comparison>: the reviewers' agreement pattern
         retain_matching_columns=False,
     )
 
