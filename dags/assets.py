@@ -10,4 +10,7 @@ from airflow.sdk import Asset
 MIGRALINK_RECORDS = Asset(name="migralink_records", uri="migralink://warehouse/records", group="migralink")
 """The pseudonymized border, visa and permit records (and quarantine) in the DuckDB warehouse."""
 
-__all__ = ["MIGRALINK_RECORDS"]
+MIGRALINK_PERSONS = Asset(name="migralink_persons", uri="migralink://warehouse/persons", group="migralink")
+"""Person keys of every record (linkage clusters), their merge/split history and the review queue."""
+
+__all__ = ["MIGRALINK_PERSONS", "MIGRALINK_RECORDS"]

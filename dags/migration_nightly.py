@@ -23,6 +23,9 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
    built with. Fails before any data are read.
 2. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
    `migralink_records`.
+3. `link_persons`: link every record into persons with the saved model (a first model is trained when the
+   warehouse has enough records), keep person keys stable, queue uncertain pairs for clerical review; updates
+   `migralink_persons`. It uses pseudonyms only and never loads the key.
 
 Missing settings and key problems fail the task at once (no retries); other errors (a locked warehouse, an
 unreadable landing file) are retried.
@@ -36,7 +39,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, dag, task
-from assets import MIGRALINK_RECORDS
+from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS
 
 if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
     from pipeline.config import Settings
@@ -113,14 +116,26 @@ def migration_nightly() -> None:
     @task(outlets=[MIGRALINK_RECORDS])
     def ingest_partitions(**context: Any) -> dict[str, object]:
         """Ingest every pending landing partition dated on or before the day before the run."""
-        from pipeline.nightly import run_nightly
+        from pipeline.nightly import ingest_step
 
         with _fail_fast_on_permanent_errors():
-            result = run_nightly(_settings(context["params"]), _run_date(context)).as_dict()
-        context["outlet_events"][MIGRALINK_RECORDS].extra = result
+            result = ingest_step(_settings(context["params"]), _run_date(context)).as_dict()
+        counts = {k: result[k] for k in ("run_id", "rows_read", "rows_accepted", "rows_quarantined")}
+        counts["partitions"] = len(result["partitions"])  # type: ignore[arg-type]
+        context["outlet_events"][MIGRALINK_RECORDS].extra = counts
+        return counts
+
+    @task(outlets=[MIGRALINK_PERSONS])
+    def link_persons(**context: Any) -> dict[str, object]:
+        """Link records into persons (pseudonyms only), keep person keys stable, queue uncertain pairs."""
+        from pipeline.nightly import link_step
+
+        with _fail_fast_on_permanent_errors():
+            result = link_step(_settings(context["params"]), _run_date(context)).as_dict()
+        context["outlet_events"][MIGRALINK_PERSONS].extra = result
         return result
 
-    check_key() >> ingest_partitions()
+    check_key() >> ingest_partitions() >> link_persons()
 
 
 migration_nightly()

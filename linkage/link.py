@@ -8,12 +8,13 @@ Tables written (linkage zone; pseudonyms and counts only):
   link threshold, or above the link threshold but refused by the cluster constraints);
 * ``linkage_clusters``: ``source``, ``record_id``, ``cluster_id`` (one row per record) and ``person_key``.
 
-Person keys are random pseudonymous ids drawn per cluster by :func:`assign_person_keys`; keeping them stable
-across nights (mapping new clusters onto yesterday's keys) replaces that one function.
+Person keys are random pseudonymous ids that stay with a person across runs
+(:func:`linkage.person_keys.assign_person_keys`, which records merges and splits in ``person_key_history``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from linkage.cluster import Dob, Entity, connected_components, constrained_clust
 from linkage.errors import EmptyInputError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
 from linkage.model import LinkageModel, drop_splink_tables, make_linker
+from linkage.person_keys import KeyAssignment, assign_person_keys
 from linkage.review import ensure_schema as ensure_review_schema
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ class LinkResult:
     seconds_input: float
     seconds_predict: float
     seconds_cluster: float
+    keys: KeyAssignment
 
 
 def entity_attributes_sql() -> str:
@@ -158,29 +161,26 @@ def write_clusters(con: duckdb.DuckDBPyConnection, labels: np.ndarray, model: Li
     finally:
         con.unregister("__linkage_labels")
     con.execute(f"UPDATE {PAIRS_TABLE} SET review = NOT linked AND match_weight >= ?", [model.review_threshold])
-    assign_person_keys(con)
     clusters = con.execute(f"SELECT count(DISTINCT cluster_id) FROM {CLUSTERS_TABLE}").fetchall()[0][0]
     review = con.execute(f"SELECT count(*) FROM {PAIRS_TABLE} WHERE review").fetchall()[0][0]
     return int(clusters), int(review)
 
 
-def assign_person_keys(con: duckdb.DuckDBPyConnection) -> None:
-    """Give every cluster a fresh random pseudonymous person key (no continuity with earlier runs)."""
-    con.execute(
-        f"""UPDATE {CLUSTERS_TABLE} c SET person_key = k.person_key
-        FROM (SELECT cluster_id, replace(gen_random_uuid()::VARCHAR, '-', '') AS person_key
-              FROM (SELECT DISTINCT cluster_id FROM {CLUSTERS_TABLE})) k
-        WHERE c.cluster_id = k.cluster_id"""
-    )
-
-
-def link_all(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, constrained: bool = True) -> LinkResult:
+def link_all(
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    *,
+    constrained: bool = True,
+    night: dt.date | None = None,
+) -> LinkResult:
     """Link every record of the warehouse behind ``con`` into persons with ``model``.
 
     Args:
         con: Warehouse connection.
         model: A trained model (see :func:`linkage.model.train_model` / :func:`linkage.model.load_model`).
         constrained: Use the anti-chaining clustering (default) instead of plain connected components.
+        night: The night the person keys are assigned for (today by default); see
+            :func:`linkage.person_keys.assign_person_keys`.
 
     Returns:
         Counts and timings; the results are in ``linkage_clusters`` and ``linkage_pairs``.
@@ -198,6 +198,11 @@ def link_all(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, constrained
     clustered = time.perf_counter()
     labels, edges, refused = cluster_entities(con, model, entities, constrained=constrained)
     clusters, review = write_clusters(con, labels, model)
+    keys = assign_person_keys(con, CLUSTERS_TABLE, night or dt.date.today())
+    con.execute(
+        f"""UPDATE {CLUSTERS_TABLE} c SET person_key = p.person_key FROM person_keys p
+        WHERE p.source = c.source AND p.record_id = c.record_id"""
+    )
     finished = time.perf_counter()
     result = LinkResult(
         model_id=model.model_id,
@@ -212,6 +217,7 @@ def link_all(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, constrained
         seconds_input=round(predicted - began, 3),
         seconds_predict=round(clustered - predicted, 3),
         seconds_cluster=round(finished - clustered, 3),
+        keys=keys,
     )
     log.info("linked %d records into %d clusters (%d review pairs)", records, clusters, review)
     return result

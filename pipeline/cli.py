@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -24,6 +24,9 @@ from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
 from privacy.errors import PrivacyError
+
+if TYPE_CHECKING:
+    from pipeline.linking import LinkStepSummary
 
 app = typer.Typer(
     add_completion=False,
@@ -206,10 +209,28 @@ def run(
             f"{sum(p.rows_accepted for p in parts):,}",
             f"{sum(p.rows_quarantined for p in parts):,}",
         )
-    out.print(table)
+    if summary.partitions:
+        out.print(table)
     for reason, n in summary.quarantine_reasons.items():
         out.print(f"  quarantined {n:,}: {reason}")
+    print_linkage(result.linkage)
     out.print(f"warehouse: {settings.warehouse}")
+
+
+def print_linkage(link: LinkStepSummary | None) -> None:
+    """One or two lines on what the linkage step did."""
+    if link is None:
+        return
+    if link.status != "linked":
+        out.print(f"linkage: {link.reason}")
+        return
+    if link.trained:
+        out.print(f"linkage: no model yet, trained model version {link.model_version} first")
+    out.print(
+        f"linkage: {link.records:,} records -> {link.persons:,} persons ({link.new_persons:,} new, "
+        f"{link.merged_keys:,} merged, {link.split_keys:,} split); {link.review_pairs_queued:,} pairs queued "
+        "for review"
+    )
 
 
 @app.command()
@@ -323,6 +344,7 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every expected error into one line on stderr."""
     logging.basicConfig(level=logging.WARNING, format="migralink: %(levelname)s: %(message)s")
+    logging.getLogger("splink").setLevel(logging.WARNING)  # training chatter; our own summary says what happened
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="migralink", standalone_mode=False)

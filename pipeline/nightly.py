@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pipeline.config import Settings
 from pipeline.ingest import IngestSummary, Progress, ingest
+from pipeline.linking import LinkStepSummary, link_night
 from pipeline.warehouse import connect
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
@@ -21,10 +22,11 @@ class NightlyResult:
 
     run_date: str
     ingest: IngestSummary
+    linkage: LinkStepSummary | None = None
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.ingest.partitions
+        return not self.ingest.partitions and (self.linkage is None or self.linkage.status != "linked")
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -34,6 +36,7 @@ class NightlyResult:
             "rows_read": self.ingest.rows_read,
             "rows_accepted": self.ingest.rows_accepted,
             "rows_quarantined": self.ingest.rows_quarantined,
+            **({f"linkage_{k}": v for k, v in self.linkage.as_dict().items()} if self.linkage else {}),
         }
 
 
@@ -44,12 +47,24 @@ def run_nightly(
     key_provider: KeyProvider | None = None,
     progress: Progress | None = None,
 ) -> NightlyResult:
-    """Process every landing partition dated on or before ``run_date`` not processed yet.
+    """Process every landing partition dated on or before ``run_date`` not processed yet, then link.
 
     The key comes from ``key_provider``, else from the ``key_source`` setting (a key file by default); it is
     loaded and checked before any data are read. Idempotent: a second run for the same date
     finds nothing pending and changes nothing.
     """
+    summary = ingest_step(settings, run_date, key_provider=key_provider, progress=progress)
+    return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=link_step(settings, run_date))
+
+
+def ingest_step(
+    settings: Settings,
+    run_date: dt.date,
+    *,
+    key_provider: KeyProvider | None = None,
+    progress: Progress | None = None,
+) -> IngestSummary:
+    """Check, pseudonymize and store every pending partition up to ``run_date`` (one transaction)."""
     settings.require("landing", "warehouse")
     if key_provider is None:
         key_provider = key_provider_from_settings(settings)
@@ -57,7 +72,17 @@ def run_nightly(
     assert settings.landing is not None and settings.warehouse is not None
     con = connect(settings.warehouse)
     try:
-        summary = ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
+        return ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
     finally:
         con.close()
-    return NightlyResult(run_date=run_date.isoformat(), ingest=summary)
+
+
+def link_step(settings: Settings, night: dt.date) -> LinkStepSummary:
+    """Link the warehouse's records into persons (pseudonyms only: the key is not needed)."""
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse)
+    try:
+        return link_night(con, night)
+    finally:
+        con.close()

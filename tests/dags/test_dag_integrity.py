@@ -27,7 +27,11 @@ HELPER_MODULES = {"assets.py": set()}
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
 
 EXPECTED_TASKS = {
-    "migration_nightly": {"check_key": set(), "ingest_partitions": {"check_key"}},
+    "migration_nightly": {
+        "check_key": set(),
+        "ingest_partitions": {"check_key"},
+        "link_persons": {"ingest_partitions"},
+    },
 }
 # Imports a DAG file must not trigger when it is parsed (the library pulls them in inside task bodies).
 HEAVY_MODULES = ("duckdb", "pyarrow", "pandas", "pipeline", "privacy", "linkage", "splink")
@@ -102,10 +106,11 @@ def test_dag_definition(dag_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     dag = parse(DAGS / "migration_nightly.py", monkeypatch).dags["migration_nightly"]
-    from assets import MIGRALINK_RECORDS
+    from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS
 
     assert dag.schedule == "0 2 * * *"
     assert dag.task_dict["ingest_partitions"].outlets == [MIGRALINK_RECORDS]
+    assert dag.task_dict["link_persons"].outlets == [MIGRALINK_PERSONS]
     assert MIGRALINK_RECORDS.name == "migralink_records"
     assert set(dag.params) == {"landing", "warehouse", "key_file"}
     assert all(dag.params[name] is None for name in dag.params), "settings come from MIGRALINK_* by default"

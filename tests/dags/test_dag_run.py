@@ -98,7 +98,10 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
 
     outcome, _ = run_dag(airflow_home, env)
 
-    assert outcome == {"state": "success", "tasks": {"check_key": "success", "ingest_partitions": "success"}}
+    assert outcome == {
+        "state": "success",
+        "tasks": {"check_key": "success", "ingest_partitions": "success", "link_persons": "success"},
+    }
     import duckdb
 
     con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
@@ -139,6 +142,9 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
     outcome, logs = run_dag(airflow_home, env, run_conf={"key_file": str(other_key)})
 
     # "failed" at once, not "up_for_retry": a key problem is not retried (the retry delay would time out).
-    assert outcome == {"state": "failed", "tasks": {"check_key": "failed", "ingest_partitions": "upstream_failed"}}
+    assert outcome == {
+        "state": "failed",
+        "tasks": {"check_key": "failed", "ingest_partitions": "upstream_failed", "link_persons": "upstream_failed"},
+    }
     assert snapshot(warehouse) == before
     assert "is not the key this warehouse was built with" in logs

@@ -1,0 +1,127 @@
+"""The nightly linkage step: records into persons with stable person keys, uncertain pairs to review.
+
+Runs after ingest in its own transaction: if it fails, tonight's records stay ingested (and are linked by the
+next run, which relinks the warehouse) and no linkage table is half written. The saved model is used; a new
+warehouse without a model gets one trained first, and the summary says so. Retraining is otherwise a separate,
+deliberate step (``migralink model train``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+
+import duckdb
+
+from linkage.errors import ModelNotFoundError
+from linkage.link import PAIRS_TABLE, link_all
+from linkage.model import load_model, save_model, train_model
+from linkage.person_keys import ensure_schema as ensure_person_key_schema
+from linkage.review import enqueue_pairs
+from linkage.review import ensure_schema as ensure_review_schema
+from pipeline.warehouse import transaction
+
+log = logging.getLogger(__name__)
+
+LINKAGE_RUNS_DDL = """CREATE TABLE IF NOT EXISTS linkage_runs (
+    night DATE NOT NULL, finished_at TIMESTAMP NOT NULL, records BIGINT NOT NULL, persons BIGINT NOT NULL,
+    review_pairs_queued BIGINT NOT NULL)"""
+MIN_RECORDS_TO_TRAIN = 500  # fewer records than this give EM too few pairs to estimate anything
+TRAINING_SEED = 20240101
+
+
+@dataclass(frozen=True)
+class LinkStepSummary:
+    """What tonight's linkage did (counts only)."""
+
+    status: str  # linked, current (nothing to do), skipped (too little data for a first model)
+    reason: str
+    trained: bool = False
+    model_id: str = ""
+    model_version: int = 0
+    records: int = 0
+    persons: int = 0
+    new_persons: int = 0
+    merged_keys: int = 0
+    split_keys: int = 0
+    review_pairs_queued: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def tokenized_records(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT count(*) FROM identity_tokens").fetchall()[0][0])
+
+
+def train_and_save(con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED):  # type: ignore[no-untyped-def]
+    """Train a model on the whole warehouse and save it as the next version.
+
+    Training runs outside a transaction (Splink's sampling steps abort an enclosing one); it only writes
+    scratch tables, which it drops. Saving the model is atomic.
+    """
+    model = train_model(con, seed=seed)
+    with transaction(con):
+        return save_model(con, model)
+
+
+def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when every record has a person key and no review decision came after the last linkage."""
+    ensure_person_key_schema(con)
+    ensure_review_schema(con)
+    con.execute(LINKAGE_RUNS_DDL)
+    unkeyed = con.execute(
+        "SELECT count(*) FROM identity_tokens t LEFT JOIN person_keys p USING (source, record_id) "
+        "WHERE p.person_key IS NULL"
+    ).fetchall()[0][0]
+    newer_decisions = con.execute(
+        "SELECT count(*) FROM review_queue WHERE decided_at > "
+        "(SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM linkage_runs)"
+    ).fetchall()[0][0]
+    return unkeyed == 0 and newer_decisions == 0
+
+
+def link_night(con: duckdb.DuckDBPyConnection, night: dt.date) -> LinkStepSummary:
+    """Link every record into persons for ``night``; train a model first if the warehouse has none.
+
+    Does nothing (status ``current``) when every record already has a person key and no reviewer decided
+    anything since the last linkage.
+    """
+    if linkage_is_current(con):
+        return LinkStepSummary("current", "every record already has a person key; nothing new to link")
+    records = tokenized_records(con)
+    trained = False
+    try:
+        model = load_model(con)
+    except ModelNotFoundError:
+        if records < MIN_RECORDS_TO_TRAIN:
+            return LinkStepSummary(
+                "skipped",
+                f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})",
+                records=records,
+            )
+        log.info("no linkage model yet: training one on %d records", records)
+        model = train_and_save(con)
+        trained = True
+    with transaction(con):
+        result = link_all(con, model, night=night)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
+        queued = enqueue_pairs(con, "tonight_review", lower=float("-inf"), upper=float("inf"), night=night)
+        con.execute("DROP VIEW tonight_review")
+        con.execute(
+            "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
+        )
+    return LinkStepSummary(
+        status="linked",
+        reason="trained a new model first" if trained else "used the saved model",
+        trained=trained,
+        model_id=model.model_id,
+        model_version=model.version,
+        records=result.records,
+        persons=result.clusters,
+        new_persons=result.keys.new_persons,
+        merged_keys=result.keys.merged_keys,
+        split_keys=result.keys.split_keys,
+        review_pairs_queued=queued,
+    )
