@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.cli_linkage import export_app, review_app
+from pipeline.cli_linkage import export_app, model_app, review_app
 from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
@@ -41,6 +41,7 @@ app.add_typer(quarantine_app, name="quarantine")
 app.add_typer(retention_app, name="retention")
 app.add_typer(review_app, name="review")
 app.add_typer(export_app, name="export")
+app.add_typer(model_app, name="model")
 
 ProgressCallback = Callable[[str, int, int], None]
 out = Console(highlight=False)
@@ -344,7 +345,9 @@ def demo(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn every expected error into one line on stderr."""
     logging.basicConfig(level=logging.WARNING, format="migralink: %(levelname)s: %(message)s")
-    logging.getLogger("splink").setLevel(logging.WARNING)  # training chatter; our own summary says what happened
+    for handler in logging.getLogger().handlers:  # Splink sets its loggers to INFO and warns per unseen level
+        handler.setLevel(logging.WARNING)
+        handler.addFilter(lambda r: not r.name.startswith("splink") or r.levelno >= logging.ERROR)
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="migralink", standalone_mode=False)

@@ -15,6 +15,7 @@ from pipeline.config import load_settings
 from pipeline.errors import PipelineError
 
 review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pseudonymous: no names are shown).")
+model_app = typer.Typer(no_args_is_help=True, help="Train and inspect the linkage model.")
 export_app = typer.Typer(no_args_is_help=True, help="Export linkage results.")
 out = Console(highlight=False)
 
@@ -123,3 +124,51 @@ def export_links(
     finally:
         con.close()
     out.print(f"wrote {total:,} links to {out_file}" + (f" ({missing:,} records not linked yet)" if missing else ""))
+
+
+@model_app.command("train")
+def model_train(
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the u sampling (same data and seed, same model).")
+    ] = 20240101,
+) -> None:
+    """Train a new model version on the whole warehouse (u by random sampling, m by EM); nightly runs use it."""
+    from pipeline.linking import MIN_RECORDS_TO_TRAIN, tokenized_records, train_and_save
+
+    con = _connect(warehouse, config)
+    try:
+        records = tokenized_records(con)
+        if records < MIN_RECORDS_TO_TRAIN:
+            raise PipelineError(f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})")
+        model = train_and_save(con, seed=seed)
+    finally:
+        con.close()
+    s = model.summary
+    out.print(
+        f"trained linkage model version {model.version} ({model.model_id[:8]}) on {s.records:,} records "
+        f"({s.entities:,} entities) in {s.seconds:.1f} s; prior match probability {s.prior:.2e}"
+    )
+
+
+@model_app.command("list")
+def model_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
+    """Show the saved model versions."""
+    from linkage.model import ensure_tables
+
+    con = _connect(warehouse, config)
+    try:
+        ensure_tables(con)
+        rows = con.execute(
+            "SELECT version, model_id[:8], created_at, link_threshold, review_threshold FROM linkage_models "
+            "ORDER BY version DESC"
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table(title="linkage models (the newest is used)")
+    for col in ("version", "model", "created", "link threshold", "review threshold"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    out.print(table)

@@ -203,3 +203,14 @@ def test_review_and_export_links_commands(
     lines = out.read_text().splitlines()
     assert lines[0] == "source,record_id,person_key" and len(lines) == 3
     assert len({line.split(",")[2] for line in lines[1:]}) == 1
+
+
+def test_model_train_needs_enough_records(
+    write_csv: WriteCsv, landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_csv("border", "2024-01-02", [row("border")])
+    wh = ["--warehouse", str(tmp_path / "wh")]
+    assert main(["run", "--date", "2024-01-02", "--landing", str(landing), *wh, "--key-file", str(key_file)]) == 0
+    assert "linkage: 1 records: too few to train a linkage model" in capsys.readouterr().out
+    assert main(["model", "train", *wh]) == 1
+    assert "too few to train a linkage model" in one_line_error(capsys)
