@@ -232,6 +232,8 @@ def print_linkage(link: LinkStepSummary | None) -> None:
         f"{link.merged_keys:,} merged, {link.split_keys:,} split); {link.review_pairs_queued:,} pairs queued "
         "for review"
     )
+    if link.report:
+        out.print(f"linkage report: {link.report}")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -18,6 +19,7 @@ from linkage.errors import ModelNotFoundError
 from linkage.link import PAIRS_TABLE, link_all
 from linkage.model import load_model, save_model, train_model
 from linkage.person_keys import ensure_schema as ensure_person_key_schema
+from linkage.report import write_report
 from linkage.review import enqueue_pairs
 from linkage.review import ensure_schema as ensure_review_schema
 from pipeline.warehouse import transaction
@@ -46,6 +48,7 @@ class LinkStepSummary:
     merged_keys: int = 0
     split_keys: int = 0
     review_pairs_queued: int = 0
+    report: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -82,11 +85,11 @@ def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     return unkeyed == 0 and newer_decisions == 0
 
 
-def link_night(con: duckdb.DuckDBPyConnection, night: dt.date) -> LinkStepSummary:
+def link_night(con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path | None = None) -> LinkStepSummary:
     """Link every record into persons for ``night``; train a model first if the warehouse has none.
 
     Does nothing (status ``current``) when every record already has a person key and no reviewer decided
-    anything since the last linkage.
+    anything since the last linkage. With ``reports``, the night's linkage quality report (HTML) is written there.
     """
     if linkage_is_current(con):
         return LinkStepSummary("current", "every record already has a person key; nothing new to link")
@@ -112,8 +115,10 @@ def link_night(con: duckdb.DuckDBPyConnection, night: dt.date) -> LinkStepSummar
         con.execute(
             "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
         )
+    report = write_report(con, model, night, reports) if reports is not None else None
     return LinkStepSummary(
         status="linked",
+        report=str(report) if report else "",
         reason="trained a new model first" if trained else "used the saved model",
         trained=trained,
         model_id=model.model_id,

@@ -83,6 +83,6 @@ def link_step(settings: Settings, night: dt.date) -> LinkStepSummary:
     assert settings.warehouse is not None
     con = connect(settings.warehouse)
     try:
-        return link_night(con, night)
+        return link_night(con, night, reports=settings.warehouse / "reports")
     finally:
         con.close()

@@ -31,6 +31,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _truth_rows(landing: Path) -> list[tuple[str, str, str]]:
+    with (landing / "truth.csv").open(encoding="utf-8") as fh:
+        return [(r["source"], r["record_id"], r["person_id"]) for r in csv.DictReader(fh)]
+
+
 def _identifiers(landing: Path) -> set[str]:
     """Every name, birth date and document number in the landing files (the values that must not leak)."""
     found: set[str] = set()
@@ -98,6 +103,21 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     assert not identifiers & text_values
     printed = first_output.out + first_output.err
     assert not [v for v in identifiers if v in printed]
+
+    reports = list((warehouse / "reports").glob("linkage-*.html"))
+    assert len(reports) == 1 and "<svg" in reports[0].read_text()
+    assert not [v for v in identifiers if v in reports[0].read_text()]
+    assert "linkage: " in printed and "persons" in printed
+
+    links = tmp_path / "links.csv"
+    assert main(["export", "links", "--out", str(links), "--warehouse", str(warehouse)]) == 0
+    with links.open(encoding="utf-8") as fh:
+        exported = list(csv.DictReader(fh))
+    accepted_records = {(r["source"], r["record_id"]) for r in exported}
+    assert len(exported) == accepted and all(r["person_key"] for r in exported)
+    persons = {r["person_key"] for r in exported}
+    true_persons = {p for s, rid, p in _truth_rows(generated) if (s, rid) in accepted_records}
+    assert 0.9 * len(true_persons) <= len(persons) <= 1.1 * len(true_persons)
 
     assert main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out
