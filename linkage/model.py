@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from splink import DuckDBAPI, Linker
+from splink.internals.exceptions import EMTrainingException
 
-from linkage.errors import ModelNotFoundError
+from linkage.errors import EmptyInputError, ModelNotFoundError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
 from linkage.settings import deterministic_rules, linkage_settings, training_blocking_rules
 
@@ -54,6 +55,7 @@ class TrainingSummary:
     em_pairs: list[int]
     prior: float
     seconds: float
+    em_rules_skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,14 +117,22 @@ def train_model(
     recall = 0.8
     linker.training.estimate_probability_two_random_records_match(deterministic_rules(), recall=recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    rules, iterations, pairs = [], [], []
+    rules, iterations, pairs, skipped = [], [], [], []
     for rule in training_blocking_rules():
-        session = linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=em_max_pairs, estimate_without_term_frequencies=True
-        )
+        try:
+            session = linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=em_max_pairs, estimate_without_term_frequencies=True
+            )
+        except EMTrainingException:
+            # A source without, say, sex gives this rule no pairs; the other rules still train the model.
+            skipped.append(str(rule.get_blocking_rule("duckdb").blocking_rule_sql))
+            log.warning("EM blocking rule skipped: it finds no pairs in this data")
+            continue
         rules.append(session._blocking_rule_for_training.blocking_rule_sql)
         iterations.append(_em_iterations(session))
         pairs.append(_blocked_pairs(session))
+    if not rules:
+        raise EmptyInputError("no EM blocking rule finds pairs in this data; the model cannot be trained")
     settings = floor_probabilities(linker.misc.save_model_to_json())
     drop_splink_tables(con)
     summary = TrainingSummary(
@@ -134,6 +144,7 @@ def train_model(
         em_rules=rules,
         em_iterations=iterations,
         em_pairs=pairs,
+        em_rules_skipped=skipped,
         prior=float(settings["probability_two_random_records_match"]),
         seconds=round(time.perf_counter() - began, 3),
     )

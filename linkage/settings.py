@@ -119,15 +119,21 @@ def prediction_blocking_rules() -> list[BlockingRuleCreator | dict[str, Any]]:
 
 
 def training_blocking_rules() -> list[BlockingRuleCreator]:
-    """Blocking rules of the EM passes; each leaves the other comparisons free to be estimated."""
-    return [block_on("tok_dob", "sex"), block_on("tok_document")]
+    """Blocking rules of the EM passes; each leaves the other comparisons free to be estimated.
+
+    The third (names) trains the birth-date levels when a source has neither sex nor documents; a rule that
+    finds no pairs in the data is skipped by training.
+    """
+    return [block_on("tok_dob", "sex"), block_on("tok_document"), block_on("tok_name_set")]
 
 
 def deterministic_rules() -> list[str | BlockingRuleCreator]:
     """Near-certain rules used to estimate the prior probability that two records match."""
     return [
         "l.tok_document = r.tok_document AND l.tok_dob = r.tok_dob",
-        "l.tok_name_set = r.tok_name_set AND l.tok_dob = r.tok_dob AND l.sex = r.sex",
+        # Sex unknown on either side (some sources do not record it) does not count against the rule.
+        "l.tok_name_set = r.tok_name_set AND l.tok_dob = r.tok_dob "
+        "AND (l.sex = r.sex OR l.sex IS NULL OR r.sex IS NULL)",
     ]
 
 
