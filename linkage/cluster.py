@@ -26,6 +26,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as _scipy_components
 
+STRONG_WEIGHT = 20.0  # match weight from which only the sex rule applies
+
 
 class Dob(NamedTuple):
     """Date-of-birth tokens of one entity."""
@@ -82,10 +84,18 @@ def dobs_compatible(a: Dob, b: Dob) -> bool:
     return a.month is not None and a.month == b.month and a.day == b.day
 
 
-def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400) -> bool:
-    """Whether two clusters may be merged (see the module docstring)."""
+def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400, *, strong: bool = False) -> bool:
+    """Whether two clusters may be merged (see the module docstring).
+
+    A ``strong`` edge (match weight at or above :data:`STRONG_WEIGHT`) must still agree on sex but is exempt
+    from the birth-date and the given-name/document rules: a pair that scores that high despite a disagreeing
+    birth date or given name agrees on nearly everything else (typos in keyed data, e.g. two digits of a birth
+    date), while twins and namesakes, whom the rules protect, never score that high.
+    """
     if a.sexes and b.sexes and a.sexes.isdisjoint(b.sexes):
         return False
+    if strong:
+        return True
     if len(a.dobs) * len(b.dobs) <= max_dob_checks:
         if not all(dobs_compatible(x, y) for x in a.dobs for y in b.dobs):
             return False
@@ -139,6 +149,7 @@ def constrained_clusters(
         return x
 
     order = np.argsort(-weight, kind="stable")
+    weights = weight.tolist()
     lefts, rights = left[order].tolist(), right[order].tolist()
     for pos, a, b in zip(order.tolist(), lefts, rights, strict=True):
         ra, rb = find(a), find(b)
@@ -146,7 +157,7 @@ def constrained_clusters(
             continue
         ca = state.get(ra) or state.setdefault(ra, _Cluster.of(entities[ra]))
         cb = state.get(rb) or state.setdefault(rb, _Cluster.of(entities[rb]))
-        if not (forced is not None and forced[pos]) and not compatible(ca, cb):
+        if not (forced is not None and forced[pos]) and not compatible(ca, cb, strong=weights[pos] >= STRONG_WEIGHT):
             stats.refused += 1
             stats.refused_edges.append(pos)
             continue

@@ -23,15 +23,18 @@ CASES = [
     # (description, entities, edges, expected labels)
     ("compatible chain merges", [entity(), entity(doc=2), entity(doc=None)], [(0, 1, 9), (1, 2, 8)], [0, 0, 0]),
     ("different sex is refused", [entity(), entity(sex="F")], [(0, 1, 20)], [0, 1]),
-    ("incompatible birth dates refused", [entity(), entity(dob=7, year=2)], [(0, 1, 20)], [0, 1]),
+    ("incompatible birth dates refused", [entity(), entity(dob=7, year=2)], [(0, 1, 12)], [0, 1]),
     (
         "a bridge record joins the stronger side only",
         [entity(dob=1, year=1), entity(dob=None, doc=None), entity(dob=7, year=2, doc=3)],
         [(0, 1, 12), (1, 2, 10)],
         [0, 0, 2],
     ),
-    ("other given names and documents refused", [entity(), entity(given=2, doc=2)], [(0, 1, 20)], [0, 1]),
-    ("other given names, same document merge", [entity(), entity(given=2)], [(0, 1, 20)], [0, 0]),
+    ("other given names and documents refused", [entity(), entity(given=2, doc=2)], [(0, 1, 12)], [0, 1]),
+    ("other given names, same document merge", [entity(), entity(given=2)], [(0, 1, 12)], [0, 0]),
+    ("a strong edge overrides the names/document rule", [entity(), entity(given=2, doc=2)], [(0, 1, 25)], [0, 0]),
+    ("a strong edge overrides the birth-date rule", [entity(), entity(dob=7, year=9)], [(0, 1, 25)], [0, 0]),
+    ("but not the sex rule", [entity(), entity(sex="F")], [(0, 1, 40)], [0, 1]),
 ]
 
 
