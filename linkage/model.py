@@ -24,7 +24,12 @@ from splink.internals.exceptions import EMTrainingException
 
 from linkage.errors import EmptyInputError, ModelNotFoundError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
-from linkage.settings import deterministic_rules, linkage_settings, training_blocking_rules
+from linkage.settings import (
+    deterministic_rules,
+    fallback_training_blocking_rule,
+    linkage_settings,
+    training_blocking_rules,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -117,8 +122,14 @@ def train_model(
     recall = 0.8
     linker.training.estimate_probability_two_random_records_match(deterministic_rules(), recall=recall)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
-    rules, iterations, pairs, skipped = [], [], [], []
-    for rule in training_blocking_rules():
+    rules: list[str] = []
+    iterations: list[int] = []
+    pairs: list[int] = []
+    skipped: list[str] = []
+    primary = training_blocking_rules()
+    for i, rule in enumerate([*primary, fallback_training_blocking_rule()]):
+        if i == len(primary) and not skipped:
+            break  # every primary rule trained: no fallback pass
         try:
             session = linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=em_max_pairs, estimate_without_term_frequencies=True

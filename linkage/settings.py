@@ -121,10 +121,15 @@ def prediction_blocking_rules() -> list[BlockingRuleCreator | dict[str, Any]]:
 def training_blocking_rules() -> list[BlockingRuleCreator]:
     """Blocking rules of the EM passes; each leaves the other comparisons free to be estimated.
 
-    The third (names) trains the birth-date levels when a source has neither sex nor documents; a rule that
-    finds no pairs in the data is skipped by training.
+    A rule that finds no pairs in the data (a source without sex or documents) is skipped by training, which
+    then adds :func:`fallback_training_blocking_rule`.
     """
-    return [block_on("tok_dob", "sex"), block_on("tok_document"), block_on("tok_name_set")]
+    return [block_on("tok_dob", "sex"), block_on("tok_document")]
+
+
+def fallback_training_blocking_rule() -> BlockingRuleCreator:
+    """The EM pass used only when another was skipped: blocking on names trains the birth-date levels."""
+    return block_on("tok_name_set")
 
 
 def deterministic_rules() -> list[str | BlockingRuleCreator]:
