@@ -40,6 +40,10 @@ bench: install
 	$(BIN)/python bench/bench_foundation.py
 	$(BIN)/python bench/bench_pseudonymize.py
 	$(BIN)/python bench/bench_bloom.py --no-grid
+	$(BIN)/python bench/bench_linkage.py
+	$(BIN)/python bench/bench_linkage.py --persons 23700 --compare
+	$(BIN)/python bench/bench_linkage.py --large
+	$(BIN)/python bench/bench_nightly.py
 
 # Re-pin every dependency after changing pyproject.toml (needs the registry).
 lock:
