@@ -341,7 +341,9 @@ def demo(
             f"processed {len(s.partitions):,} partitions: {s.rows_read:,} rows read, "
             f"{s.rows_accepted:,} accepted, {s.rows_quarantined:,} quarantined"
         )
+    print_linkage(result.linkage)
     out.print(f"inspect it with: migralink status --warehouse {warehouse}")
+    out.print(f"person keys:     migralink export links --warehouse {warehouse} --out {directory / 'links.csv'}")
 
 
 def main(argv: list[str] | None = None) -> int:
