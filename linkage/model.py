@@ -100,7 +100,7 @@ def train_model(
     con: duckdb.DuckDBPyConnection,
     *,
     seed: int,
-    max_pairs: float = 5e6,
+    max_pairs: float = 1e6,
     em_max_pairs: float = 2e6,
     rebuild_input: bool = True,
 ) -> LinkageModel:
@@ -109,7 +109,8 @@ def train_model(
     Args:
         con: Warehouse connection (``identity_tokens`` and the record tables).
         seed: Seed of the u sampling; the same data and seed give the same model.
-        max_pairs: Pairs sampled to estimate u.
+        max_pairs: Pairs sampled to estimate u (a million: five times more changed F1 by 0.0003 at 1M records
+            and took 19 s instead of 5 s at 100,000).
         em_max_pairs: Upper bound of the blocked pairs each EM pass uses.
         rebuild_input: Rebuild the entity input first (set False when it was just built).
 
