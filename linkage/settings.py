@@ -153,10 +153,3 @@ def linkage_settings() -> SettingsCreator:
         retain_intermediate_calculation_columns=True,  # mw_<comparison>: the reviewers' agreement pattern
         retain_matching_columns=False,
     )
-
-
-def settings_dict(settings: SettingsCreator | dict[str, Any]) -> dict[str, Any]:
-    """A JSON-ready dict of ``settings`` (Splink's own serialization for a creator)."""
-    if isinstance(settings, dict):
-        return settings
-    return settings.create_settings_dict(sql_dialect_str="duckdb")

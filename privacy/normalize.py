@@ -93,12 +93,6 @@ def name_parts(value: str | None) -> tuple[str, ...]:
     return core or parts
 
 
-def core_name(value: str | None) -> str | None:
-    """The parts of a name joined by single spaces: the form that full-name tokens are made of."""
-    parts = name_parts(value)
-    return " ".join(parts) if parts else None
-
-
 def normalize_document(value: str | None) -> str | None:
     """Return a document number with only upper-case letters and digits, or ``None``.
 
