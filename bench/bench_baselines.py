@@ -42,7 +42,7 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.linkage_data import write_febrl4_landing, write_synthetic_landing
+from bench.linkage_data import landing_from_args
 from bench.reference_plaintext import RECORDS, RunFigures, load_plaintext, measured
 from linkage.evaluate import cluster_summary, load_truth, pairwise_scores
 
@@ -205,16 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="migralink-baseline-") as tmp:
-        if args.febrl4:
-            truth = write_febrl4_landing(Path(tmp), include_document=not args.no_document)
-            name = "FEBRL4" + (" without soc_sec_id" if args.no_document else " with soc_sec_id")
-        elif args.synthetic:
-            truth = write_synthetic_landing(Path(tmp), args.persons, args.seed)
-            name = f"synthetic, {args.persons:,} persons, seed {args.seed}"
-        else:
-            truth = args.truth or args.landing / "truth.csv"
-            name = str(args.landing)
-        figures = run_recordlinkage(args.landing or truth.parent, truth, dataset=name, all_features=args.all_features)
+        landing, truth, name = landing_from_args(args, Path(tmp))
+        figures = run_recordlinkage(landing, truth, dataset=name, all_features=args.all_features)
     print(figures.report())
     return 0
 

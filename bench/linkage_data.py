@@ -206,5 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def landing_from_args(args: argparse.Namespace, tmp: Path) -> tuple[Path, Path, str]:
+    """The landing zone a benchmark's ``--febrl4`` / ``--synthetic`` / ``--landing`` arguments name.
+
+    Returns:
+        The landing-zone root, its truth.csv and a name for the report.
+    """
+    if args.febrl4:
+        truth = write_febrl4_landing(tmp, include_document=not args.no_document)
+        return truth.parent, truth, "FEBRL4" + (" without soc_sec_id" if args.no_document else " with soc_sec_id")
+    if args.synthetic:
+        truth = write_synthetic_landing(tmp, args.persons, args.seed)
+        return truth.parent, truth, f"synthetic, {args.persons:,} persons, seed {args.seed}"
+    truth = args.truth or args.landing / "truth.csv"
+    return args.landing, truth, str(args.landing)
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

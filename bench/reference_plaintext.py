@@ -35,7 +35,7 @@ import duckdb
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.linkage_data import write_febrl4_landing, write_synthetic_landing
+from bench.linkage_data import landing_from_args
 from linkage.evaluate import PairwiseScores, cluster_summary, load_truth, pairwise_scores
 from pipeline.contract import SOURCES
 
@@ -401,16 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="migralink-reference-") as tmp:
-        if args.febrl4:
-            truth = write_febrl4_landing(Path(tmp), include_document=not args.no_document)
-            name = "FEBRL4" + (" without soc_sec_id" if args.no_document else " with soc_sec_id")
-        elif args.synthetic:
-            truth = write_synthetic_landing(Path(tmp), args.persons, args.seed)
-            name = f"synthetic, {args.persons:,} persons, seed {args.seed}"
-        else:
-            truth = args.truth or args.landing / "truth.csv"
-            name = str(args.landing)
-        landing = args.landing or truth.parent
+        landing, truth, name = landing_from_args(args, Path(tmp))
         figures = run_reference(landing, truth, dataset=name, threshold=args.threshold, sweep=args.sweep)
     print(figures.report())
     return 0

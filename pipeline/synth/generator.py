@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from pipeline.contract import load_contract
 from pipeline.synth.kinds import RESIDENT_AT_START, Kind
 from pipeline.synth.lifecourse import SIMULATORS, simulate
 from pipeline.synth.names import build_pool
@@ -22,56 +23,7 @@ from pipeline.synth.records import SEX_CODES, border_records, permit_records, vi
 
 SOURCES = ("border", "visa", "permit")
 PREFIX = {"border": "B", "visa": "V", "permit": "P"}
-COLUMNS = {
-    "border": (
-        "record_id",
-        "direction",
-        "crossing_time",
-        "port",
-        "doc_type",
-        "doc_number",
-        "doc_issuing_country",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-    ),
-    "visa": (
-        "record_id",
-        "visa_number",
-        "visa_category",
-        "decision",
-        "decision_date",
-        "valid_from",
-        "valid_until",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-        "doc_number",
-        "doc_issuing_country",
-    ),
-    "permit": (
-        "record_id",
-        "permit_number",
-        "permit_type",
-        "reason",
-        "issue_date",
-        "valid_from",
-        "valid_until",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-        "country_of_birth",
-        "doc_number",
-        "doc_issuing_country",
-        "region",
-    ),
-}
+COLUMNS = {source: tuple(contract.names) for source, contract in load_contract().items()}  # contract order
 _WRITE = pacsv.WriteOptions(quoting_style="needed")
 _STEPS = 4 + len(SIMULATORS) + 3 * 2  # population, kinds, records and files per source, truth, persons
 

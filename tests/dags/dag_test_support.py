@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from pipeline.contract import load_contract
+
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"
 
@@ -16,56 +18,7 @@ AIRFLOW_ENV = {
 }
 
 # Hand-made landing zone: one valid row per source and day, plus one row that the contract rejects.
-COLUMNS = {
-    "border": [
-        "record_id",
-        "direction",
-        "crossing_time",
-        "port",
-        "doc_type",
-        "doc_number",
-        "doc_issuing_country",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-    ],
-    "visa": [
-        "record_id",
-        "visa_number",
-        "visa_category",
-        "decision",
-        "decision_date",
-        "valid_from",
-        "valid_until",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-        "doc_number",
-        "doc_issuing_country",
-    ],
-    "permit": [
-        "record_id",
-        "permit_number",
-        "permit_type",
-        "reason",
-        "issue_date",
-        "valid_from",
-        "valid_until",
-        "family_name",
-        "given_names",
-        "date_of_birth",
-        "sex",
-        "nationality",
-        "country_of_birth",
-        "doc_number",
-        "doc_issuing_country",
-        "region",
-    ],
-}
+COLUMNS = {source: list(contract.names) for source, contract in load_contract().items()}  # contract order
 
 
 def rows_for(source: str, day: str) -> list[list[str]]:
