@@ -9,7 +9,11 @@ PYTEST_ARGS ?=
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[airflow,spark,dev]"
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "installing a Java runtime for the Spark backend test"; \
+	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
+	  || echo "no Java runtime: the Spark parity test will be skipped"; }
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
@@ -48,7 +52,7 @@ bench: install
 # Re-pin every dependency after changing pyproject.toml (needs the registry).
 lock:
 	rm -rf /tmp/migralink-lock && $(PYTHON) -m venv /tmp/migralink-lock
-	/tmp/migralink-lock/bin/pip install --quiet -e ".[airflow,dev]"
+	/tmp/migralink-lock/bin/pip install --quiet -e ".[airflow,spark,dev]"
 	/tmp/migralink-lock/bin/pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
 
 clean:

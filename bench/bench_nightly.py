@@ -51,13 +51,20 @@ def main() -> None:
         linked = link_step(settings, NIGHT)
         t2 = time.perf_counter()
         print(
-            f"night: {night.rows_accepted:,} new records; ingest {t1 - t0:.1f} s, link + keys + review + report "
-            f"{t2 - t1:.1f} s, total {t2 - t0:.1f} s (target < 30 s)"
+            f"night: {night.rows_accepted:,} new records ({linked.mode}); ingest {t1 - t0:.1f} s, "
+            f"link + keys + review + report {t2 - t1:.1f} s, total {t2 - t0:.1f} s (target < 30 s)"
         )
         print(
             f"       {linked.records:,} records, {linked.persons:,} persons ({linked.new_persons:,} new, "
             f"{linked.merged_keys:,} merged, {linked.split_keys:,} split), {linked.review_pairs_queued:,} pairs "
             "queued for review"
+        )
+        t3 = time.perf_counter()
+        relinked = link_step(settings, NIGHT, full=True)
+        t4 = time.perf_counter()
+        print(
+            f"full relink of the same warehouse ({relinked.mode}): {t4 - t3:.1f} s; the increment took "
+            f"{(t2 - t1) / (t4 - t3):.2f}x of it; {relinked.persons:,} persons (increment: {linked.persons:,})"
         )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory {peak:,.0f} MiB (whole process, generation included)")

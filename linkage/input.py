@@ -14,11 +14,15 @@ identities only makes prediction several times cheaper and term frequencies coun
 * ``linkage_input``: one row per entity: ``unique_id`` (the smallest ``unique_id`` of its records),
   ``entity_id``, ``records`` and the compared columns (see :data:`COMPARED_COLUMNS`).
 
-Both are scratch tables of the linkage zone, rebuilt on every call.
+Both are tables of the linkage zone. :func:`build_input` rebuilds them from every record (a full relink, or
+training, which builds its own scratch copies); :func:`append_input` adds only the records that are not in
+them yet (a night's increment): a new record whose signature is already known joins that entity, the others
+become new entities numbered after the existing ones, so entity ids never change.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -56,13 +60,13 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def unioned_records_sql() -> str:
-    """SQL selecting every tokenized record with its clear coarse attributes, one row per record."""
+def unioned_records_sql(tokens: str = "identity_tokens") -> str:
+    """SQL selecting every record of ``tokens`` (default: all) with its clear coarse attributes, one row each."""
     clear = ", ".join(f"r.{quote(c)}" for c in CLEAR_COLUMNS)
-    tokens = ", ".join(f"t.{quote(c)}" for c in TOKEN_COLUMNS)
+    columns = ", ".join(f"t.{quote(c)}" for c in TOKEN_COLUMNS)
     parts = [
-        f"SELECT t.source || ':' || t.record_id AS unique_id, t.source, t.record_id, {tokens}, {clear} "
-        f"FROM identity_tokens t JOIN {quote(table)} r ON r.record_id = t.record_id AND t.source = '{source}'"
+        f"SELECT t.source || ':' || t.record_id AS unique_id, t.source, t.record_id, {columns}, {clear} "
+        f"FROM {quote(tokens)} t JOIN {quote(table)} r ON r.record_id = t.record_id AND t.source = '{source}'"
         for source, table in RECORD_TABLES.items()
     ]
     return "\nUNION ALL\n".join(parts)
@@ -74,49 +78,119 @@ def signature_sql(prefix: str = "") -> str:
     return f"hash(struct_pack({cols}))"
 
 
-def records_table_sql() -> str:
-    """CREATE statement of :data:`RECORDS_TABLE` with every compared column and the entity signature."""
+def records_table_sql(tokens: str = "identity_tokens") -> str:
+    """CREATE statement of the scratch table ``__linkage_all``: every record of ``tokens`` with its signature."""
     return (
         f"CREATE OR REPLACE TEMP TABLE __linkage_all AS SELECT *, {signature_sql()} AS signature "
-        f"FROM ({unioned_records_sql()}) ORDER BY unique_id"
+        f"FROM ({unioned_records_sql(tokens)}) ORDER BY unique_id"
     )
 
 
-def entities_table_sql() -> str:
-    """CREATE statement of :data:`INPUT_TABLE`: one row per signature, numbered in ``unique_id`` order."""
-    keep = ", ".join(f"arg_min({quote(c)}, unique_id) AS {quote(c)}" for c in COMPARED_COLUMNS)
+def _kept_columns() -> str:
+    return ", ".join(f"arg_min({quote(c)}, unique_id) AS {quote(c)}" for c in COMPARED_COLUMNS)
+
+
+def entities_table_sql(input_table: str = INPUT_TABLE) -> str:
+    """CREATE statement of the entity table: one row per signature, numbered in ``unique_id`` order.
+
+    ``signature`` is kept (a later increment matches new records to entities by it) and ``cluster_id`` starts
+    empty (clustering fills it in).
+    """
     return f"""
-CREATE OR REPLACE TABLE {INPUT_TABLE} AS
+CREATE OR REPLACE TABLE {quote(input_table)} AS
 WITH grouped AS (
-  SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records, {keep}
+  SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records, {_kept_columns()}
   FROM __linkage_all GROUP BY signature
 )
-SELECT (row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS entity_id, * EXCLUDE (signature), signature
+SELECT (row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS entity_id, *, NULL::BIGINT AS cluster_id
 FROM grouped ORDER BY unique_id"""
 
 
-def record_map_sql() -> str:
-    """CREATE statement of :data:`RECORDS_TABLE` (every record with its entity)."""
+def record_map_sql(records_table: str = RECORDS_TABLE, input_table: str = INPUT_TABLE) -> str:
+    """CREATE statement of the record table (every record with its entity)."""
     return f"""
-CREATE OR REPLACE TABLE {RECORDS_TABLE} AS
+CREATE OR REPLACE TABLE {quote(records_table)} AS
 SELECT a.* EXCLUDE (signature), e.entity_id
-FROM __linkage_all a JOIN {INPUT_TABLE} e USING (signature) ORDER BY a.unique_id"""
+FROM __linkage_all a JOIN {quote(input_table)} e USING (signature) ORDER BY a.unique_id"""
 
 
-def build_input(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """Build :data:`RECORDS_TABLE` and :data:`INPUT_TABLE` from the warehouse tables.
+def build_input(
+    con: duckdb.DuckDBPyConnection, *, records_table: str = RECORDS_TABLE, input_table: str = INPUT_TABLE
+) -> tuple[int, int]:
+    """Build the record and entity tables from every record of the warehouse.
 
     Args:
         con: Connection to the warehouse (or any database with ``identity_tokens`` and the record tables).
+        records_table: Name of the record table to (re)create (default :data:`RECORDS_TABLE`).
+        input_table: Name of the entity table to (re)create (default :data:`INPUT_TABLE`).
 
     Returns:
         The number of records and of entities.
     """
     con.execute(records_table_sql())
-    con.execute(entities_table_sql())
-    con.execute(record_map_sql())
+    con.execute(entities_table_sql(input_table))
+    con.execute(record_map_sql(records_table, input_table))
     con.execute("DROP TABLE IF EXISTS __linkage_all")
-    con.execute(f"ALTER TABLE {INPUT_TABLE} DROP COLUMN signature")
-    records = con.execute(f"SELECT count(*) FROM {RECORDS_TABLE}").fetchall()[0][0]
-    entities = con.execute(f"SELECT count(*) FROM {INPUT_TABLE}").fetchall()[0][0]
+    records = con.execute(f"SELECT count(*) FROM {quote(records_table)}").fetchall()[0][0]
+    entities = con.execute(f"SELECT count(*) FROM {quote(input_table)}").fetchall()[0][0]
     return int(records), int(entities)
+
+
+@dataclass(frozen=True)
+class Increment:
+    """What :func:`append_input` added."""
+
+    records: int  # new records
+    new_entities: int  # of which started a new entity
+    first_new_entity: int  # entity ids from here on are new
+    touched_entities: int  # existing entities that gained records
+
+
+TOUCHED_TABLE = "__linkage_touched"  # entity_id of every entity that is new or gained records (temp)
+
+
+def append_input(con: duckdb.DuckDBPyConnection) -> Increment:
+    """Add the records of ``identity_tokens`` that are not in :data:`RECORDS_TABLE` yet.
+
+    New entities get ids after the existing ones; :data:`TOUCHED_TABLE` lists the new entities and the
+    existing ones that gained records. Runs inside the caller's transaction.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __linkage_new_tokens AS
+        SELECT t.* FROM identity_tokens t
+        ANTI JOIN {RECORDS_TABLE} r ON r.source = t.source AND r.record_id = t.record_id"""
+    )
+    con.execute(records_table_sql("__linkage_new_tokens"))
+    first = int(con.execute(f"SELECT coalesce(max(entity_id) + 1, 0) FROM {INPUT_TABLE}").fetchall()[0][0])
+    con.execute(
+        f"""INSERT INTO {INPUT_TABLE} BY NAME
+        WITH grouped AS (
+          SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records, {_kept_columns()}
+          FROM __linkage_all a WHERE NOT EXISTS (SELECT 1 FROM {INPUT_TABLE} e WHERE e.signature = a.signature)
+          GROUP BY signature
+        )
+        SELECT ({first} + row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS entity_id, *,
+               NULL::BIGINT AS cluster_id
+        FROM grouped"""
+    )
+    con.execute(
+        f"""UPDATE {INPUT_TABLE} e SET records = e.records + n.added
+        FROM (SELECT signature, count(*)::INTEGER AS added FROM __linkage_all GROUP BY signature) n
+        WHERE n.signature = e.signature AND e.entity_id < {first}"""
+    )
+    con.execute(
+        f"""INSERT INTO {RECORDS_TABLE} BY NAME
+        SELECT a.* EXCLUDE (signature), e.entity_id
+        FROM __linkage_all a JOIN {INPUT_TABLE} e USING (signature) ORDER BY a.unique_id"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {TOUCHED_TABLE} AS
+        SELECT DISTINCT e.entity_id FROM __linkage_all a JOIN {INPUT_TABLE} e USING (signature)"""
+    )
+    records, touched_old = con.execute(
+        f"SELECT (SELECT count(*) FROM __linkage_all), count(*) FILTER (WHERE entity_id < {first}) FROM {TOUCHED_TABLE}"
+    ).fetchall()[0]
+    new_entities = int(con.execute(f"SELECT count(*) FROM {INPUT_TABLE} WHERE entity_id >= {first}").fetchall()[0][0])
+    con.execute("DROP TABLE IF EXISTS __linkage_all")
+    con.execute("DROP TABLE IF EXISTS __linkage_new_tokens")
+    return Increment(int(records), new_entities, first, int(touched_old))

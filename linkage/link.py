@@ -1,12 +1,25 @@
-"""Batch linkage of the whole warehouse: predict pairs, cluster them into persons, write the results.
+"""Linkage of the warehouse into persons: a full relink, or tonight's new records against the person index.
 
 Tables written (linkage zone; pseudonyms and counts only):
 
 * ``linkage_pairs``: every scored pair of entities with a match weight at or above the model's review
-  threshold (``unique_id_l``/``unique_id_r`` are the entities' representative records), with ``linked``
+  threshold (``unique_id_l < unique_id_r`` are the entities' representative records), with ``linked``
   (same cluster after clustering) and ``review`` (a pair a person should look at: between the review and the
   link threshold, or above the link threshold but refused by the cluster constraints);
-* ``linkage_clusters``: ``source``, ``record_id``, ``cluster_id`` (one row per record) and ``person_key``.
+* ``linkage_clusters``: ``source``, ``record_id``, ``cluster_id`` (one row per record) and ``person_key``;
+* ``linkage_state``: the model and token version the tables above were made with.
+
+:func:`link_all` scores every pair the blocking rules produce (Splink's ``predict_within`` over all entities).
+:func:`link_new` adds only tonight's records (:func:`linkage.input.append_input`) and scores the new entities
+among themselves (``predict_within``) and against the existing ones (``predict_between``); pairs between two
+old entities are already in ``linkage_pairs``. Term frequencies are a snapshot frozen with the model
+(:mod:`linkage.term_frequencies`), so a pair gets the same weight whichever way it was scored.
+
+Clustering is per connected component of the graph of links (pairs at or above the link threshold, minus
+rejected, plus accepted review decisions): the constrained clustering never merges across components, so
+reclustering only the components that hold a new or changed entity gives exactly the result of clustering
+everything. :func:`link` chooses: a full relink when the model or the pseudonym version changed (or nothing
+was linked yet), an increment otherwise.
 
 Person keys are random pseudonymous ids that stay with a person across runs
 (:func:`linkage.person_keys.assign_person_keys`, which records merges and splits in ``person_key_history``).
@@ -25,10 +38,11 @@ import pyarrow as pa
 
 from linkage.cluster import Dob, Entity, connected_components, constrained_clusters
 from linkage.errors import EmptyInputError
-from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
-from linkage.model import LinkageModel, drop_splink_tables, make_linker
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, TOUCHED_TABLE, append_input, build_input
+from linkage.model import LinkageModel, drop_splink_tables, make_linker_with_db
 from linkage.person_keys import KeyAssignment, assign_person_keys
 from linkage.review import ensure_schema as ensure_review_schema
+from linkage.term_frequencies import register_term_frequencies
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,14 +51,18 @@ log = logging.getLogger(__name__)
 
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
+STATE_TABLE = "linkage_state"
+STATE_DDL = f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+    model_id VARCHAR NOT NULL, token_version INTEGER, finished_at TIMESTAMP NOT NULL)"""
 
 
 @dataclass(frozen=True)
 class LinkResult:
-    """Counts and timings of one batch linkage (no identifiers)."""
+    """Counts and timings of one linkage run (no identifiers)."""
 
     model_id: str
     method: str
+    mode: str  # full or incremental
     records: int
     entities: int
     pairs_scored: int
@@ -56,22 +74,28 @@ class LinkResult:
     seconds_predict: float
     seconds_cluster: float
     keys: KeyAssignment
+    new_records: int = 0
+    reclustered_entities: int = 0
 
 
-def entity_attributes_sql() -> str:
-    """SQL of the attributes the merge constraints need, one row per entity in ``entity_id`` order."""
+def entity_attributes_sql(entities: str | None = None) -> str:
+    """SQL of the attributes the merge constraints need, one row per entity in ``entity_id`` order.
+
+    With ``entities`` (a table with an ``entity_id`` column), only those entities.
+    """
+    where = f"WHERE entity_id IN (SELECT entity_id FROM {entities})" if entities else ""
     return f"""
 SELECT sex, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day,
        list_distinct(list_concat(coalesce(tok_given_parts, []), coalesce(tok_given_phonetic, []))),
        tok_name_set, tok_document
-FROM {INPUT_TABLE} ORDER BY entity_id"""
+FROM {INPUT_TABLE} {where} ORDER BY entity_id"""
 
 
-def load_entities(con: duckdb.DuckDBPyConnection) -> list[Entity]:
-    """The constraint attributes of every entity, indexed by ``entity_id``."""
+def load_entities(con: duckdb.DuckDBPyConnection, entities: str | None = None) -> list[Entity]:
+    """The constraint attributes of every entity (or of those in table ``entities``), in ``entity_id`` order."""
     out = []
     for sex, dob, swapped, year, month, day, given, name_set, document in con.execute(
-        entity_attributes_sql()
+        entity_attributes_sql(entities)
     ).fetchall():
         out.append(
             Entity(
@@ -85,37 +109,58 @@ def load_entities(con: duckdb.DuckDBPyConnection) -> list[Entity]:
     return out
 
 
-def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> int:
-    """Score entity pairs with ``model`` into :data:`PAIRS_TABLE`; returns the number of pairs kept."""
-    linker = make_linker(con, model.settings)
-    predictions = linker.inference.predict(threshold_match_weight=model.review_threshold, warning_mode="never")
-    con.execute(
-        f"""CREATE OR REPLACE TABLE {PAIRS_TABLE} AS
-        SELECT entity_id_l, entity_id_r, unique_id_l, unique_id_r, match_weight, match_probability,
-               COLUMNS('^mw_'), false AS linked, false AS review
-        FROM {predictions.physical_name}"""
-    )
-    drop_splink_tables(con)
-    return int(con.execute(f"SELECT count(*) FROM {PAIRS_TABLE}").fetchall()[0][0])
+def _store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, *, replace: bool) -> None:
+    """Write (or append) Splink predictions into :data:`PAIRS_TABLE` with ``unique_id_l < unique_id_r``."""
+    select = f"""
+        SELECT CASE WHEN unique_id_l < unique_id_r THEN entity_id_l ELSE entity_id_r END AS entity_id_l,
+               CASE WHEN unique_id_l < unique_id_r THEN entity_id_r ELSE entity_id_l END AS entity_id_r,
+               least(unique_id_l, unique_id_r) AS unique_id_l, greatest(unique_id_l, unique_id_r) AS unique_id_r,
+               match_weight, match_probability, COLUMNS('^mw_'), false AS linked, false AS review
+        FROM {predictions}"""
+    if replace:
+        con.execute(f"CREATE OR REPLACE TABLE {PAIRS_TABLE} AS {select}")
+    else:
+        con.execute(f"INSERT INTO {PAIRS_TABLE} BY NAME {select}")
 
 
-def cluster_entities(
-    con: duckdb.DuckDBPyConnection, model: LinkageModel, entities: int, *, constrained: bool = True
-) -> tuple[np.ndarray, int, int]:
-    """Cluster the entities along pairs at or above the link threshold.
+def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_new: int | None = None) -> int:
+    """Score entity pairs with ``model`` into :data:`PAIRS_TABLE`; returns the number of pairs added.
 
-    Returns:
-        The cluster label of every entity, the number of edges used and the number of refused merges.
+    Args:
+        con: Warehouse connection with the entity table built.
+        model: The trained model.
+        first_new: None scores every pair (the table is replaced). Otherwise entities with this id or above are
+            new: they are scored among themselves and against the older ones, and the pairs are appended.
     """
-    edges = con.execute(review_edges_sql(), [model.link_threshold]).fetchnumpy()
-    left = np.asarray(edges["entity_id_l"], dtype=np.int64)
-    right = np.asarray(edges["entity_id_r"], dtype=np.int64)
-    weight = np.asarray(edges["match_weight"], dtype=np.float64)
-    forced = np.asarray(edges["forced"], dtype=bool)
-    if not constrained:
-        return connected_components(entities, left, right), len(left), 0
-    labels, stats = constrained_clusters(load_entities(con), left, right, weight, forced)
-    return labels, len(left), stats.refused
+    db, linker = make_linker_with_db(con, model.settings)
+    register_term_frequencies(con, db, linker, model)
+    threshold = model.review_threshold
+    before = 0 if first_new is None else int(con.execute(f"SELECT count(*) FROM {PAIRS_TABLE}").fetchall()[0][0])
+    try:
+        if first_new is None:
+            everything = db.register(INPUT_TABLE, dataset_display_name="entities")
+            found = linker.inference.predict_within(everything, threshold_match_weight=threshold, warning_mode="never")
+            _store_pairs(con, found.physical_name, replace=True)
+        else:
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW __linkage_new AS SELECT * FROM {INPUT_TABLE} "
+                f"WHERE entity_id >= {int(first_new)}"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW __linkage_old AS SELECT * FROM {INPUT_TABLE} "
+                f"WHERE entity_id < {int(first_new)}"
+            )
+            new = db.register("__linkage_new", dataset_display_name="new_entities")
+            old = db.register("__linkage_old", dataset_display_name="old_entities")
+            within = linker.inference.predict_within(new, threshold_match_weight=threshold, warning_mode="never")
+            _store_pairs(con, within.physical_name, replace=False)
+            between = linker.inference.predict_between(new, old, threshold_match_weight=threshold, warning_mode="never")
+            _store_pairs(con, between.physical_name, replace=False)
+    finally:
+        drop_splink_tables(con)
+        con.execute("DROP VIEW IF EXISTS __linkage_new")
+        con.execute("DROP VIEW IF EXISTS __linkage_old")
+    return int(con.execute(f"SELECT count(*) FROM {PAIRS_TABLE}").fetchall()[0][0]) - before
 
 
 def review_edges_sql() -> str:
@@ -139,31 +184,151 @@ UNION ALL
 SELECT l, r, 'Infinity'::DOUBLE, true FROM decided WHERE status = 'accepted'"""
 
 
-def write_clusters(con: duckdb.DuckDBPyConnection, labels: np.ndarray, model: LinkageModel) -> tuple[int, int]:
-    """Write :data:`CLUSTERS_TABLE` from entity labels and flag linked and review pairs.
+def decided_entities_sql() -> str:
+    """Entities of pairs a reviewer decided after the last linkage run (their components must be reclustered)."""
+    return f"""
+SELECT e.entity_id FROM review_queue q
+JOIN {RECORDS_TABLE} e ON e.unique_id IN (q.unique_id_l, q.unique_id_r)
+WHERE q.status <> 'pending'
+  AND q.decided_at > (SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM {STATE_TABLE})"""
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Result of :func:`cluster_entities`: new labels for the entities that were reclustered."""
+
+    entities: np.ndarray  # entity ids reclustered
+    labels: np.ndarray  # their cluster ids (the smallest entity id of each cluster)
+    edges: int
+    refused: int
+
+
+def cluster_entities(
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    *,
+    touched: np.ndarray | None = None,
+    constrained: bool = True,
+) -> Clustering:
+    """Cluster entities along the links, restricted to the components that hold a ``touched`` entity.
+
+    Args:
+        con: Warehouse connection.
+        model: The model (its link threshold).
+        touched: Entity ids that are new or changed; None reclusters everything.
+        constrained: Anti-chaining clustering (default) instead of plain connected components.
+    """
+    n = int(con.execute(f"SELECT count(*) FROM {INPUT_TABLE}").fetchall()[0][0])
+    edges = con.execute(review_edges_sql(), [model.link_threshold]).fetchnumpy()
+    left = np.asarray(edges["entity_id_l"], dtype=np.int64)
+    right = np.asarray(edges["entity_id_r"], dtype=np.int64)
+    weight = np.asarray(edges["match_weight"], dtype=np.float64)
+    forced = np.asarray(edges["forced"], dtype=bool)
+    if touched is None:
+        chosen = np.arange(n, dtype=np.int64)
+    else:
+        components = connected_components(n, left, right)
+        hit = np.zeros(n, dtype=bool)
+        hit[np.unique(components[touched])] = True
+        chosen = np.flatnonzero(hit[components])
+    inside = np.zeros(n, dtype=bool)
+    inside[chosen] = True
+    keep = inside[left] & inside[right]
+    left, right, weight, forced = left[keep], right[keep], weight[keep], forced[keep]
+    # Only entities at the end of an edge can merge; the others stay alone and need no attributes.
+    involved = np.unique(np.concatenate([left, right]))
+    local = np.full(n, -1, dtype=np.int64)
+    local[involved] = np.arange(len(involved), dtype=np.int64)
+    sub_left, sub_right = local[left], local[right]
+    labels = np.arange(n, dtype=np.int64)
+    refused = 0
+    if not constrained:
+        labels[involved] = involved[connected_components(len(involved), sub_left, sub_right)]
+    else:
+        con.register("__linkage_involved", pa.table({"entity_id": involved.astype(np.int32)}))
+        try:
+            entities = load_entities(con, "__linkage_involved")
+        finally:
+            con.unregister("__linkage_involved")
+        found, stats = constrained_clusters(entities, sub_left, sub_right, weight, forced)
+        labels[involved] = involved[found]
+        refused = stats.refused
+    return Clustering(chosen, labels[chosen], len(left), refused)
+
+
+def write_clusters(
+    con: duckdb.DuckDBPyConnection, clustering: Clustering, model: LinkageModel, *, full: bool
+) -> tuple[int, int]:
+    """Store the labels in the entity table and :data:`CLUSTERS_TABLE`, and flag linked and review pairs.
+
+    Only the reclustered entities' records and pairs are rewritten (all of them when ``full``); their records
+    are left in the temp table ``__linkage_changed`` (source, record_id, cluster_id) for the person keys.
 
     Returns:
-        The number of clusters and of review pairs.
+        The number of clusters and of review pairs in the whole warehouse.
     """
-    table = pa.table({"entity_id": np.arange(len(labels), dtype=np.int32), "cluster_id": labels})
+    table = pa.table({"entity_id": clustering.entities.astype(np.int32), "cluster_id": clustering.labels})
     con.register("__linkage_labels", table)
     try:
         con.execute(
-            f"""CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS
-            SELECT r.source, r.record_id, l.cluster_id, NULL::VARCHAR AS person_key
-            FROM {RECORDS_TABLE} r JOIN __linkage_labels l USING (entity_id) ORDER BY r.unique_id"""
+            f"""UPDATE {INPUT_TABLE} e SET cluster_id = l.cluster_id FROM __linkage_labels l
+            WHERE l.entity_id = e.entity_id"""
         )
         con.execute(
-            f"""UPDATE {PAIRS_TABLE} p SET linked = (a.cluster_id = b.cluster_id)
-            FROM __linkage_labels a, __linkage_labels b
-            WHERE a.entity_id = p.entity_id_l AND b.entity_id = p.entity_id_r"""
+            f"""CREATE OR REPLACE TEMP TABLE __linkage_changed AS
+            SELECT r.source, r.record_id, l.cluster_id
+            FROM {RECORDS_TABLE} r JOIN __linkage_labels l USING (entity_id) ORDER BY r.unique_id"""
         )
     finally:
         con.unregister("__linkage_labels")
-    con.execute(f"UPDATE {PAIRS_TABLE} SET review = NOT linked AND match_weight >= ?", [model.review_threshold])
-    clusters = con.execute(f"SELECT count(DISTINCT cluster_id) FROM {CLUSTERS_TABLE}").fetchall()[0][0]
+    if full:
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {CLUSTERS_TABLE} AS
+            SELECT source, record_id, cluster_id, NULL::VARCHAR AS person_key FROM __linkage_changed"""
+        )
+        scope = ""
+    else:
+        con.execute(
+            f"""DELETE FROM {CLUSTERS_TABLE} c USING __linkage_changed n
+            WHERE c.source = n.source AND c.record_id = n.record_id"""
+        )
+        con.execute(
+            f"""INSERT INTO {CLUSTERS_TABLE}
+            SELECT source, record_id, cluster_id, NULL::VARCHAR FROM __linkage_changed"""
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __linkage_rescored AS SELECT DISTINCT cluster_id FROM __linkage_changed"
+        )
+        scope = """AND (a.cluster_id IN (SELECT cluster_id FROM __linkage_rescored)
+                    OR b.cluster_id IN (SELECT cluster_id FROM __linkage_rescored))"""
+    con.execute(
+        f"""UPDATE {PAIRS_TABLE} p SET linked = (a.cluster_id = b.cluster_id),
+               review = (a.cluster_id <> b.cluster_id AND p.match_weight >= ?)
+        FROM {INPUT_TABLE} a, {INPUT_TABLE} b
+        WHERE a.entity_id = p.entity_id_l AND b.entity_id = p.entity_id_r {scope}""",
+        [model.review_threshold],
+    )
+    con.execute("DROP TABLE IF EXISTS __linkage_rescored")
+    clusters = con.execute(f"SELECT count(DISTINCT cluster_id) FROM {INPUT_TABLE}").fetchall()[0][0]
     review = con.execute(f"SELECT count(*) FROM {PAIRS_TABLE} WHERE review").fetchall()[0][0]
     return int(clusters), int(review)
+
+
+def _finish(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.date) -> KeyAssignment:
+    """Person keys for the records of reclustered entities; copy them into :data:`CLUSTERS_TABLE`."""
+    keys = assign_person_keys(con, "__linkage_changed", night)
+    con.execute(
+        f"""UPDATE {CLUSTERS_TABLE} c SET person_key = p.person_key
+        FROM person_keys p, __linkage_changed n
+        WHERE p.source = c.source AND p.record_id = c.record_id
+          AND n.source = c.source AND n.record_id = c.record_id"""
+    )
+    con.execute("DROP TABLE IF EXISTS __linkage_changed")
+    token_version = con.execute("SELECT max(version) FROM meta_token_version").fetchall()[0][0]
+    con.execute(STATE_DDL)
+    con.execute(f"DELETE FROM {STATE_TABLE}")
+    con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?, now())", [model.model_id, token_version])
+    return keys
 
 
 def link_all(
@@ -173,7 +338,7 @@ def link_all(
     constrained: bool = True,
     night: dt.date | None = None,
 ) -> LinkResult:
-    """Link every record of the warehouse behind ``con`` into persons with ``model``.
+    """Link every record of the warehouse behind ``con`` into persons with ``model`` (a full relink).
 
     Args:
         con: Warehouse connection.
@@ -188,36 +353,112 @@ def link_all(
     Raises:
         EmptyInputError: the warehouse holds no tokenized record.
     """
+    return _link(con, model, night=night, full=True, constrained=constrained)
+
+
+def link_new(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, night: dt.date | None = None) -> LinkResult:
+    """Link the records not linked yet against the person index and among themselves (an increment).
+
+    The warehouse must have been linked with ``model`` before (see :func:`needs_full_relink`). Components
+    holding a new entity, an entity that gained records or an entity of a review decision taken since the
+    last run are reclustered; everything else keeps its clusters and person keys.
+    """
+    return _link(con, model, night=night, full=False)
+
+
+def _touched_entities(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """Entities new tonight or with new records (from :func:`append_input`) and entities of fresh decisions."""
+    touched = np.concatenate(
+        [
+            np.asarray(con.execute(f"SELECT entity_id FROM {TOUCHED_TABLE}").fetchnumpy()["entity_id"]),
+            np.asarray(con.execute(decided_entities_sql()).fetchnumpy()["entity_id"]),
+        ]
+    ).astype(np.int64)
+    con.execute(f"DROP TABLE IF EXISTS {TOUCHED_TABLE}")
+    return touched
+
+
+def _link(
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    *,
+    night: dt.date | None,
+    full: bool,
+    constrained: bool = True,
+) -> LinkResult:
     began = time.perf_counter()
     ensure_review_schema(con)
-    records, entities = build_input(con)
-    if records == 0:
-        raise EmptyInputError("there are no tokenized records to link")
+    if full:
+        new_records, new_entities = build_input(con)
+        if new_records == 0:
+            raise EmptyInputError("there are no tokenized records to link")
+        first_new = None
+    else:
+        increment = append_input(con)
+        new_records, new_entities, first_new = increment.records, increment.new_entities, increment.first_new_entity
     predicted = time.perf_counter()
-    pairs = predict_pairs(con, model)
+    pairs = predict_pairs(con, model, first_new=first_new) if new_entities else 0
     clustered = time.perf_counter()
-    labels, edges, refused = cluster_entities(con, model, entities, constrained=constrained)
-    clusters, review = write_clusters(con, labels, model)
-    keys = assign_person_keys(con, CLUSTERS_TABLE, night or dt.date.today())
-    con.execute(
-        f"""UPDATE {CLUSTERS_TABLE} c SET person_key = p.person_key FROM person_keys p
-        WHERE p.source = c.source AND p.record_id = c.record_id"""
-    )
+    touched = None if full else _touched_entities(con)
+    clustering = cluster_entities(con, model, touched=touched, constrained=constrained)
+    clusters, review = write_clusters(con, clustering, model, full=full)
+    keys = _finish(con, model, night or dt.date.today())
     finished = time.perf_counter()
-    result = LinkResult(
+    records, entities = con.execute(
+        f"SELECT (SELECT count(*) FROM {RECORDS_TABLE}), count(*) FROM {INPUT_TABLE}"
+    ).fetchall()[0]
+    log.info(
+        "linked %d new records (%d new entities, %d pairs scored); reclustered %d entities: %d persons, %d review",
+        new_records,
+        new_entities,
+        pairs,
+        len(clustering.entities),
+        clusters,
+        review,
+    )
+    return LinkResult(
         model_id=model.model_id,
         method="constrained" if constrained else "connected_components",
-        records=records,
-        entities=entities,
+        mode="full" if full else "incremental",
+        records=int(records),
+        entities=int(entities),
         pairs_scored=pairs,
-        edges_above_threshold=edges,
-        refused_merges=refused,
+        edges_above_threshold=clustering.edges,
+        refused_merges=clustering.refused,
         review_pairs=review,
         clusters=clusters,
         seconds_input=round(predicted - began, 3),
         seconds_predict=round(clustered - predicted, 3),
         seconds_cluster=round(finished - clustered, 3),
         keys=keys,
+        new_records=new_records,
+        reclustered_entities=len(clustering.entities),
     )
-    log.info("linked %d records into %d clusters (%d review pairs)", records, clusters, review)
-    return result
+
+
+def needs_full_relink(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> str | None:
+    """Why the next run must relink everything (no linkage yet, another model, re-keyed pseudonyms), or None."""
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if not {STATE_TABLE, INPUT_TABLE, RECORDS_TABLE, PAIRS_TABLE, CLUSTERS_TABLE} <= tables:
+        return "nothing was linked yet"
+    state = con.execute(f"SELECT model_id, token_version FROM {STATE_TABLE}").fetchall()
+    if not state:
+        return "nothing was linked yet"
+    model_id, token_version = state[0]
+    if model_id != model.model_id:
+        return "the model changed"
+    current = con.execute("SELECT max(version) FROM meta_token_version").fetchall()[0][0]
+    if token_version != current:
+        return "the pseudonyms were re-keyed"
+    return None
+
+
+def link(
+    con: duckdb.DuckDBPyConnection, model: LinkageModel, *, night: dt.date | None = None, full: bool = False
+) -> LinkResult:
+    """Link tonight's records incrementally, or everything when ``full`` or :func:`needs_full_relink` says so."""
+    reason = "asked for" if full else needs_full_relink(con, model)
+    if reason is not None:
+        log.info("full relink: %s", reason)
+        return link_all(con, model, night=night)
+    return link_new(con, model, night=night)

@@ -218,6 +218,23 @@ def run(
     out.print(f"warehouse: {settings.warehouse}")
 
 
+@app.command("link")
+def link_command(
+    date: Annotated[str, typer.Option("--date", help="The night the person keys are assigned for (YYYY-MM-DD).")],
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Relink every record (otherwise only records not linked yet).")
+    ] = False,
+) -> None:
+    """Link the warehouse's records into persons without ingesting (the nightly run does both)."""
+    from pipeline.nightly import link_step
+
+    night = parse_date(date, "--date")
+    settings = load_settings(config, warehouse=warehouse)
+    print_linkage(link_step(settings, night, full=full))
+
+
 def print_linkage(link: LinkStepSummary | None) -> None:
     """One or two lines on what the linkage step did."""
     if link is None:
@@ -227,8 +244,9 @@ def print_linkage(link: LinkStepSummary | None) -> None:
         return
     if link.trained:
         out.print(f"linkage: no model yet, trained model version {link.model_version} first")
+    how = "relinked every record" if link.mode == "full" else f"linked {link.new_records:,} new records"
     out.print(
-        f"linkage: {link.records:,} records -> {link.persons:,} persons ({link.new_persons:,} new, "
+        f"linkage ({how}): {link.records:,} records -> {link.persons:,} persons ({link.new_persons:,} new, "
         f"{link.merged_keys:,} merged, {link.split_keys:,} split); {link.review_pairs_queued:,} pairs queued "
         "for review"
     )

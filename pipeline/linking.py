@@ -1,7 +1,9 @@
 """The nightly linkage step: records into persons with stable person keys, uncertain pairs to review.
 
 Runs after ingest in its own transaction: if it fails, tonight's records stay ingested (and are linked by the
-next run, which relinks the warehouse) and no linkage table is half written. The saved model is used; a new
+next run) and no linkage table is half written. Tonight's new records are linked against the person index and
+among themselves (:func:`linkage.link.link_new`); the whole warehouse is relinked only when the model or the
+pseudonyms changed, or when asked (``full``). The saved model is used; a new
 warehouse without a model gets one trained first, and the summary says so. Retraining is otherwise a separate,
 deliberate step (``migralink model train``).
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from linkage.errors import ModelNotFoundError
-from linkage.link import PAIRS_TABLE, link_all
+from linkage.link import PAIRS_TABLE, link
 from linkage.model import load_model, save_model, train_model
 from linkage.person_keys import ensure_schema as ensure_person_key_schema
 from linkage.report import write_report
@@ -40,6 +42,8 @@ class LinkStepSummary:
     status: str  # linked, current (nothing to do), skipped (too little data for a first model)
     reason: str
     trained: bool = False
+    mode: str = ""  # full or incremental
+    new_records: int = 0
     model_id: str = ""
     model_version: int = 0
     records: int = 0
@@ -85,13 +89,16 @@ def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     return unkeyed == 0 and newer_decisions == 0
 
 
-def link_night(con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path | None = None) -> LinkStepSummary:
-    """Link every record into persons for ``night``; train a model first if the warehouse has none.
+def link_night(
+    con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path | None = None, full: bool = False
+) -> LinkStepSummary:
+    """Link tonight's records into persons for ``night``; train a model first if the warehouse has none.
 
-    Does nothing (status ``current``) when every record already has a person key and no reviewer decided
-    anything since the last linkage. With ``reports``, the night's linkage quality report (HTML) is written there.
+    Does nothing (status ``current``) when every record already has a person key, no reviewer decided
+    anything since the last linkage and no ``full`` relink was asked for. With ``reports``, the night's linkage
+    quality report (HTML) is written there.
     """
-    if linkage_is_current(con):
+    if not full and linkage_is_current(con):
         return LinkStepSummary("current", "every record already has a person key; nothing new to link")
     records = tokenized_records(con)
     trained = False
@@ -108,7 +115,7 @@ def link_night(con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path 
         model = train_and_save(con)
         trained = True
     with transaction(con):
-        result = link_all(con, model, night=night)
+        result = link(con, model, night=night, full=full)
         con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
         queued = enqueue_pairs(con, "tonight_review", lower=float("-inf"), upper=float("inf"), night=night)
         con.execute("DROP VIEW tonight_review")
@@ -121,6 +128,8 @@ def link_night(con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path 
         report=str(report) if report else "",
         reason="trained a new model first" if trained else "used the saved model",
         trained=trained,
+        mode=result.mode,
+        new_records=result.new_records,
         model_id=model.model_id,
         model_version=model.version,
         records=result.records,

@@ -77,12 +77,12 @@ def ingest_step(
         con.close()
 
 
-def link_step(settings: Settings, night: dt.date) -> LinkStepSummary:
-    """Link the warehouse's records into persons (pseudonyms only: the key is not needed)."""
+def link_step(settings: Settings, night: dt.date, *, full: bool = False) -> LinkStepSummary:
+    """Link tonight's records into persons (pseudonyms only: the key is not needed); ``full`` relinks all."""
     settings.require("warehouse")
     assert settings.warehouse is not None
     con = connect(settings.warehouse)
     try:
-        return link_night(con, night, reports=settings.warehouse / "reports")
+        return link_night(con, night, reports=settings.warehouse / "reports", full=full)
     finally:
         con.close()

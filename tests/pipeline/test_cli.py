@@ -26,6 +26,7 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
         ["synth", "--help"],
         ["demo", "--help"],
         ["status", "--help"],
+        ["link", "--help"],
     ],
     ids=lambda a: " ".join(a),
 )

@@ -107,7 +107,7 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     reports = list((warehouse / "reports").glob("linkage-*.html"))
     assert len(reports) == 1 and "<svg" in reports[0].read_text()
     assert not [v for v in identifiers if v in reports[0].read_text()]
-    assert "linkage: " in printed and "persons" in printed
+    assert "linkage (relinked every record): " in printed and "persons" in printed
 
     links = tmp_path / "links.csv"
     assert main(["export", "links", "--out", str(links), "--warehouse", str(warehouse)]) == 0
@@ -121,3 +121,6 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
 
     assert main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out
+    assert main(["link", "--date", "2024-07-01", "--warehouse", str(warehouse), "--full"]) == 0
+    relinked = capsys.readouterr().out
+    assert "linkage (relinked every record)" in relinked and f"-> {len(persons):,} persons" in relinked

@@ -1,0 +1,673 @@
+"""The linkage model on Splink's Spark backend (pyspark), with the same settings and trained parameters.
+
+The model is trained with DuckDB (:func:`linkage.model.train_model`); this module runs its predictions on Spark:
+
+* :func:`spark_settings` rewrites the DuckDB SQL of a trained model's comparison levels and blocking rules into
+  Spark SQL through the explicit :data:`TRANSLATIONS` table, keeping every m/u probability, term-frequency
+  setting, prior and blocking rule as it is. SQL holding a DuckDB construct the table does not know fails with
+  :class:`SparkTranslationError` rather than running with a guessed meaning.
+* :func:`spark_input` turns the DuckDB entity table (``linkage_input``) into a Spark DataFrame through Arrow:
+  ``UBIGINT`` tokens become signed 64-bit ``LongType`` values (the two's-complement reinterpretation, a
+  bijection, so equality, term frequencies and ``arrays_overlap`` behave exactly as on the unsigned values), and
+  the ``BIT`` name encoding ``clk_name`` becomes an ``array<bigint>`` of 64-bit words (16 for the 1024-bit
+  encodings), on which the Dice coefficient is computed word by word.
+* :func:`predict_pairs_spark` scores the entity pairs with Splink's ``SparkAPI``; :func:`cluster_pairs` clusters
+  them with the same anti-chaining :func:`linkage.cluster.constrained_clusters` as the DuckDB path, giving the
+  same output shape (one cluster label per entity).
+* :func:`spark_session` builds a local session (``local[2]`` by default) configured for Splink.
+
+pyspark is an optional dependency (the ``spark`` extra) and is imported only when a Spark function runs; without
+it those functions raise :class:`SparkUnavailableError`. Nothing here logs token values.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import functools
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlglot
+from sqlglot import exp
+
+from linkage.cluster import Dob, Entity, connected_components, constrained_clusters
+from linkage.errors import LinkageError
+from linkage.input import INPUT_TABLE, quote
+from linkage.term_frequencies import TF_DDL, TF_TABLE, ensure_snapshot, tf_columns
+
+if TYPE_CHECKING:
+    import duckdb
+    from pyspark.sql import DataFrame, SparkSession
+
+    from linkage.model import LinkageModel
+
+log = logging.getLogger(__name__)
+
+BIT_COLUMNS = ("clk_name",)  # DuckDB BIT columns: arrays of 64-bit words on Spark
+WORD_BITS = 64
+DEFAULT_MASTER = "local[2]"
+DEFAULT_SHUFFLE_PARTITIONS = 4
+WEIGHT_DECIMALS = 9  # edges are ordered on weights rounded to this many decimals (backends differ by ~1e-13)
+PAIR_COLUMNS = ("entity_id_l", "entity_id_r", "unique_id_l", "unique_id_r", "match_weight", "match_probability")
+INSTALL_HINT = "install the 'spark' extra (pip install -e '.[spark]') and Java 17"
+
+
+class SparkUnavailableError(LinkageError):
+    """pyspark or Java is missing, so the Spark backend cannot run."""
+
+
+class SparkTranslationError(LinkageError, ValueError):
+    """A comparison level or blocking rule holds DuckDB SQL that has no Spark translation."""
+
+
+class Translation(NamedTuple):
+    """One entry of the DuckDB -> Spark SQL translation table."""
+
+    duckdb: str
+    spark: str
+    why: str
+
+
+_POPCOUNT = "aggregate(transform({clk}, w -> bit_count(w)), CAST(0 AS DOUBLE), (n, c) -> n + c)"
+_AND_POPCOUNT = "aggregate(zip_with({clk_l}, {clk_r}, (a, b) -> bit_count(a & b)), CAST(0 AS DOUBLE), (n, c) -> n + c)"
+
+TRANSLATIONS: tuple[Translation, ...] = (
+    Translation('"column"', "`column`", "double quotes make a string literal in Spark SQL, not an identifier"),
+    Translation("list_has_any(a, b)", "arrays_overlap(a, b)", "two token lists share an element"),
+    Translation("bit_count(clk)", _POPCOUNT.format(clk="clk"), "set bits of an encoding held as 64-bit words"),
+    Translation(
+        "bit_count((clk_l) & (clk_r))",
+        _AND_POPCOUNT.format(clk_l="clk_l", clk_r="clk_r"),
+        "set bits of the AND of two encodings, word by word",
+    ),
+    Translation("x::INTEGER", "CAST(x AS INT)", "casts to INT, BIGINT, DOUBLE or BOOLEAN only"),
+)
+"""The DuckDB constructs the model's SQL may use, and their Spark SQL. ``clk`` is a column of :data:`BIT_COLUMNS`.
+
+Everything else must be plain SQL that means the same in both engines (:data:`PORTABLE_NODES`): column
+references, literals, ``=``/``<>``/``<``/``<=``/``>``/``>=``, ``IS [NOT] NULL``, ``AND``/``OR``/``NOT``,
+``+ - * /`` (``/`` never truncates in either), ``CASE``, ``coalesce`` and parentheses. The popcounts
+are summed as DOUBLE so that the Dice coefficient ``2.0 * c / (a + b)`` is a double division as in DuckDB.
+"""
+
+PORTABLE_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Boolean,
+    exp.Null,
+    exp.Paren,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.Is,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Neg,
+    exp.Case,
+    exp.If,
+    exp.Coalesce,
+)
+_CAST_TYPES = {exp.DataType.Type.INT, exp.DataType.Type.BIGINT, exp.DataType.Type.DOUBLE, exp.DataType.Type.BOOLEAN}
+
+
+# --- SQL translation -------------------------------------------------------------------------------------------
+
+
+def _unparen(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _is_bit_column(node: exp.Expr, bit_columns: Collection[str]) -> bool:
+    if not isinstance(node, exp.Column):
+        return False
+    name = node.name
+    return name in bit_columns or (name[-2:] in ("_l", "_r") and name[:-2] in bit_columns)
+
+
+def _is_bit_count(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Anonymous) and node.name.lower() == "bit_count"
+
+
+def _construct(node: exp.Expr) -> str:
+    """A short name of a construct for error messages (never the SQL text, never a value)."""
+    if isinstance(node, exp.Func):
+        name = node.name if isinstance(node, exp.Anonymous) else node.sql(dialect="duckdb").split("(", 1)[0]
+        if not name.replace("_", "").isalnum():
+            name = node.sql_name()
+        return f"function {name.lower()}()"
+    return f"{type(node).__name__} expression"
+
+
+def _bit_count_operand(node: exp.Expr, bit_columns: Collection[str], where: str) -> tuple[exp.Column, ...]:
+    """The one bit column, or the two ANDed bit columns, that a ``bit_count`` counts."""
+    args = node.expressions
+    arg = _unparen(args[0]) if len(args) == 1 else None
+    if arg is not None and _is_bit_column(arg, bit_columns):
+        assert isinstance(arg, exp.Column)
+        return (arg,)
+    if isinstance(arg, exp.BitwiseAnd):
+        left, right = _unparen(arg.this), _unparen(arg.expression)
+        if _is_bit_column(left, bit_columns) and _is_bit_column(right, bit_columns):
+            assert isinstance(left, exp.Column) and isinstance(right, exp.Column)
+            return left, right
+    raise SparkTranslationError(
+        f"{where}: bit_count() is translated only over a Bloom-filter column or the AND of two of them"
+    )
+
+
+def _check(tree: exp.Expr, bit_columns: Collection[str], where: str) -> None:
+    """Raise unless every node of ``tree`` is portable or has an entry in :data:`TRANSLATIONS`."""
+    for node in tree.walk():
+        if isinstance(node, exp.DataType):
+            continue  # checked with its Cast
+        if isinstance(node, exp.Cast):
+            if node.to.this not in _CAST_TYPES:
+                raise SparkTranslationError(f"{where}: a cast to {node.to.sql('duckdb')} has no Spark translation")
+            continue
+        if _is_bit_count(node):
+            _bit_count_operand(node, bit_columns, where)
+            continue
+        if isinstance(node, exp.BitwiseAnd):
+            parent = node.parent
+            while isinstance(parent, exp.Paren):
+                parent = parent.parent
+            if parent is None or not _is_bit_count(parent):
+                raise SparkTranslationError(f"{where}: '&' is translated only inside bit_count() of two encodings")
+            continue
+        if isinstance(node, exp.ArrayOverlaps):
+            continue
+        if _is_bit_column(node, bit_columns):
+            parent = node.parent
+            while isinstance(parent, exp.Paren):
+                parent = parent.parent
+            if not (
+                isinstance(parent, exp.Is | exp.BitwiseAnd | exp.EQ | exp.NEQ)
+                or (parent is not None and _is_bit_count(parent))
+            ):
+                raise SparkTranslationError(f"{where}: a Bloom-filter column is used outside bit_count(), '=' or IS")
+            continue
+        if not isinstance(node, PORTABLE_NODES):
+            raise SparkTranslationError(
+                f"{where}: DuckDB {_construct(node)} has no entry in the Spark translation table"
+            )
+
+
+def _rewrite(node: exp.Expr, bit_columns: Collection[str], where: str) -> exp.Expr:
+    if isinstance(node, exp.ArrayOverlaps):
+        return exp.Anonymous(this="arrays_overlap", expressions=[node.this.copy(), node.expression.copy()])
+    if _is_bit_count(node):
+        operands = [c.sql(dialect="spark") for c in _bit_count_operand(node, bit_columns, where)]
+        if len(operands) == 1:
+            spark_sql = _POPCOUNT.format(clk=operands[0])
+        else:
+            spark_sql = _AND_POPCOUNT.format(clk_l=operands[0], clk_r=operands[1])
+        return exp.Paren(this=sqlglot.parse_one(spark_sql, read="spark"))
+    return node
+
+
+def translate_sql(sql: str, *, bit_columns: Collection[str] = BIT_COLUMNS, where: str = "SQL") -> str:
+    """Translate one DuckDB condition (a comparison level or a blocking rule) into Spark SQL.
+
+    Args:
+        sql: The DuckDB SQL condition, e.g. ``list_has_any("tok_given_parts_l", "tok_given_parts_r")``.
+        bit_columns: Columns that are DuckDB ``BIT`` values (arrays of 64-bit words on Spark).
+        where: Names the level or rule in error messages.
+
+    Returns:
+        The Spark SQL condition.
+
+    Raises:
+        SparkTranslationError: ``sql`` holds a construct without an entry in :data:`TRANSLATIONS`.
+
+    Examples:
+        >>> translate_sql('list_has_any("tok_given_parts_l", "tok_given_parts_r")')
+        'ARRAYS_OVERLAP(`tok_given_parts_l`, `tok_given_parts_r`)'
+    """
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.ParseError as e:
+        raise SparkTranslationError(f"{where}: not parseable as DuckDB SQL") from e
+    _check(tree, bit_columns, where)
+    rewritten = tree.transform(functools.partial(_rewrite, bit_columns=bit_columns, where=where))
+    return rewritten.sql(dialect="spark")
+
+
+def spark_settings(settings: Mapping[str, Any], *, bit_columns: Collection[str] = BIT_COLUMNS) -> dict[str, Any]:
+    """A copy of a trained model's Splink settings with every SQL condition translated to Spark SQL.
+
+    Only ``sql_condition`` (levels), ``blocking_rule`` and ``sql_dialect`` change: m and u probabilities, term
+    frequency columns and weights, the prior, labels and the order of everything stay as they are.
+
+    Args:
+        settings: :attr:`linkage.model.LinkageModel.settings` (Splink's JSON settings, DuckDB dialect).
+        bit_columns: Columns held as DuckDB ``BIT`` (see :func:`spark_input`).
+
+    Raises:
+        SparkTranslationError: a level or rule holds a construct without an entry in :data:`TRANSLATIONS`.
+    """
+    out = copy.deepcopy(dict(settings))
+    out["sql_dialect"] = "spark"
+    for comparison in out.get("comparisons", []):
+        name = comparison.get("output_column_name", "?")
+        for level in comparison["comparison_levels"]:
+            condition = level["sql_condition"]
+            if condition.strip().upper() == "ELSE":
+                continue
+            where = f"comparison {name!r} level {level.get('label_for_charts', '?')!r}"
+            level["sql_condition"] = translate_sql(condition, bit_columns=bit_columns, where=where)
+    rules = out.get("blocking_rules_to_generate_predictions", [])
+    for i, rule in enumerate(rules):
+        where = f"blocking rule {i + 1}"
+        if isinstance(rule, str):
+            rules[i] = {"blocking_rule": translate_sql(rule, bit_columns=bit_columns, where=where)}
+        else:
+            rule["blocking_rule"] = translate_sql(rule["blocking_rule"], bit_columns=bit_columns, where=where)
+        rules[i]["sql_dialect"] = "spark"
+    return out
+
+
+# --- Spark session and input -----------------------------------------------------------------------------------
+
+
+def _require_spark() -> None:
+    if importlib.util.find_spec("pyspark") is None:
+        raise SparkUnavailableError(f"the Spark backend needs pyspark: {INSTALL_HINT}")
+
+
+def spark_available() -> bool:
+    """Whether pyspark is importable and a ``java`` is on PATH (or ``JAVA_HOME`` is set)."""
+    return importlib.util.find_spec("pyspark") is not None and _java_found()
+
+
+def _java_found() -> bool:
+    home = os.environ.get("JAVA_HOME")
+    return shutil.which("java") is not None or bool(home and os.path.exists(os.path.join(home, "bin", "java")))
+
+
+def spark_session(
+    master: str = DEFAULT_MASTER,
+    *,
+    app_name: str = "migralink-linkage",
+    shuffle_partitions: int = DEFAULT_SHUFFLE_PARTITIONS,
+    scratch_dir: str | None = None,
+    log_level: str = "ERROR",
+    conf: Mapping[str, str] | None = None,
+) -> SparkSession:
+    """A Spark session configured for Splink.
+
+    ``getOrCreate`` semantics: when a session is already running in this process it is returned with these SQL
+    settings applied, but its static ones (master, jars) stay as they were.
+
+    Sets ``SPARK_LOCAL_IP=127.0.0.1`` unless it is set, puts Splink's similarity jar on the session, disables the
+    UI and the console progress bar, and keeps Spark's scratch files out of the working directory.
+
+    Args:
+        master: Spark master URL; ``local[2]`` runs in a local JVM on two cores.
+        app_name: Application name.
+        shuffle_partitions: ``spark.sql.shuffle.partitions`` and ``spark.default.parallelism`` (Splink
+            repartitions its large intermediate tables into half as many); small data wants few.
+        scratch_dir: Directory for the checkpoints (Splink writes its intermediate parquet tables there) and
+            the SQL warehouse directory; a temporary directory removed at exit by default.
+        log_level: Spark's log level once the session is up (``WARN`` or ``ERROR``).
+        conf: Further Spark settings, applied last.
+
+    Raises:
+        SparkUnavailableError: pyspark is not installed or no Java is found.
+    """
+    _require_spark()
+    if not _java_found():
+        raise SparkUnavailableError(f"the Spark backend needs a Java runtime on PATH or in JAVA_HOME: {INSTALL_HINT}")
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession  # type: ignore[import-not-found, unused-ignore]
+    from splink.backends.spark import similarity_jar_location
+
+    if scratch_dir is None:
+        scratch_dir = tempfile.mkdtemp(prefix="migralink-spark-")
+        atexit.register(shutil.rmtree, scratch_dir, ignore_errors=True)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+        .config("spark.default.parallelism", str(shuffle_partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", os.path.join(scratch_dir, "warehouse"))
+    )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(log_level)
+    spark.sparkContext.setCheckpointDir(os.path.join(scratch_dir, "checkpoints"))
+    return spark
+
+
+def bits_to_words(bits: pa.Array | pa.ChunkedArray) -> pa.ListArray:
+    """'0'/'1' strings (DuckDB ``BIT`` cast to VARCHAR) as lists of signed 64-bit words, most significant first.
+
+    A string whose length is not a multiple of 64 is padded with zeros on the right, which changes no
+    popcount. Nulls stay null. Vectorized over the Arrow buffers (no Python string per row).
+
+    Examples:
+        >>> bits_to_words(pa.array(["1" * 64 + "0" * 63 + "1", None])).to_pylist()
+        [[-1, 1], None]
+    """
+    text = pc.cast(bits.combine_chunks() if isinstance(bits, pa.ChunkedArray) else bits, pa.large_string())
+    present = pc.drop_null(text)
+    offsets = np.frombuffer(present.buffers()[1], dtype=np.int64)[present.offset : present.offset + len(present) + 1]
+    lengths = np.unique(np.diff(offsets))
+    if len(lengths) > 1:
+        raise ValueError("Bloom-filter encodings of different lengths cannot be compared")
+    width = int(lengths[0]) if len(lengths) else 0
+    words = -(-width // WORD_BITS)
+    matrix = np.zeros((len(present), words * WORD_BITS), dtype=np.uint8)
+    if len(present) and width:
+        data = np.frombuffer(present.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]]
+        matrix[:, :width] = data.reshape(len(present), width) - ord("0")
+    packed = np.packbits(matrix, axis=1).view(">u8").astype(np.int64)  # big-endian words, two's complement
+    valid = np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    list_offsets = np.zeros(len(text) + 1, dtype=np.int32)
+    list_offsets[1:] = np.cumsum(valid * words)
+    return pa.ListArray.from_arrays(
+        pa.array(list_offsets), pa.array(packed.reshape(-1), type=pa.int64()), mask=pa.array(~valid)
+    )
+
+
+def _signed(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """UBIGINT (and lists of them) reinterpreted as signed 64-bit integers (two's complement, lossless)."""
+    kind = column.type
+    if pa.types.is_uint64(kind):
+        return pc.cast(column, pa.int64(), safe=False)
+    if pa.types.is_list(kind) and pa.types.is_uint64(kind.value_type):
+        return pc.cast(column, pa.list_(pa.int64()), safe=False)
+    return column
+
+
+def input_arrow(
+    con: duckdb.DuckDBPyConnection, table: str = INPUT_TABLE, *, bit_columns: Collection[str] = BIT_COLUMNS
+) -> pa.Table:
+    """The entity table as Arrow, in ``entity_id`` order, with the types the Spark backend uses.
+
+    ``UBIGINT`` and ``UBIGINT[]`` columns become ``int64`` and ``list<int64>`` (two's-complement
+    reinterpretation); ``BIT`` columns become ``list<int64>`` words (:func:`bits_to_words`).
+    """
+    described = con.execute(f"DESCRIBE {quote(table)}").fetchall()
+    present_bits = [str(name) for name, kind, *_ in described if str(kind) == "BIT" and name in bit_columns]
+    replace = ", ".join(f"{quote(c)}::VARCHAR AS {quote(c)}" for c in present_bits)
+    select = f"* REPLACE ({replace})" if replace else "*"
+    arrow = con.sql(f"SELECT {select} FROM {quote(table)} ORDER BY entity_id").to_arrow_table()
+    columns = {}
+    for name in arrow.column_names:
+        column = arrow.column(name)
+        columns[name] = bits_to_words(column) if name in present_bits else _signed(column)
+    return pa.table(columns)
+
+
+def spark_input(
+    con: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    table: str = INPUT_TABLE,
+    *,
+    bit_columns: Collection[str] = BIT_COLUMNS,
+) -> DataFrame:
+    """The DuckDB entity table (``linkage_input``) as a Spark DataFrame (types as in :func:`input_arrow`).
+
+    Tokens become ``LongType`` (signed reinterpretation of ``UBIGINT``), token lists ``ArrayType(LongType)``,
+    Bloom-filter encodings ``ArrayType(LongType)`` of 64-bit words; the other columns keep their types.
+    """
+    _require_spark()
+    return spark.createDataFrame(input_arrow(con, table, bit_columns=bit_columns))
+
+
+# --- prediction and clustering ---------------------------------------------------------------------------------
+
+
+def term_frequencies_arrow(
+    con: duckdb.DuckDBPyConnection, model: LinkageModel, *, take_snapshot: bool = True
+) -> dict[str, pa.Table]:
+    """The model's frozen term-frequency tables (:mod:`linkage.term_frequencies`) as Arrow, one per column.
+
+    The DuckDB path registers these snapshots with Splink instead of letting it count frequencies in the current
+    input; the Spark path must use the same tables for the same weights. Values are reinterpreted as signed
+    64-bit integers like the input tokens (:func:`input_arrow`).
+
+    Args:
+        con: Warehouse connection.
+        model: The model whose snapshot is read.
+        take_snapshot: Take the snapshot from the current entity table if the model has none yet (as the
+            DuckDB path's first linkage with a model does); otherwise a missing snapshot gives no tables, and
+            Splink computes the frequencies from the Spark input.
+
+    Returns:
+        Column name -> table of ``<column>`` and ``tf_<column>``; empty when there is no snapshot.
+    """
+    if take_snapshot:
+        ensure_snapshot(con, model)
+    else:
+        con.execute(TF_DDL)
+    out: dict[str, pa.Table] = {}
+    for column in tf_columns(model.settings):
+        table = con.sql(
+            f"SELECT value AS {quote(column)}, tf AS {quote('tf_' + column)} FROM {TF_TABLE} "
+            "WHERE model_id = ? AND column_name = ? ORDER BY value",
+            params=[model.model_id, column],
+        ).to_arrow_table()
+        if table.num_rows:
+            out[column] = pa.table({column: _signed(table.column(column)), f"tf_{column}": table.column(1)})
+    return out
+
+
+def predict_pairs_spark(
+    spark: SparkSession,
+    input_df: DataFrame,
+    model: LinkageModel,
+    *,
+    term_frequencies: Mapping[str, pa.Table] | None = None,
+    threshold: float | None = None,
+    break_lineage_method: str = "parquet",
+) -> pa.Table:
+    """Score entity pairs with ``model`` on Spark.
+
+    Args:
+        spark: A session from :func:`spark_session` (the Splink similarity jar must be on it).
+        input_df: The entity input from :func:`spark_input`.
+        model: A model trained with DuckDB; its settings are translated with :func:`spark_settings`.
+        term_frequencies: Frozen term-frequency tables (:func:`term_frequencies_arrow`) registered with Splink;
+            Splink counts the frequencies in ``input_df`` for the columns not given.
+        threshold: Keep pairs at or above this match weight (the model's review threshold by default).
+        break_lineage_method: Splink's way of materialising intermediate tables (``parquet`` under the
+            session's checkpoint directory, or ``persist`` to keep them in memory).
+
+    Returns:
+        One row per scored pair with ``unique_id_l < unique_id_r``, in that order: the columns of
+        :data:`PAIR_COLUMNS` and the ``mw_`` columns, as in the DuckDB path's ``linkage_pairs``.
+    """
+    _require_spark()
+    from splink import Linker
+    from splink.backends.spark import SparkAPI
+
+    settings = spark_settings(model.settings)
+    db = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method)
+    run = uuid.uuid4().hex[:12]
+    views = {f"__linkage_input_{run}": input_df}
+    views.update(
+        {
+            f"__linkage_tf_{column}_{run}": spark.createDataFrame(table)
+            for column, table in (term_frequencies or {}).items()
+        }
+    )
+    for name, frame in views.items():
+        frame.createOrReplaceTempView(name)
+    try:
+        linker = Linker(db.register(f"__linkage_input_{run}", dataset_display_name=INPUT_TABLE), settings)
+        for column in term_frequencies or {}:
+            lookup = db.register(f"__linkage_tf_{column}_{run}", dataset_display_name=f"tf_{column}")
+            linker.table_management.register_term_frequency_lookup(lookup, column)
+        predictions = linker.inference.predict(
+            threshold_match_weight=model.review_threshold if threshold is None else threshold, warning_mode="never"
+        )
+        found = predictions.as_spark_dataframe()
+        weights = [c for c in found.columns if c.startswith("mw_")]
+        arrow: pa.Table = found.select(*PAIR_COLUMNS, *weights).toArrow()
+    finally:
+        db.delete_tables_created_by_splink_from_db()
+        for name in views:
+            spark.catalog.dropTempView(name)
+    return _ordered_pairs(arrow)
+
+
+def _ordered_pairs(pairs: pa.Table) -> pa.Table:
+    """``pairs`` with ``unique_id_l < unique_id_r`` (ends swapped where needed), sorted by the two ids."""
+    swap = pc.greater(pairs.column("unique_id_l"), pairs.column("unique_id_r"))
+    columns = {name: pairs.column(name) for name in pairs.column_names}
+    for left, right in (("unique_id_l", "unique_id_r"), ("entity_id_l", "entity_id_r")):
+        a, b = columns[left], columns[right]
+        columns[left], columns[right] = pc.if_else(swap, b, a), pc.if_else(swap, a, b)
+    ordered = pa.table(columns)
+    return ordered.sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
+
+
+def entities_from_arrow(table: pa.Table) -> list[Entity]:
+    """The merge-constraint attributes of every entity (as :func:`linkage.link.load_entities`), by ``entity_id``.
+
+    Args:
+        table: The entity input (from :func:`input_arrow` or straight from DuckDB), one row per entity with
+            ``entity_id`` numbered from 0; tokens may be signed or unsigned, the constraints only compare them.
+    """
+    ordered = table.sort_by("entity_id")
+    ids = ordered.column("entity_id").to_pylist()
+    if ids != list(range(len(ids))):
+        raise ValueError("entity_id must number the entities 0..n-1")
+    cols = {
+        name: ordered.column(name).to_pylist()
+        for name in (
+            "sex",
+            "tok_dob",
+            "tok_dob_swapped",
+            "tok_dob_year",
+            "tok_dob_month",
+            "tok_dob_day",
+            "tok_given_parts",
+            "tok_given_phonetic",
+            "tok_name_set",
+            "tok_document",
+        )
+    }
+    out = []
+    for i in range(len(ids)):
+        dob = cols["tok_dob"][i]
+        out.append(
+            Entity(
+                sex=cols["sex"][i],
+                dob=None
+                if dob is None
+                else Dob(
+                    dob,
+                    cols["tok_dob_swapped"][i],
+                    cols["tok_dob_year"][i],
+                    cols["tok_dob_month"][i],
+                    cols["tok_dob_day"][i],
+                ),
+                given=frozenset((cols["tok_given_parts"][i] or []) + (cols["tok_given_phonetic"][i] or [])),
+                name_set=cols["tok_name_set"][i],
+                document=cols["tok_document"][i],
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class SparkClustering:
+    """Cluster labels of the entities (smallest entity index of each cluster) and the run's counts."""
+
+    labels: np.ndarray
+    edges: int
+    refused: int
+
+
+def cluster_pairs(
+    entities: Sequence[Entity], pairs: pa.Table, link_threshold: float, *, constrained: bool = True
+) -> SparkClustering:
+    """Cluster entities along scored pairs at or above ``link_threshold``, as the DuckDB path does.
+
+    Edges are ordered by match weight rounded to :data:`WEIGHT_DECIMALS` decimals, then by entity ids, so that
+    pairs of equal weight are merged in the same order whichever backend scored them. Reviewer decisions are not
+    applied here (they live in the warehouse's ``review_queue``; :func:`linkage.link.cluster_entities` applies
+    them to pairs written to ``linkage_pairs``).
+
+    Args:
+        entities: From :func:`entities_from_arrow`.
+        pairs: From :func:`predict_pairs_spark` (``entity_id_l``, ``entity_id_r``, ``match_weight``).
+        link_threshold: The model's link threshold.
+        constrained: Anti-chaining clustering (default) or plain connected components.
+    """
+    weight = np.round(np.asarray(pairs.column("match_weight").to_numpy(), dtype=np.float64), WEIGHT_DECIMALS)
+    left = np.asarray(pairs.column("entity_id_l").to_numpy(), dtype=np.int64)
+    right = np.asarray(pairs.column("entity_id_r").to_numpy(), dtype=np.int64)
+    keep = weight >= link_threshold
+    weight, left, right = weight[keep], left[keep], right[keep]
+    order = np.lexsort((np.maximum(left, right), np.minimum(left, right), -weight))
+    weight, left, right = weight[order], left[order], right[order]
+    if not constrained:
+        return SparkClustering(connected_components(len(entities), left, right), len(left), 0)
+    labels, stats = constrained_clusters(list(entities), left, right, weight)
+    return SparkClustering(labels, len(left), stats.refused)
+
+
+def link_entities_spark(
+    con: duckdb.DuckDBPyConnection,
+    spark: SparkSession,
+    model: LinkageModel,
+    *,
+    constrained: bool = True,
+    break_lineage_method: str = "parquet",
+) -> tuple[pa.Table, SparkClustering]:
+    """Predict and cluster the entity input of ``con`` (built by :func:`linkage.input.build_input`) on Spark.
+
+    The model's frozen term frequencies are used (and taken now if the model has none, as the DuckDB path does).
+    ``break_lineage_method`` is passed to :func:`predict_pairs_spark`.
+
+    Returns:
+        The scored pairs (:func:`predict_pairs_spark`) and the clustering of the entities.
+    """
+    arrow = input_arrow(con)
+    frequencies = term_frequencies_arrow(con, model)
+    pairs = predict_pairs_spark(
+        spark,
+        spark.createDataFrame(arrow),
+        model,
+        term_frequencies=frequencies,
+        break_lineage_method=break_lineage_method,
+    )
+    clustering = cluster_pairs(entities_from_arrow(arrow), pairs, model.link_threshold, constrained=constrained)
+    log.info(
+        "Spark linkage: %d pairs scored, %d edges, %d refused merges",
+        pairs.num_rows,
+        clustering.edges,
+        clustering.refused,
+    )
+    return pairs, clustering
