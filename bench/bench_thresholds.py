@@ -37,7 +37,7 @@ from pipeline.warehouse import connect
 from privacy.keys import Keyring
 
 BANDS = (0, 2, 4, 5, 6, 7, 8, 10, 12, 15, 20)
-THRESHOLDS = (3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0)
+THRESHOLDS = (4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0)
 
 BAND_SQL = """
 WITH person AS (SELECT source || ':' || record_id AS unique_id, person_id FROM truth),
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    logging.getLogger("splink").setLevel(logging.ERROR)  # training chatter
+    logging.disable(logging.INFO)  # Splink's training chatter
     persons = args.persons or (235_000 if args.large else 23_700)
     root = Path(tempfile.mkdtemp(prefix="bench-thresholds-"))
     try:
