@@ -11,6 +11,9 @@ join further people). :func:`constrained_clusters` instead merges along edges in
 * given names with nothing in common (no shared name part or phonetic code, different name sets) while the
   documents differ too (both known): twins share a family name, a date of birth and often a sex.
 
+Clusters that share a document number are exempt from the last two rules (the same passport keyed with a
+wrong birth date is one person; twins and namesakes do not share documents).
+
 Each cluster keeps the set of values it holds (small sets), so a merge check costs a few set operations.
 Only edges between different clusters are checked; a refused edge stays in the pairs table for review.
 
@@ -94,8 +97,8 @@ def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400, *, strong: b
     """
     if a.sexes and b.sexes and a.sexes.isdisjoint(b.sexes):
         return False
-    if strong:
-        return True
+    if strong or (a.documents and b.documents and not a.documents.isdisjoint(b.documents)):
+        return True  # a shared document is not something twins or namesakes have
     if len(a.dobs) * len(b.dobs) <= max_dob_checks:
         if not all(dobs_compatible(x, y) for x in a.dobs for y in b.dobs):
             return False

@@ -26,7 +26,7 @@ from linkage.errors import EmptyInputError, ModelNotFoundError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
 from linkage.settings import (
     deterministic_rules,
-    fallback_training_blocking_rule,
+    fallback_training_blocking_rules,
     linkage_settings,
     training_blocking_rules,
 )
@@ -143,15 +143,19 @@ def train_model(
     pairs: list[int] = []
     skipped: list[str] = []
     primary = training_blocking_rules()
-    for i, rule in enumerate([*primary, fallback_training_blocking_rule()]):
+    for i, rule in enumerate([*primary, *fallback_training_blocking_rules()]):
         if i == len(primary) and not skipped:
             break  # every primary rule trained: no fallback pass
+        # Splink's EM session removes its rule's comparisons from the linker's settings (and replaces the prior)
+        # before it finds out that the rule yields no pairs; a skipped pass must leave the model as it was.
+        saved = linker._settings_obj.core_model_settings.copy()
         try:
             session = linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=em_max_pairs, estimate_without_term_frequencies=True
             )
         except EMTrainingException:
             # A source without, say, sex gives this rule no pairs; the other rules still train the model.
+            linker._settings_obj.core_model_settings = saved
             skipped.append(str(rule.get_blocking_rule("duckdb").blocking_rule_sql))
             log.warning("EM blocking rule skipped: it finds no pairs in this data")
             continue

@@ -114,7 +114,10 @@ def prediction_blocking_rules() -> list[BlockingRuleCreator | dict[str, Any]]:
         block_on("tok_dob", "tok_family_name"),
         block_on("tok_dob", "tok_given_names"),
         block_on("tok_slk581"),
-        block_on("tok_dob", "sex", "nationality"),
+        # Unknown sex pairs with unknown sex (sources that do not record it still get this rule).
+        block_on("tok_dob", "coalesce(sex, '-')", "nationality"),
+        # Records without a usable birth date are otherwise blocked by document or name set and year only.
+        "l.tok_name_set = r.tok_name_set AND (l.tok_dob IS NULL OR r.tok_dob IS NULL)",
     ]
 
 
@@ -122,14 +125,15 @@ def training_blocking_rules() -> list[BlockingRuleCreator]:
     """Blocking rules of the EM passes; each leaves the other comparisons free to be estimated.
 
     A rule that finds no pairs in the data (a source without sex or documents) is skipped by training, which
-    then adds :func:`fallback_training_blocking_rule`.
+    then adds :func:`fallback_training_blocking_rules`.
     """
     return [block_on("tok_dob", "sex"), block_on("tok_document")]
 
 
-def fallback_training_blocking_rule() -> BlockingRuleCreator:
-    """The EM pass used only when another was skipped: blocking on names trains the birth-date levels."""
-    return block_on("tok_name_set")
+def fallback_training_blocking_rules() -> list[BlockingRuleCreator]:
+    """EM passes used only when a primary one was skipped: the birth date alone (data without sex) trains the
+    names, and the names train the birth-date levels (data without documents)."""
+    return [block_on("tok_dob"), block_on("tok_name_set")]
 
 
 def deterministic_rules() -> list[str | BlockingRuleCreator]:

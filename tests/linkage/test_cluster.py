@@ -23,7 +23,9 @@ CASES = [
     # (description, entities, edges, expected labels)
     ("compatible chain merges", [entity(), entity(doc=2), entity(doc=None)], [(0, 1, 9), (1, 2, 8)], [0, 0, 0]),
     ("different sex is refused", [entity(), entity(sex="F")], [(0, 1, 20)], [0, 1]),
-    ("incompatible birth dates refused", [entity(), entity(dob=7, year=2)], [(0, 1, 12)], [0, 1]),
+    ("incompatible birth dates refused", [entity(), entity(dob=7, year=2, doc=2)], [(0, 1, 12)], [0, 1]),
+    ("the same document with a mis-keyed birth date merges", [entity(), entity(dob=7, year=2)], [(0, 1, 12)], [0, 0]),
+    ("the same document does not override the sex rule", [entity(), entity(sex="F")], [(0, 1, 12)], [0, 1]),
     (
         "a bridge record joins the stronger side only",
         [entity(dob=1, year=1), entity(dob=None, doc=None), entity(dob=7, year=2, doc=3)],
