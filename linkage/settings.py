@@ -117,7 +117,7 @@ def prediction_blocking_rules() -> list[BlockingRuleCreator | dict[str, Any]]:
         # Unknown sex pairs with unknown sex (sources that do not record it still get this rule).
         block_on("tok_dob", "coalesce(sex, '-')", "nationality"),
         # Records without a usable birth date are otherwise blocked by document or name set and year only.
-        "l.tok_name_set = r.tok_name_set AND (l.tok_dob IS NULL OR r.tok_dob IS NULL)",
+        {"blocking_rule": "l.tok_name_set = r.tok_name_set AND (l.tok_dob IS NULL OR r.tok_dob IS NULL)"},
     ]
 
 
