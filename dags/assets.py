@@ -13,4 +13,7 @@ MIGRALINK_RECORDS = Asset(name="migralink_records", uri="migralink://warehouse/r
 MIGRALINK_PERSONS = Asset(name="migralink_persons", uri="migralink://warehouse/persons", group="migralink")
 """Person keys of every record (linkage clusters), their merge/split history and the review queue."""
 
-__all__ = ["MIGRALINK_PERSONS", "MIGRALINK_RECORDS"]
+MIGRALINK_STATISTICS = Asset(name="migralink_statistics", uri="migralink://warehouse/statistics", group="migralink")
+"""Classified crossings (12/16-month rule), stays and overstays, and the migration statistics tables."""
+
+__all__ = ["MIGRALINK_PERSONS", "MIGRALINK_RECORDS", "MIGRALINK_STATISTICS"]

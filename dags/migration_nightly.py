@@ -23,9 +23,12 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
    built with. Fails before any data are read.
 2. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
    `migralink_records`.
-3. `link_persons`: link every record into persons with the saved model (a first model is trained when the
-   warehouse has enough records), keep person keys stable, queue uncertain pairs for clerical review; updates
-   `migralink_persons`. It uses pseudonyms only and never loads the key.
+3. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
+   the warehouse has enough records), keep person keys stable, queue uncertain pairs for clerical review;
+   updates `migralink_persons`. It uses pseudonyms only and never loads the key.
+4. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
+   (pending ones re-resolved as data arrive), rebuild stays, overstays and the statistics tables, write the
+   statistics report; updates `migralink_statistics`. Pseudonyms only.
 
 Missing settings and key problems fail the task at once (no retries); other errors (a locked warehouse, an
 unreadable landing file) are retried.
@@ -39,7 +42,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, dag, task
-from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS
+from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
 
 if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
     from pipeline.config import Settings
@@ -135,7 +138,18 @@ def migration_nightly() -> None:
         context["outlet_events"][MIGRALINK_PERSONS].extra = result
         return result
 
-    check_key() >> ingest_partitions() >> link_persons()
+    @task(outlets=[MIGRALINK_STATISTICS])
+    def classify_crossings(**context: Any) -> dict[str, object]:
+        """Classify crossings with the 12/16-month rule for the persons touched tonight; rebuild the statistics."""
+        from pipeline.nightly import history_step
+
+        with _fail_fast_on_permanent_errors():
+            result = history_step(_settings(context["params"]), _run_date(context)).as_dict()
+        keys = ("status", "mode", "persons", "crossings", "pending", "became_final", "anomalies")
+        context["outlet_events"][MIGRALINK_STATISTICS].extra = {k: result[k] for k in keys if k in result}
+        return result
+
+    check_key() >> ingest_partitions() >> link_persons() >> classify_crossings()
 
 
 migration_nightly()

@@ -27,6 +27,7 @@ from privacy.errors import PrivacyError
 
 if TYPE_CHECKING:
     from pipeline.linking import LinkStepSummary
+    from pipeline.nightly import HistoryStepSummary
 
 app = typer.Typer(
     add_completion=False,
@@ -215,6 +216,7 @@ def run(
     for reason, n in summary.quarantine_reasons.items():
         out.print(f"  quarantined {n:,}: {reason}")
     print_linkage(result.linkage)
+    print_histories(result.histories)
     out.print(f"warehouse: {settings.warehouse}")
 
 
@@ -233,6 +235,40 @@ def link_command(
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
     print_linkage(link_step(settings, night, full=full))
+
+
+@app.command("histories")
+def histories_command(
+    date: Annotated[str, typer.Option("--date", help="The data cut-off: the last day the records cover (YYYY-MM-DD).")],
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Recompute every person (otherwise only those touched since the last run).")
+    ] = False,
+) -> None:
+    """Classify crossings with the 12/16-month rule and rebuild stays and statistics (the nightly run does this)."""
+    from pipeline.nightly import history_step
+
+    night = parse_date(date, "--date")
+    settings = load_settings(config, warehouse=warehouse)
+    print_histories(history_step(settings, night, full=full))
+
+
+def print_histories(step: HistoryStepSummary | None) -> None:
+    """Two lines on tonight's histories and statistics."""
+    if step is None:
+        return
+    if step.histories is None:
+        out.print(f"histories: {step.reason}")
+        return
+    h = step.histories
+    scope = "every person" if h.mode == "full" else f"{h.persons:,} persons touched tonight"
+    out.print(
+        f"histories ({scope}): {h.crossings:,} crossings, {h.pending:,} pending, {h.became_final:,} became final, "
+        f"{h.revised:,} revised, {h.anomalies:,} sequence anomalies; {h.overstays:,} overstays, "
+        f"{h.entries_without_visa:,} entries without a required visa"
+    )
+    out.print(f"statistics report: {step.report}")
 
 
 def print_linkage(link: LinkStepSummary | None) -> None:
@@ -328,6 +364,7 @@ def demo(
     """Generate a landing zone, create a key, run the nightly pipeline and print where the outputs are."""
     from pipeline.nightly import run_nightly
     from pipeline.synth import generate
+    from pipeline.synth.nationalities import visa_exempt_codes
     from privacy.keys import write_new_key_file
 
     landing, warehouse, key_file = directory / "landing", directory / "warehouse", directory / "demo.key"
@@ -345,7 +382,9 @@ def demo(
             )
     if not key_file.exists():
         write_new_key_file(key_file)
-    settings = load_settings(None, landing=landing, warehouse=warehouse, key_file=key_file)
+    settings = load_settings(
+        None, landing=landing, warehouse=warehouse, key_file=key_file, visa_exempt=list(visa_exempt_codes())
+    )
     with progress_bar() as bar:
         result = run_nightly(settings, end, progress=bar)
     s = result.ingest
@@ -360,8 +399,12 @@ def demo(
             f"{s.rows_accepted:,} accepted, {s.rows_quarantined:,} quarantined"
         )
     print_linkage(result.linkage)
+    print_histories(result.histories)
     out.print(f"inspect it with: migralink status --warehouse {warehouse}")
     out.print(f"person keys:     migralink export links --warehouse {warehouse} --out {directory / 'links.csv'}")
+    out.print(
+        f"crossings:       migralink export crossings --warehouse {warehouse} --out {directory / 'crossings.csv'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,3 +172,35 @@ def model_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None
     for row in rows:
         table.add_row(*(str(v) for v in row))
     out.print(table)
+
+
+@export_app.command("crossings")
+def export_crossings(
+    out_file: Annotated[Path, typer.Option("--out", help="CSV file to write (one row per border record).")],
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One row per border record: record_id, person_key, direction, crossing_date, residence_before,
+    residence_after, long_term_migration (true, false or pending), resolved_date."""
+    from pipeline.histories import EXPORT_SQL, ensure_schema
+
+    if out_file.exists():
+        raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
+    con = _connect(warehouse, config)
+    try:
+        ensure_schema(con)
+        classified, total = con.execute(
+            "SELECT (SELECT count(*) FROM crossing_classification), (SELECT count(*) FROM border_crossings)"
+        ).fetchall()[0]
+        if total and not classified:
+            raise PipelineError("no crossings classified yet: run the pipeline (`migralink run`) first")
+        if classified != total:
+            raise PipelineError(
+                f"{total - classified:,} border records are not classified yet: run `migralink run` to bring the "
+                "histories up to date"
+            )
+        con.execute(f"COPY ({EXPORT_SQL}) TO ? (HEADER, DELIMITER ',')", [str(out_file)])
+        pending = con.execute("SELECT count(*) FROM crossing_classification WHERE status = 'pending'").fetchall()[0][0]
+    finally:
+        con.close()
+    out.print(f"wrote {classified:,} crossings to {out_file} ({pending:,} pending: provisional until resolved)")

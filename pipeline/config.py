@@ -10,6 +10,10 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
                                    # "vault:PATH", "vault:MOUNT:PATH" (see privacy.providers)
     vault_addr = "https://vault.example:8200"   # for key_source "vault:..." (else VAULT_ADDR)
     retention_days = 90            # landing partitions older than this may be purged
+    rule_window = 487              # 12/16-month rule: window and threshold in days (e.g. 365 and 274 for 9/12)
+    rule_threshold = 365
+    visa_exempt = ["AUS", "GBR"]   # nationalities that may enter without a visa (host citizens always may)
+    visa_free_days = 90            # how long a visa-exempt visitor may stay without a permit
     landing_archive = "/data/landing-archive"   # purge moves partitions here, sealed, instead of deleting
 
 Each setting also reads ``MIGRALINK_<NAME>`` from the environment (e.g. ``MIGRALINK_RETENTION_DAYS=90``).
@@ -43,6 +47,10 @@ class Settings:
     vault_addr: str | None = None
     retention_days: int | None = None
     landing_archive: Path | None = None
+    rule_window: int = 487
+    rule_threshold: int = 365
+    visa_exempt: tuple[str, ...] = ()
+    visa_free_days: int = 90
 
     def require(self, *names: str) -> Settings:
         """Raise :class:`ConfigError` naming the first setting in ``names`` that is not set."""
@@ -61,8 +69,15 @@ def _coerce(name: str, value: Any) -> Any:
         if not _COUNTRY.fullmatch(code):
             raise ConfigError(f"host_country must be an ISO 3166-1 alpha-3 or ICAO code, e.g. UTO (got {code!r})")
         return code
-    if name == "retention_days":
-        return _coerce_days(value)
+    if name in ("retention_days", "rule_window", "rule_threshold", "visa_free_days"):
+        return _coerce_days(value, name)
+    if name == "visa_exempt":
+        items = value if isinstance(value, list | tuple) else str(value).split(",")
+        codes = tuple(sorted({str(v).strip().upper() for v in items if str(v).strip()}))
+        bad = [c for c in codes if not _COUNTRY.fullmatch(c)]
+        if bad:
+            raise ConfigError(f"visa_exempt must list country codes such as AUS, GBR (got {bad[0]!r})")
+        return codes
     if name == "key_source":
         from privacy.errors import KeyringError
         from privacy.providers import parse_key_source
@@ -79,16 +94,16 @@ def _coerce(name: str, value: Any) -> Any:
     return Path(str(value)).expanduser()
 
 
-def _coerce_days(value: Any) -> int:
+def _coerce_days(value: Any, name: str = "retention_days") -> int:
     """A whole number of days, at least 1 (TOML integers, or digits from the environment or a flag)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError("retention_days must be a whole number of days, at least 1")
+        raise ConfigError(f"{name} must be a whole number of days, at least 1")
     try:
         days = int(str(value).strip())
     except ValueError:
-        raise ConfigError("retention_days must be a whole number of days, at least 1") from None
+        raise ConfigError(f"{name} must be a whole number of days, at least 1") from None
     if days < 1:
-        raise ConfigError(f"retention_days must be at least 1 (got {days})")
+        raise ConfigError(f"{name} must be at least 1 (got {days})")
     return days
 
 

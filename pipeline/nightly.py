@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from pipeline.config import Settings
+from pipeline.histories import HistoryPolicy, HistorySummary, build_histories
 from pipeline.ingest import IngestSummary, Progress, ingest
 from pipeline.linking import LinkStepSummary, link_night
-from pipeline.warehouse import connect
+from pipeline.warehouse import connect, transaction
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
 
@@ -23,6 +24,7 @@ class NightlyResult:
     run_date: str
     ingest: IngestSummary
     linkage: LinkStepSummary | None = None
+    histories: HistoryStepSummary | None = None
 
     @property
     def nothing_to_do(self) -> bool:
@@ -37,6 +39,7 @@ class NightlyResult:
             "rows_accepted": self.ingest.rows_accepted,
             "rows_quarantined": self.ingest.rows_quarantined,
             **({f"linkage_{k}": v for k, v in self.linkage.as_dict().items()} if self.linkage else {}),
+            **({f"histories_{k}": v for k, v in self.histories.as_dict().items()} if self.histories else {}),
         }
 
 
@@ -54,7 +57,9 @@ def run_nightly(
     finds nothing pending and changes nothing.
     """
     summary = ingest_step(settings, run_date, key_provider=key_provider, progress=progress)
-    return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=link_step(settings, run_date))
+    linkage = link_step(settings, run_date)
+    histories = history_step(settings, run_date)
+    return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=linkage, histories=histories)
 
 
 def ingest_step(
@@ -84,5 +89,61 @@ def link_step(settings: Settings, night: dt.date, *, full: bool = False) -> Link
     con = connect(settings.warehouse)
     try:
         return link_night(con, night, reports=settings.warehouse / "reports", full=full)
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class HistoryStepSummary:
+    """Tonight's histories and statistics (counts only); ``histories`` is None when the step was skipped."""
+
+    status: str  # built or skipped
+    reason: str
+    histories: HistorySummary | None = None
+    statistics: dict[str, object] | None = None
+    report: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"status": self.status, "reason": self.reason, "report": self.report}
+        if self.histories is not None:
+            out.update(self.histories.as_dict())
+        out.update({f"statistics_{k}": v for k, v in (self.statistics or {}).items()})
+        return out
+
+
+def history_policy(settings: Settings) -> HistoryPolicy:
+    """The host state, the 12/16-month rule's parameters and the visa policy from the settings."""
+    from pipeline.migration_rule import RuleParams
+
+    return HistoryPolicy(
+        host_country=settings.host_country,
+        params=RuleParams(window=settings.rule_window, threshold=settings.rule_threshold),
+        visa_exempt=settings.visa_exempt,
+        visa_free_days=settings.visa_free_days,
+    )
+
+
+def history_step(settings: Settings, night: dt.date, *, full: bool = False) -> HistoryStepSummary:
+    """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
+
+    The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. Pseudonyms
+    only; the key is not needed.
+    """
+    from pipeline.statistics import compute_statistics, write_statistics_report
+
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    policy = history_policy(settings)
+    con = connect(settings.warehouse)
+    try:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'linkage_clusters'").fetchall()[0][
+            0
+        ]:
+            return HistoryStepSummary("skipped", "no person keys yet: the records have not been linked")
+        with transaction(con):
+            histories = build_histories(con, night=night, cutoff=night, policy=policy, full=full)
+            stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
+        report = write_statistics_report(con, night, settings.warehouse / "reports")
+        return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
     finally:
         con.close()

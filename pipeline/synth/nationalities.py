@@ -262,3 +262,8 @@ REGIONS: dict[str, float] = {
     "ISLANDS": 0.04,
     "HIGHLANDS": 0.07,
 }
+
+
+def visa_exempt_codes() -> tuple[str, ...]:
+    """Nationalities the synthetic host state lets in without a visa (its citizens aside): the demo's policy."""
+    return tuple(sorted(n.code for n in NATIONALITIES if not n.visa_required and n.code != HOST))

@@ -31,6 +31,7 @@ EXPECTED_TASKS = {
         "check_key": set(),
         "ingest_partitions": {"check_key"},
         "link_persons": {"ingest_partitions"},
+        "classify_crossings": {"link_persons"},
     },
 }
 # Imports a DAG file must not trigger when it is parsed (the library pulls them in inside task bodies).
@@ -106,11 +107,12 @@ def test_dag_definition(dag_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     dag = parse(DAGS / "migration_nightly.py", monkeypatch).dags["migration_nightly"]
-    from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS
+    from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
 
     assert dag.schedule == "0 2 * * *"
     assert dag.task_dict["ingest_partitions"].outlets == [MIGRALINK_RECORDS]
     assert dag.task_dict["link_persons"].outlets == [MIGRALINK_PERSONS]
+    assert dag.task_dict["classify_crossings"].outlets == [MIGRALINK_STATISTICS]
     assert MIGRALINK_RECORDS.name == "migralink_records"
     assert set(dag.params) == {"landing", "warehouse", "key_file"}
     assert all(dag.params[name] is None for name in dag.params), "settings come from MIGRALINK_* by default"

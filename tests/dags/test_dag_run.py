@@ -100,7 +100,12 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
 
     assert outcome == {
         "state": "success",
-        "tasks": {"check_key": "success", "ingest_partitions": "success", "link_persons": "success"},
+        "tasks": {
+            "check_key": "success",
+            "ingest_partitions": "success",
+            "link_persons": "success",
+            "classify_crossings": "success",
+        },
     }
     import duckdb
 
@@ -144,7 +149,12 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
     # "failed" at once, not "up_for_retry": a key problem is not retried (the retry delay would time out).
     assert outcome == {
         "state": "failed",
-        "tasks": {"check_key": "failed", "ingest_partitions": "upstream_failed", "link_persons": "upstream_failed"},
+        "tasks": {
+            "check_key": "failed",
+            "ingest_partitions": "upstream_failed",
+            "link_persons": "upstream_failed",
+            "classify_crossings": "upstream_failed",
+        },
     }
     assert snapshot(warehouse) == before
     assert "is not the key this warehouse was built with" in logs

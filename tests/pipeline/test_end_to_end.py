@@ -107,6 +107,10 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     reports = list((warehouse / "reports").glob("linkage-*.html"))
     assert len(reports) == 1 and "<svg" in reports[0].read_text()
     assert not [v for v in identifiers if v in reports[0].read_text()]
+    statistics = list((warehouse / "reports").glob("statistics-*.html"))
+    assert len(statistics) == 1 and "<svg" in statistics[0].read_text()
+    assert not [v for v in identifiers if v in statistics[0].read_text()]
+    assert "histories (every person): " in printed
     assert "linkage (relinked every record): " in printed and "persons" in printed
 
     links = tmp_path / "links.csv"
@@ -118,6 +122,16 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     persons = {r["person_key"] for r in exported}
     true_persons = {p for s, rid, p in _truth_rows(generated) if (s, rid) in accepted_records}
     assert 0.9 * len(true_persons) <= len(persons) <= 1.1 * len(true_persons)
+
+    crossings = tmp_path / "crossings.csv"
+    assert main(["export", "crossings", "--out", str(crossings), "--warehouse", str(warehouse)]) == 0
+    with crossings.open(encoding="utf-8") as fh:
+        classified = list(csv.DictReader(fh))
+    border = {rid for s, rid in accepted_records if s == "border"}
+    assert {r["record_id"] for r in classified} == border and len(classified) == len(border)
+    assert {"false", "pending"} <= {r["long_term_migration"] for r in classified} <= {"true", "false", "pending"}
+    assert {r["person_key"] for r in classified} <= persons
+    assert not [v for v in identifiers if v in crossings.read_text()]
 
     assert main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out

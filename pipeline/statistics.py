@@ -1,0 +1,562 @@
+"""Migration statistics from the classified histories, kept per vintage so revisions can be traced.
+
+Every table holds counts only (no person key, record id or date of a person) and one ``vintage`` per night,
+with the data ``cutoff`` it saw. Re-running a night replaces that vintage; earlier vintages are kept. Rows are
+keyed by ``period`` (``'YYYY-MM'`` for ``period_type = 'month'``, ``'YYYY'`` for ``'year'``), ``dimension``
+(``total`` or a breakdown) and ``category`` (``'total'``, or the breakdown's value; a missing value is
+``'unknown'``, a crossing with no valid visa or permit is ``'none'``). Each row has a ``figure``:
+``'provisional'`` when something in that very cell can still change, else ``'final'``.
+
+* ``stat_migration_flows``: long-term migrant arrivals, departures and net migration (arrivals - departures)
+  per month and year of the crossing, by ``total``, ``citizenship``, ``country_of_birth``, ``sex``,
+  ``age_band`` (the crossing year minus the birth year: ``0-14``, ``15-24``, ``25-44``, ``45-64``, ``65+``) and
+  ``authorization_category``. A pending crossing (12/16-month rule not resolved by the cut-off) counts by its
+  provisional outcome (``residence_after`` differs from ``residence_before``); a cell with any pending
+  crossing, migrant or not, is provisional. ``pending_arrivals``/``pending_departures`` are the provisional
+  migrants included, ``pending_crossings`` all pending crossings of the cell. A cell exists when at least one
+  crossing falls in it, so zeros are published too.
+* ``stat_first_permits``: first residence permits (EU 862/2007: a person's earliest permit by issue date) per
+  month and year of issue, by ``reason`` (family, education, remunerated activities, other, unknown),
+  ``validity`` (``under 3 months``, ``3-5 months``, ``6-11 months``, ``12 months or over``, ``unlimited``: whole
+  months from ``valid_from``, else the issue date, to the day after ``valid_until``), ``citizenship``, ``sex``
+  and ``age_band``. Permits are administrative facts: always final.
+* ``stat_resident_stock``: non-citizen residents (statistical residence ``RESIDENT``, nationality other than the
+  host's; unknown nationality counted as ``'unknown'``) at each month end from the first crossing's month to
+  the cut-off month (``reference_date``: the month end, or the cut-off in its own month), ``total`` and by
+  ``citizenship``. A person's status on a day is ``residence_after`` of their last crossing on or before it
+  (each crossing holds from its day to the next crossing's: a window function and a range join); persons who
+  have not crossed yet are not counted; the nationality is the one recorded on that deciding crossing.
+  Provisional when the deciding crossing of any non-citizen of the cell is pending (``pending_persons``;
+  ``pending_residents`` of them are counted). A citizenship cell exists once a non-citizen of that
+  nationality has crossed (zeros included); the total exists for every month end.
+* ``stat_overstays``: stays with an overstay, per month and year the overstay began, ``total`` and by
+  ``citizenship``, with the count per duration band (``overstays_1_30`` ... ``overstays_over_365``: days
+  1-30, 31-90, 91-180, 181-365, over 365), and ``entries_without_visa``: stays that began (that month or year)
+  without a required visa. An overstay still running at the cut-off (``open_overstays``) can change band: its
+  cell is provisional.
+* ``stat_revisions``: for this vintage, each published value (table, period, dimension, category, measure)
+  that differs from the previous vintage of the same table, including ``provisional`` to ``final`` changes of
+  an unchanged value and cells that appeared or disappeared in a period the previous vintage covered (a period
+  it did not cover is a first publication, not a revision). The pending-count columns are bookkeeping, not
+  published measures, and are not tracked.
+
+Everything is SQL in DuckDB inside the caller's transaction; scratch tables are ``st_*`` temp tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import altair as alt
+import duckdb
+import pandas as pd
+
+from pipeline.errors import ConfigError, WarehouseError
+
+FLOWS_TABLE = "stat_migration_flows"
+PERMITS_TABLE = "stat_first_permits"
+STOCK_TABLE = "stat_resident_stock"
+OVERSTAYS_TABLE = "stat_overstays"
+REVISIONS_TABLE = "stat_revisions"
+INPUT_TABLES = ("crossing_classification", "person_stays", "residence_permits", "linkage_clusters")
+
+# (label, measure column, lowest day, highest day or None)
+OVERSTAY_BANDS = (
+    ("1-30", "overstays_1_30", 1, 30),
+    ("31-90", "overstays_31_90", 31, 90),
+    ("91-180", "overstays_91_180", 91, 180),
+    ("181-365", "overstays_181_365", 181, 365),
+    ("over 365", "overstays_over_365", 366, None),
+)
+# The published measures of each table: what revisions compare.
+MEASURES: dict[str, tuple[str, ...]] = {
+    FLOWS_TABLE: ("arrivals", "departures", "net_migration"),
+    PERMITS_TABLE: ("first_permits",),
+    STOCK_TABLE: ("residents",),
+    OVERSTAYS_TABLE: ("overstays", *(column for _l, column, _lo, _hi in OVERSTAY_BANDS), "entries_without_visa"),
+}
+
+_KEY = """vintage DATE NOT NULL, cutoff DATE NOT NULL, period VARCHAR NOT NULL, period_type VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL, category VARCHAR NOT NULL"""
+_BAND_COLUMNS = ", ".join(f"{column} BIGINT NOT NULL" for _l, column, _lo, _hi in OVERSTAY_BANDS)
+SCHEMA = [
+    f"""CREATE TABLE IF NOT EXISTS {FLOWS_TABLE} ({_KEY}, arrivals BIGINT NOT NULL, departures BIGINT NOT NULL,
+        net_migration BIGINT NOT NULL, pending_arrivals BIGINT NOT NULL, pending_departures BIGINT NOT NULL,
+        pending_crossings BIGINT NOT NULL, figure VARCHAR NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {PERMITS_TABLE} ({_KEY}, first_permits BIGINT NOT NULL, figure VARCHAR NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {STOCK_TABLE} ({_KEY}, reference_date DATE NOT NULL, residents BIGINT NOT NULL,
+        pending_residents BIGINT NOT NULL, pending_persons BIGINT NOT NULL, figure VARCHAR NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {OVERSTAYS_TABLE} ({_KEY}, overstays BIGINT NOT NULL, {_BAND_COLUMNS},
+        open_overstays BIGINT NOT NULL, entries_without_visa BIGINT NOT NULL, figure VARCHAR NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {REVISIONS_TABLE} (
+        vintage DATE NOT NULL, table_name VARCHAR NOT NULL, period VARCHAR NOT NULL, period_type VARCHAR NOT NULL,
+        dimension VARCHAR NOT NULL, category VARCHAR NOT NULL, measure VARCHAR NOT NULL,
+        previous_vintage DATE NOT NULL, previous_value BIGINT, current_value BIGINT, previous_figure VARCHAR,
+        current_figure VARCHAR)""",
+]
+_SCRATCH = ("st_crossings", "st_permits", "st_month_ends", "st_stock", "st_overstays")
+
+
+@dataclass(frozen=True)
+class StatisticsSummary:
+    """What one statistics run stored (counts only)."""
+
+    vintage: dt.date
+    cutoff: dt.date
+    flow_rows: int
+    first_permit_rows: int
+    stock_rows: int
+    overstay_rows: int
+    revisions: int
+    provisional_flow_periods: int  # months and years whose total flows are provisional
+    provisional_stock_periods: int  # month ends whose total stock is provisional
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the statistics tables if they do not exist (inside the caller's transaction)."""
+    for ddl in SCHEMA:
+        con.execute(ddl)
+
+
+def _age_band_sql(birth_year: str, year: str) -> str:
+    """SQL for the age band reached in ``year``; unknown or impossible birth years give ``'unknown'``."""
+    age = f"({year} - {birth_year})"
+    return (
+        f"CASE WHEN {birth_year} IS NULL OR {age} < 0 THEN 'unknown' WHEN {age} <= 14 THEN '0-14' "
+        f"WHEN {age} <= 24 THEN '15-24' WHEN {age} <= 44 THEN '25-44' WHEN {age} <= 64 THEN '45-64' ELSE '65+' END"
+    )
+
+
+def _unnest_sql(pairs: Sequence[tuple[str, str]], label: str, value: str) -> str:
+    """Unnest one input row into one row per (label, SQL value expression) pair, as columns ``label, value``."""
+    items = ", ".join(f"{{'{label}': '{name}', '{value}': ({expr})::VARCHAR}}" for name, expr in pairs)
+    return f"unnest([{items}], recursive := true)"
+
+
+def _calendar(day: str) -> list[tuple[str, str]]:
+    return [("month", f"strftime({day}, '%Y-%m')"), ("year", f"strftime({day}, '%Y')")]
+
+
+def _cube_sql(
+    source: str, periods: Sequence[tuple[str, str]], dimensions: Sequence[tuple[str, str]], measures: str
+) -> str:
+    """Aggregate ``source`` once per period type and dimension: period, period_type, dimension, category, measures."""
+    return f"""
+    WITH by_period AS (SELECT *, {_unnest_sql(periods, "period_type", "period")} FROM {source}),
+    by_dimension AS (SELECT *, {_unnest_sql(dimensions, "dimension", "category")} FROM by_period)
+    SELECT period, period_type, dimension, category, {measures}
+    FROM by_dimension GROUP BY period, period_type, dimension, category"""
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, select: str, params: dict[str, object]) -> None:
+    con.execute(
+        f"INSERT INTO {table} BY NAME SELECT $night::DATE AS vintage, $cutoff::DATE AS cutoff, * FROM ({select})",
+        {"night": params["night"], "cutoff": params["cutoff"]},
+    )
+
+
+def _flows(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    # Crossings are first counted per month and combination of attributes (a few hundred thousand rows for a
+    # million crossings); the breakdowns then add those counts up.
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE st_crossings AS
+        WITH judged AS (
+            SELECT crossing_date,
+                   coalesce(direction = 'ARR' AND (long_term_migration OR (status = 'pending'
+                       AND residence_before = 'NON_RESIDENT' AND residence_after = 'RESIDENT')), false) AS arrival,
+                   coalesce(direction = 'DEP' AND (long_term_migration OR (status = 'pending'
+                       AND residence_before = 'RESIDENT' AND residence_after = 'NON_RESIDENT')), false) AS departure,
+                   status = 'pending' AS pending,
+                   nationality, country_of_birth, sex, birth_year, authorization_category
+            FROM crossing_classification WHERE crossing_date <= $cutoff)
+        SELECT strftime(crossing_date, '%Y-%m') AS month,
+               coalesce(nationality, 'unknown') AS citizenship,
+               coalesce(country_of_birth, 'unknown') AS country_of_birth,
+               coalesce(sex, 'unknown') AS sex,
+               {_age_band_sql("birth_year", "year(crossing_date)")} AS age_band,
+               coalesce(authorization_category, 'none') AS authorization_category,
+               count(*) FILTER (WHERE arrival) AS arrivals, count(*) FILTER (WHERE departure) AS departures,
+               count(*) FILTER (WHERE arrival AND pending) AS pending_arrivals,
+               count(*) FILTER (WHERE departure AND pending) AS pending_departures,
+               count(*) FILTER (WHERE pending) AS pending_crossings
+        FROM judged GROUP BY ALL""",
+        {"cutoff": params["cutoff"]},
+    )
+    dimensions = [
+        ("total", "'total'"),
+        *((name, name) for name in ("citizenship", "country_of_birth", "sex", "age_band", "authorization_category")),
+    ]
+    measures = """sum(arrivals)::BIGINT AS arrivals, sum(departures)::BIGINT AS departures,
+        (sum(arrivals) - sum(departures))::BIGINT AS net_migration,
+        sum(pending_arrivals)::BIGINT AS pending_arrivals, sum(pending_departures)::BIGINT AS pending_departures,
+        sum(pending_crossings)::BIGINT AS pending_crossings,
+        CASE WHEN sum(pending_crossings) > 0 THEN 'provisional' ELSE 'final' END AS figure"""
+    periods = [("month", "month"), ("year", "left(month, 4)")]
+    _insert(con, FLOWS_TABLE, _cube_sql("st_crossings", periods, dimensions, measures), params)
+
+
+def _first_permits(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    # A permit whose record is missing from linkage_clusters is a person of its own.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE st_permits AS
+        SELECT issue_date AS day, reason, nationality, sex, birth_year,
+               date_sub('month', coalesce(valid_from, issue_date), valid_until + 1) AS months, valid_until
+        FROM (SELECT p.*, coalesce(c.person_key, 'permit:' || p.record_id) AS person
+              FROM residence_permits p LEFT JOIN linkage_clusters c ON c.source = 'permit' AND c.record_id = p.record_id
+              WHERE p.issue_date <= $cutoff)
+        QUALIFY row_number() OVER (PARTITION BY person ORDER BY issue_date, record_id) = 1""",
+        {"cutoff": params["cutoff"]},
+    )
+    reason = """CASE WHEN reason IS NULL THEN 'unknown'
+        WHEN lower(trim(reason)) IN ('family', 'education', 'remunerated activities') THEN lower(trim(reason))
+        ELSE 'other' END"""
+    validity = """CASE WHEN valid_until IS NULL THEN 'unlimited' WHEN months < 3 THEN 'under 3 months'
+        WHEN months < 6 THEN '3-5 months' WHEN months < 12 THEN '6-11 months' ELSE '12 months or over' END"""
+    dimensions = [
+        ("total", "'total'"),
+        ("reason", reason),
+        ("validity", validity),
+        ("citizenship", "coalesce(nationality, 'unknown')"),
+        ("sex", "coalesce(sex, 'unknown')"),
+        ("age_band", _age_band_sql("birth_year", "year(day)")),
+    ]
+    measures = "count(*) AS first_permits, 'final' AS figure"
+    _insert(con, PERMITS_TABLE, _cube_sql("st_permits", _calendar("day"), dimensions, measures), params)
+
+
+def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE st_month_ends AS
+        SELECT strftime(m, '%Y-%m') AS month, least(last_day(m), $cutoff::DATE) AS reference_date
+        FROM (SELECT unnest(generate_series(date_trunc('month', min(crossing_date)),
+                                            date_trunc('month', $cutoff::DATE), INTERVAL 1 MONTH))::DATE AS m
+              FROM crossing_classification WHERE crossing_date <= $cutoff)""",
+        {"cutoff": params["cutoff"]},
+    )
+    # Each crossing decides the person's status from its day until the day of the next crossing (excluded), so
+    # the status on a day is that of the last crossing on or before it; of two crossings on the same day the
+    # earlier (lower seq) decides nothing. Persons count from their first crossing on.
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE st_stock AS
+        WITH deciding AS (
+            SELECT crossing_date AS since,
+                   lead(crossing_date, 1, DATE '9999-12-31') OVER (PARTITION BY person_key ORDER BY seq) AS until,
+                   residence_after = 'RESIDENT' AS resident, status = 'pending' AS pending, nationality
+            FROM crossing_classification WHERE crossing_date <= $cutoff)
+        SELECT m.month, m.reference_date, coalesce(d.nationality, 'unknown') AS citizenship,
+               count(*) FILTER (WHERE d.resident) AS residents,
+               count(*) FILTER (WHERE d.resident AND d.pending) AS pending_residents,
+               count(*) FILTER (WHERE d.pending) AS pending_persons
+        FROM deciding d JOIN st_month_ends m ON m.reference_date >= d.since AND m.reference_date < d.until
+        WHERE d.nationality IS DISTINCT FROM $host
+        GROUP BY ALL""",
+        {"cutoff": params["cutoff"], "host": params["host"]},
+    )
+    dimensions = [("total", "'total'"), ("citizenship", "citizenship")]
+    measures = """max(reference_date) AS reference_date, sum(residents)::BIGINT AS residents,
+        sum(pending_residents)::BIGINT AS pending_residents, sum(pending_persons)::BIGINT AS pending_persons,
+        CASE WHEN sum(pending_persons) > 0 THEN 'provisional' ELSE 'final' END AS figure"""
+    _insert(con, STOCK_TABLE, _cube_sql("st_stock", [("month", "month")], dimensions, measures), params)
+    _insert(
+        con,
+        STOCK_TABLE,
+        """SELECT m.month AS period, 'month' AS period_type, 'total' AS dimension, 'total' AS category,
+                  m.reference_date, 0 AS residents, 0 AS pending_residents, 0 AS pending_persons, 'final' AS figure
+           FROM st_month_ends m ANTI JOIN st_stock s USING (month)""",
+        params,
+    )
+
+
+def _overstays(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE st_overstays AS
+        SELECT overstay_start AS day, nationality, true AS overstay, overstay_days,
+               departure_date IS NULL AND end_date >= $cutoff AS open, false AS entry
+        FROM person_stays WHERE overstay_days > 0 AND overstay_start <= $cutoff
+        UNION ALL
+        SELECT arrival_date, nationality, false, NULL, false, true
+        FROM person_stays WHERE entry_without_visa AND visa_required AND arrival_date <= $cutoff""",
+        {"cutoff": params["cutoff"]},
+    )
+    bands = ", ".join(
+        f"count(*) FILTER (WHERE overstay AND overstay_days >= {low}"
+        + (f" AND overstay_days <= {high}" if high is not None else "")
+        + f") AS {column}"
+        for _label, column, low, high in OVERSTAY_BANDS
+    )
+    measures = f"""count(*) FILTER (WHERE overstay) AS overstays, {bands},
+        count(*) FILTER (WHERE open) AS open_overstays, count(*) FILTER (WHERE entry) AS entries_without_visa,
+        CASE WHEN bool_or(open) THEN 'provisional' ELSE 'final' END AS figure"""
+    dimensions = [("total", "'total'"), ("citizenship", "coalesce(nationality, 'unknown')")]
+    _insert(con, OVERSTAYS_TABLE, _cube_sql("st_overstays", _calendar("day"), dimensions, measures), params)
+
+
+def _revisions_sql(table: str) -> str:
+    """Changes of ``table``'s published measures between vintage ``$night`` and the one before it."""
+    columns = ", ".join(f"{m}::BIGINT AS {m}" for m in MEASURES[table])
+    names = ", ".join(MEASURES[table])
+
+    def side(vintage: str) -> str:
+        return f"""(UNPIVOT (SELECT period, period_type, dimension, category, figure, {columns} FROM {table}
+                    WHERE vintage = {vintage}) ON {names} INTO NAME measure VALUE value)"""
+
+    return f"""
+    WITH previous AS (SELECT max(vintage) AS vintage FROM {table} WHERE vintage < $night),
+    cur AS {side("$night")},
+    prev AS {side("(SELECT vintage FROM previous)")}
+    SELECT $night::DATE AS vintage, '{table}' AS table_name,
+           coalesce(c.period, p.period) AS period, coalesce(c.period_type, p.period_type) AS period_type,
+           coalesce(c.dimension, p.dimension) AS dimension, coalesce(c.category, p.category) AS category,
+           coalesce(c.measure, p.measure) AS measure, (SELECT vintage FROM previous) AS previous_vintage,
+           p.value AS previous_value, c.value AS current_value, p.figure AS previous_figure,
+           c.figure AS current_figure
+    FROM cur c FULL OUTER JOIN prev p ON c.period = p.period AND c.period_type = p.period_type
+        AND c.dimension = p.dimension AND c.category = p.category AND c.measure = p.measure
+    WHERE (c.value IS DISTINCT FROM p.value OR c.figure IS DISTINCT FROM p.figure)
+      AND (p.figure IS NOT NULL
+           OR EXISTS (SELECT 1 FROM prev q WHERE q.period = c.period AND q.period_type = c.period_type))"""
+
+
+def _check_inputs(con: duckdb.DuckDBPyConnection, host: str, night: dt.date, cutoff: dt.date) -> None:
+    if not re.fullmatch(r"[A-Z]{3}", host):
+        raise ConfigError("host must be the host state's three-letter code in capitals, e.g. 'UTO'")
+    if cutoff > night:
+        raise ConfigError(f"the data cut-off {cutoff} is after the night {night}; pass a cut-off on or before it")
+    present = {name for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    missing = [t for t in INPUT_TABLES if t not in present]
+    if missing:
+        raise WarehouseError(
+            f"cannot compute statistics: table(s) {', '.join(missing)} missing; build the histories and the "
+            "linkage first (`migralink run`)"
+        )
+
+
+def compute_statistics(
+    con: duckdb.DuckDBPyConnection, *, night: dt.date, cutoff: dt.date, host: str
+) -> StatisticsSummary:
+    """Compute tonight's vintage of every statistics table and its revisions against the previous vintage.
+
+    Args:
+        con: the warehouse, with ``crossing_classification``, ``person_stays``, ``residence_permits`` and
+            ``linkage_clusters``. Runs inside the caller's transaction and commits nothing.
+        night: the vintage: rows of an earlier run for the same night are replaced, other vintages kept.
+        cutoff: the last day the data cover; records after it are ignored.
+        host: the host state's code; its citizens are excluded from the resident stock of non-citizens.
+
+    Returns:
+        Row counts per table for this vintage, revisions and provisional periods.
+
+    Raises:
+        ConfigError: ``host`` is not a three-letter code or ``cutoff`` is after ``night``.
+        WarehouseError: an input table is missing.
+
+    Example:
+        >>> with transaction(con):  # doctest: +SKIP
+        ...     compute_statistics(con, night=dt.date(2024, 7, 1), cutoff=dt.date(2024, 6, 30), host="UTO")
+    """
+    _check_inputs(con, host, night, cutoff)
+    ensure_schema(con)
+    params: dict[str, object] = {"night": night, "cutoff": cutoff, "host": host}
+    tables = (FLOWS_TABLE, PERMITS_TABLE, STOCK_TABLE, OVERSTAYS_TABLE, REVISIONS_TABLE)
+    for table in tables:
+        con.execute(f"DELETE FROM {table} WHERE vintage = $night", {"night": night})
+    _flows(con, params)
+    _first_permits(con, params)
+    _resident_stock(con, params)
+    _overstays(con, params)
+    for table in MEASURES:
+        con.execute(f"INSERT INTO {REVISIONS_TABLE} BY NAME {_revisions_sql(table)}", {"night": night})
+    for scratch in _SCRATCH:
+        con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    rows = {
+        table: int(
+            con.execute(f"SELECT count(*) FROM {table} WHERE vintage = $night", {"night": night}).fetchall()[0][0]
+        )
+        for table in tables
+    }
+    provisional = con.execute(
+        f"""SELECT (SELECT count(*) FROM {FLOWS_TABLE} WHERE vintage = $night AND dimension = 'total'
+                      AND figure = 'provisional'),
+                   (SELECT count(*) FROM {STOCK_TABLE} WHERE vintage = $night AND dimension = 'total'
+                      AND figure = 'provisional')""",
+        {"night": night},
+    ).fetchall()[0]
+    return StatisticsSummary(
+        vintage=night,
+        cutoff=cutoff,
+        flow_rows=rows[FLOWS_TABLE],
+        first_permit_rows=rows[PERMITS_TABLE],
+        stock_rows=rows[STOCK_TABLE],
+        overstay_rows=rows[OVERSTAYS_TABLE],
+        revisions=rows[REVISIONS_TABLE],
+        provisional_flow_periods=int(provisional[0]),
+        provisional_stock_periods=int(provisional[1]),
+    )
+
+
+def _line_segments(frame: pd.DataFrame) -> pd.DataFrame:
+    """Split the monthly points into runs of equal ``figure``; each run also starts at the previous point, so
+    the line is unbroken and the segment leading into a provisional month is drawn as provisional."""
+    frame = frame.reset_index(drop=True)
+    run = (frame["figure"] != frame["figure"].shift()).cumsum()
+    frame = frame.assign(segment=run)
+    starts = frame.index[(run != run.shift()) & (frame.index > 0)]
+    joins = frame.loc[starts - 1].assign(
+        segment=frame.loc[starts, "segment"].to_numpy(), figure=frame.loc[starts, "figure"].to_numpy()
+    )
+    return pd.concat([frame, joins], ignore_index=True)
+
+
+def migration_chart(con: duckdb.DuckDBPyConnection, vintage: dt.date) -> alt.LayerChart:
+    """Monthly long-term arrivals (up), departures (down) and net migration (line) of one vintage.
+
+    Final months are solid bars, a solid line and filled points; provisional months are pale bars, a dashed
+    line and hollow points.
+    """
+    # Months without any crossing have no row: they are shown as final zeros, so the axis has no gaps.
+    wide = con.execute(
+        f"""WITH flows AS (SELECT period, arrivals, departures, net_migration, figure FROM {FLOWS_TABLE}
+                           WHERE vintage = ? AND period_type = 'month' AND dimension = 'total'),
+            months AS (SELECT strftime(unnest(generate_series(min(period || '-01')::DATE,
+                                                              max(period || '-01')::DATE, INTERVAL 1 MONTH)),
+                                       '%Y-%m') AS period FROM flows)
+        SELECT period, coalesce(arrivals, 0) AS arrivals, coalesce(departures, 0) AS departures,
+               coalesce(net_migration, 0) AS net_migration, coalesce(figure, 'final') AS figure
+        FROM months LEFT JOIN flows USING (period) ORDER BY period""",
+        [vintage],
+    ).df()
+    bars = pd.concat(
+        [
+            wide.assign(flow="arrivals", migrants=wide["arrivals"]),
+            wide.assign(flow="departures", migrants=-wide["departures"]),
+        ]
+    )[["period", "flow", "migrants", "figure"]]
+    figures = ["final", "provisional"]
+    # One legend for the three encodings of ``figure`` (bar opacity, line dash, point fill).
+    legend = alt.Legend(title="figure", symbolType="circle", symbolStrokeWidth=1.5)
+    x = alt.X("period:O", title="month")
+    columns = (
+        alt.Chart(bars)
+        .mark_bar()
+        .encode(
+            x=x,
+            y=alt.Y("migrants:Q", title="long-term migrants (departures below zero)", axis=alt.Axis(format="d")),
+            color=alt.Color("flow:N", scale=alt.Scale(domain=["arrivals", "departures"], range=["#1c7ed6", "#e8590c"])),
+            opacity=alt.Opacity("figure:N", scale=alt.Scale(domain=figures, range=[1.0, 0.35]), legend=legend),
+            tooltip=["period", "flow", "migrants", "figure"],
+        )
+    )
+    line = (
+        alt.Chart(_line_segments(wide))
+        .mark_line(color="black")
+        .encode(
+            x=x,
+            y="net_migration:Q",
+            detail="segment:N",
+            strokeDash=alt.StrokeDash(
+                "figure:N", scale=alt.Scale(domain=figures, range=[[1, 0], [5, 4]]), legend=legend
+            ),
+        )
+    )
+    points = (
+        alt.Chart(wide)
+        .mark_point(color="black", size=40, opacity=1)
+        .encode(
+            x=x,
+            y=alt.Y("net_migration:Q"),
+            fill=alt.Fill(
+                "figure:N",
+                scale=alt.Scale(domain=figures, range=["black", "white"]),
+                legend=legend,
+            ),
+            stroke=alt.Stroke("figure:N", scale=alt.Scale(domain=figures, range=["black", "black"]), legend=legend),
+            tooltip=[alt.Tooltip("period"), alt.Tooltip("net_migration", title="net migration"), "figure"],
+        )
+    )
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="#868e96").encode(y="y:Q")
+    title = f"Long-term migration per month, vintage {vintage} (pale bars, dashed line: provisional)"
+    return alt.LayerChart(layer=[columns, zero, line, points], title=title, width=760, height=300)
+
+
+def _year_totals(con: duckdb.DuckDBPyConnection, vintage: dt.date) -> list[tuple[object, ...]]:
+    return con.execute(
+        f"""WITH flows AS (SELECT period, arrivals, departures, net_migration, figure FROM {FLOWS_TABLE}
+                           WHERE vintage = $v AND period_type = 'year' AND dimension = 'total'),
+            permits AS (SELECT period, first_permits FROM {PERMITS_TABLE}
+                        WHERE vintage = $v AND period_type = 'year' AND dimension = 'total'),
+            stock AS (SELECT left(period, 4) AS period, arg_max(residents, period) AS residents,
+                             arg_max(figure, period) AS figure, max(reference_date) AS on_day
+                      FROM {STOCK_TABLE} WHERE vintage = $v AND dimension = 'total' GROUP BY 1),
+            overstays AS (SELECT period, overstays, entries_without_visa FROM {OVERSTAYS_TABLE}
+                          WHERE vintage = $v AND period_type = 'year' AND dimension = 'total'),
+            years AS (SELECT period FROM flows UNION SELECT period FROM permits UNION SELECT period FROM stock
+                      UNION SELECT period FROM overstays)
+        SELECT y.period, f.arrivals, f.departures, f.net_migration, f.figure, p.first_permits, s.residents,
+               s.on_day, s.figure, o.overstays, o.entries_without_visa
+        FROM years y LEFT JOIN flows f USING (period) LEFT JOIN permits p USING (period)
+             LEFT JOIN stock s USING (period) LEFT JOIN overstays o USING (period) ORDER BY y.period""",
+        {"v": vintage},
+    ).fetchall()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "<td>–</td>"
+    if isinstance(value, int):
+        return f"<td>{value:,}</td>"
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def write_statistics_report(con: duckdb.DuckDBPyConnection, night: dt.date, out_dir: Path) -> Path:
+    """Write ``out_dir/statistics-<night>.html`` (the flows chart as inline SVG, year totals, revisions).
+
+    Aggregates only: the page holds totals per year and per month, never a person key or record.
+
+    Raises:
+        WarehouseError: no statistics were computed for ``night``.
+    """
+    ensure_schema(con)
+    found = con.execute(f"SELECT max(cutoff) FROM {FLOWS_TABLE} WHERE vintage = ?", [night]).fetchall()[0][0]
+    if found is None:
+        raise WarehouseError(f"no statistics for the night of {night}: compute them first")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    years = "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in _year_totals(con, night))
+    revised = con.execute(
+        f"""SELECT table_name, count(*),
+                   count(*) FILTER (WHERE previous_figure = 'provisional' AND current_figure = 'final'),
+                   any_value(previous_vintage)
+            FROM {REVISIONS_TABLE} WHERE vintage = ? GROUP BY ALL ORDER BY ALL""",
+        [night],
+    ).fetchall()
+    revisions = (
+        "".join("<tr>" + "".join(_cell(v) for v in row) + "</tr>" for row in revised)
+        or "<tr><td colspan=4>no revisions against the previous vintage</td></tr>"
+    )
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>Migration statistics {night}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} td,th{{padding:2px 12px;text-align:right}}</style>
+</head><body><h1>Migration statistics, vintage {night}</h1>
+<p>Data cut-off {found}. Long-term migration by the 12/16-month rule; a figure is provisional while a crossing in
+it is still unresolved, and is revised each night until final. Counts before disclosure control: not for
+publication as they stand.</p>
+<figure id="chart-0">{_chart_svg(migration_chart(con, night))}</figure>
+<h2>Year totals</h2><table><tr><th>year</th><th>arrivals</th><th>departures</th><th>net migration</th>
+<th>flows</th><th>first permits</th><th>non-citizen residents</th><th>on</th><th>stock</th><th>overstays</th>
+<th>entries without visa</th></tr>{years}</table>
+<h2>Revisions against the previous vintage</h2><table><tr><th>table</th><th>revised values</th>
+<th>provisional to final</th><th>previous vintage</th></tr>{revisions}</table>
+</body></html>"""
+    path = out_dir / f"statistics-{night.isoformat()}.html"
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _chart_svg(chart: alt.TopLevelMixin) -> str:
+    """One chart rendered to inline SVG (no JavaScript, no network)."""
+    import vl_convert as vlc
+
+    return str(vlc.vegalite_to_svg(chart.to_json()))
