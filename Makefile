@@ -48,6 +48,10 @@ bench: install
 	$(BIN)/python bench/bench_linkage.py --persons 23700 --compare
 	$(BIN)/python bench/bench_linkage.py --large
 	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/python bench/bench_thresholds.py
+	$(BIN)/python bench/bench_migration_rule.py
+	$(BIN)/python bench/bench_statistics.py
+	$(BIN)/python bench/bench_histories.py
 
 # Re-pin every dependency after changing pyproject.toml (needs the registry).
 lock:

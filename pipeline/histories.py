@@ -70,6 +70,21 @@ SCHEMA = [
         window_days INTEGER NOT NULL, threshold_days INTEGER NOT NULL, host_country VARCHAR NOT NULL)""",
 ]
 HISTORY_TABLES = ("crossing_classification", "person_stays", "stay_authorizations")
+VIEWS = [
+    # Spells in and out of the country: each crossing starts one, up to the next crossing (open at the end).
+    """CREATE OR REPLACE VIEW person_spells AS
+    SELECT person_key, record_id AS start_record_id, CASE direction WHEN 'ARR' THEN 'in' ELSE 'out' END AS location,
+           crossing_date AS spell_start, lead(crossing_date) OVER w AS spell_end, residence_after, status
+    FROM crossing_classification WINDOW w AS (PARTITION BY person_key ORDER BY seq)""",
+    # Every visa decision (granted or refused) and permit of each person, in date order.
+    """CREATE OR REPLACE VIEW person_authorizations AS
+    SELECT c.person_key, 'visa' AS source, v.record_id, v.visa_category AS category, v.decision,
+           v.decision_date AS decided_on, v.valid_from, v.valid_until
+    FROM visa_decisions v JOIN linkage_clusters c ON c.source = 'visa' AND c.record_id = v.record_id
+    UNION ALL
+    SELECT c.person_key, 'permit', p.record_id, p.permit_type, 'GRANTED', p.issue_date, p.valid_from, p.valid_until
+    FROM residence_permits p JOIN linkage_clusters c ON c.source = 'permit' AND c.record_id = p.record_id""",
+]
 EXPORT_COLUMNS = (
     "record_id",
     "person_key",
@@ -386,6 +401,8 @@ def build_histories(
     policy = policy or HistoryPolicy()
     cutoff = cutoff or night
     ensure_schema(con)
+    for view in VIEWS:
+        con.execute(view)
     reason = "asked for" if full else _needs_full(con, policy)
     con.execute("DELETE FROM crossing_vintages WHERE night = ?", [night])
     if reason is not None:

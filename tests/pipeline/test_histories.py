@@ -180,6 +180,14 @@ def test_stay_authorizations_clip_to_the_stay(wh: Warehouse) -> None:
     ).fetchall()
     assert rows == [("visa", D0, plus(99)), ("permit", plus(90), plus(200))]
     assert wh.stay(arrival)["overstay_days"] == 0
+    spells = wh.con.execute(
+        "SELECT location, spell_start, spell_end FROM person_spells WHERE person_key = 'P1' ORDER BY spell_start"
+    ).fetchall()
+    assert spells == [("in", D0, plus(200)), ("out", plus(200), None)]
+    documents = wh.con.execute(
+        "SELECT source, decision FROM person_authorizations WHERE person_key = 'P1' ORDER BY decided_on"
+    ).fetchall()
+    assert documents == [("visa", "GRANTED"), ("permit", "GRANTED")]
 
 
 def test_nine_twelve_rule_from_settings(wh: Warehouse) -> None:
