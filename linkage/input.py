@@ -38,6 +38,8 @@ TOKEN_COLUMNS = (
     "tok_family_phonetic",
     "tok_given_phonetic",
     "clk_name",
+    "clk_family",
+    "clk_given",
     "tok_dob",
     "tok_dob_year",
     "tok_dob_month",

@@ -6,8 +6,9 @@ within-source pairs must be scored as well as cross-source pairs, and ``link_and
 would score exactly the same pairs while making the input three registrations instead of one.
 
 Every comparison works on keyed tokens only (equality of HMAC pseudonyms, overlap of token lists, Dice of
-the balanced Bloom-filter encoding ``clk_name``) and on clear coarse attributes (sex, nationality, issuing
-country). Custom levels are SQL over Splink's ``_l``/``_r`` columns.
+the balanced Bloom-filter encodings ``clk_family`` and ``clk_given`` of each name field, and ``clk_name`` of the
+full name) and on clear coarse attributes (sex, nationality, issuing country). Custom levels are SQL over
+Splink's ``_l``/``_r`` columns.
 """
 
 from __future__ import annotations
@@ -23,7 +24,16 @@ from splink.internals.comparison_level_creator import ComparisonLevelCreator
 
 from privacy.bloom import dice_sql
 
-CLK_BANDS = (0.92, 0.85)  # balanced encodings: same name 1.0, one typo ~0.9-0.97, unrelated ~0.65-0.8
+CLK_BANDS = (0.92, 0.85)  # full-name encodings: same name 1.0, one typo ~0.9-0.97, unrelated ~0.65-0.8
+FIELD_CLK = {"family_name": "clk_family", "given_names": "clk_given"}  # each name field's own encoding
+FIELD_CLK_BAND = 0.85  # per-field encodings: below it random pairs pass ten times as often (bench_bloom.py)
+# The Dice levels of each name comparison, in order: (encoding column, lower bound). The full-name bands come
+# first (near-equal full names are far rarer by chance than a near-equal field); the field's own band then catches
+# a typo in that field when the other field is replaced or very different. Chosen by measurement on FEBRL4,
+# see docs/bloom-filters.md ("Per-field filters").
+CLK_LEVELS: dict[str, tuple[tuple[str, float], ...]] = {
+    part: (*(("clk_name", band) for band in CLK_BANDS), (column, FIELD_CLK_BAND)) for part, column in FIELD_CLK.items()
+}
 
 
 def _either_null(column: str) -> str:
@@ -40,9 +50,9 @@ def overlap_sql(column: str) -> str:
     return f'list_has_any("{column}_l", "{column}_r")'
 
 
-def clk_dice_sql() -> str:
-    """Dice similarity of the two name encodings."""
-    return dice_sql('"clk_name_l"', '"clk_name_r"')
+def clk_dice_sql(column: str = "clk_name") -> str:
+    """Dice similarity of the two Bloom-filter encodings in ``column`` (the full name by default)."""
+    return dice_sql(f'"{column}_l"', f'"{column}_r"')
 
 
 def swapped_dob_sql() -> str:
@@ -57,7 +67,13 @@ def dob_parts_agreeing_sql() -> str:
 
 
 def name_comparison(part: str) -> cl.CustomComparison:
-    """Family or given names: exact (term-frequency adjusted), swapped, a shared part, phonetic, CLK bands."""
+    """Family or given names: exact (term-frequency adjusted), swapped, a shared part, phonetic, then the Dice
+    levels of :data:`CLK_LEVELS` (full-name and per-field encodings), else.
+
+    Before the first level on the field's own encoding comes a second null level: when that encoding is
+    missing on a side (a warehouse migrated but not re-keyed yet) and nothing above agreed, the pair has no
+    evidence either way rather than the ``else`` weight.
+    """
     full, parts, phonetic = f"tok_{part}", f"tok_{part.split('_')[0]}_parts", f"tok_{part.split('_')[0]}_phonetic"
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null(full), "null").configure(is_null_level=True),
@@ -65,9 +81,15 @@ def name_comparison(part: str) -> cl.CustomComparison:
         cll.CustomLevel(equal_sql("tok_name_set"), "same name set (swapped)"),
         cll.CustomLevel(overlap_sql(parts), "a shared part"),
         cll.CustomLevel(overlap_sql(phonetic), "phonetic agreement"),
-        *(cll.CustomLevel(f"{clk_dice_sql()} >= {band}", f"name CLK Dice >= {band}") for band in CLK_BANDS),
-        cll.ElseLevel(),
     ]
+    field, field_null = FIELD_CLK[part], False
+    for column, band in CLK_LEVELS[part]:
+        if column == field and not field_null:
+            levels.append(cll.CustomLevel(_either_null(field), "no encoding to compare").configure(is_null_level=True))
+            field_null = True
+        label = f"{'full name' if column == 'clk_name' else part} CLK Dice >= {band}"
+        levels.append(cll.CustomLevel(f"{clk_dice_sql(column)} >= {band}", label))
+    levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name=part, comparison_description=f"{part} tokens")
 
 

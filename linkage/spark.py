@@ -9,8 +9,9 @@ The model is trained with DuckDB (:func:`linkage.model.train_model`); this modul
 * :func:`spark_input` turns the DuckDB entity table (``linkage_input``) into a Spark DataFrame through Arrow:
   ``UBIGINT`` tokens become signed 64-bit ``LongType`` values (the two's-complement reinterpretation, a
   bijection, so equality, term frequencies and ``arrays_overlap`` behave exactly as on the unsigned values), and
-  the ``BIT`` name encoding ``clk_name`` becomes an ``array<bigint>`` of 64-bit words (16 for the 1024-bit
-  encodings), on which the Dice coefficient is computed word by word.
+  the ``BIT`` name encodings (``clk_name``, ``clk_family``, ``clk_given``: :data:`BIT_COLUMNS`) become
+  ``array<bigint>`` of 64-bit words (16 for a 1024-bit encoding, 8 for a 512-bit one), on which the Dice
+  coefficient is computed word by word.
 * :func:`predict_pairs_spark` scores the entity pairs with Splink's ``SparkAPI``; :func:`cluster_pairs` clusters
   them with the same anti-chaining :func:`linkage.cluster.constrained_clusters` as the DuckDB path, giving the
   same output shape (one cluster label per entity).
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BIT_COLUMNS = ("clk_name",)  # DuckDB BIT columns: arrays of 64-bit words on Spark
+BIT_COLUMNS = ("clk_name", "clk_family", "clk_given")  # DuckDB BIT columns: arrays of 64-bit words on Spark
 WORD_BITS = 64
 DEFAULT_MASTER = "local[2]"
 DEFAULT_SHUFFLE_PARTITIONS = 4

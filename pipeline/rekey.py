@@ -6,6 +6,11 @@ the sealed identifiers (``identity_vault``), derives every pseudonym again with 
 the vault and the quarantine with it and records the new token version, all in one transaction. Equal
 identifiers stay equal (the same records share tokens as before), so person keys built on them are preserved.
 Afterwards ``migralink keys retire`` can remove the old version from the key file.
+
+The same re-derivation fills pseudonym columns that a schema migration added to an existing warehouse
+(``meta_pending_tokens``, see :func:`pipeline.warehouse.migrate`): when such columns are pending, the rekey runs
+even without a new key version, keeps the version, and marks the linkage for a full relink (its tables hold the
+new columns empty and incremental nights would never fill them).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from linkage.link import STATE_TABLE
 from pipeline.errors import PipelineError
 from pipeline.ingest import VAULT_PURPOSE, Progress, store_tokens
 from pipeline.warehouse import check_key, registered, transaction
@@ -35,10 +41,11 @@ class RekeySummary:
     records: int = 0
     vault_blobs: int = 0
     quarantine_rows: int = 0
+    filled_columns: tuple[str, ...] = ()  # pseudonym columns added by a migration, filled by this rekey
 
     @property
     def nothing_to_do(self) -> bool:
-        return self.from_version == self.to_version
+        return self.from_version == self.to_version and not self.filled_columns
 
 
 def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Progress | None = None) -> RekeySummary:
@@ -49,7 +56,10 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
         InvalidCiphertext: a sealed blob was altered (nothing is changed).
     """
     current = check_key(con, ring)
-    summary = RekeySummary(from_version=current, to_version=ring.active_version)
+    pending = con.execute("SELECT column_name FROM meta_pending_tokens ORDER BY column_name").fetchall()
+    summary = RekeySummary(
+        from_version=current, to_version=ring.active_version, filled_columns=tuple(c for (c,) in pending)
+    )
     if summary.nothing_to_do:
         return summary
     vault = Sealer(ring, VAULT_PURPOSE)
@@ -87,8 +97,24 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
             summary.records += rows.num_rows
         summary.quarantine_rows = _reseal_quarantine(con, ring)
         con.execute("UPDATE meta_token_version SET version = ?, since = now()", [ring.active_version])
-    log.info("rekeyed %d records from key version %d to %d", summary.records, current, ring.active_version)
+        con.execute("DELETE FROM meta_pending_tokens")
+        if current == ring.active_version:
+            _require_full_relink(con)
+    log.info(
+        "rekeyed %d records from key version %d to %d (%d added pseudonym columns filled)",
+        summary.records,
+        current,
+        ring.active_version,
+        len(summary.filled_columns),
+    )
     return summary
+
+
+def _require_full_relink(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the next linkage relink everything, as after a new key version (the linkage tables are stale)."""
+    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if STATE_TABLE in tables:
+        con.execute(f"UPDATE {STATE_TABLE} SET token_version = NULL")
 
 
 def _typed_vault_sql(columns: list[str]) -> str:

@@ -9,23 +9,30 @@ Tables (``meta_*`` are bookkeeping; record tables hold only pseudonyms and coars
 * ``border_crossings``, ``visa_decisions``, ``residence_permits``: accepted records.
 * ``quarantine``: rejected rows with their reason; the row itself is sealed (AES-GCM). ``resolved_at`` and
   ``resolution`` are set when an operator replays or discards the row.
+* ``meta_pending_tokens``: pseudonym columns added to an existing warehouse by a migration (:func:`migrate`) and
+  still empty; ``migralink keys rekey`` fills them and clears the list.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
+from linkage.input import INPUT_TABLE, RECORDS_TABLE
+from linkage.input import TOKEN_COLUMNS as LINKAGE_TOKEN_COLUMNS
 from pipeline.errors import WarehouseError
 from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring, verify_fingerprint
 from privacy.tokens import ALL_TOKENS
 
 DB_FILE = "migralink.duckdb"
+
+log = logging.getLogger(__name__)
 
 _COMMON = """
     birth_year INTEGER, sex VARCHAR, nationality VARCHAR, doc_issuing_country VARCHAR,
@@ -84,6 +91,7 @@ SCHEMA += [
         source VARCHAR NOT NULL, partition_date DATE NOT NULL, action VARCHAR NOT NULL, files INTEGER NOT NULL,
         bytes BIGINT NOT NULL, archive_file VARCHAR, run_id VARCHAR NOT NULL, by_user VARCHAR NOT NULL,
         recorded_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS meta_pending_tokens (column_name VARCHAR PRIMARY KEY, added_at TIMESTAMP NOT NULL)""",
 ]
 
 RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
@@ -110,7 +118,52 @@ def connect(warehouse: Path, *, create: bool = True) -> duckdb.DuckDBPyConnectio
     con.execute("SET enable_progress_bar = false")  # the callers draw their own
     for ddl in SCHEMA:
         con.execute(ddl)
+    migrate(con)
     return con
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
+    """The column names of ``table`` in the main schema, or None when there is no such table."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND NOT internal",
+        [table],
+    ).fetchall()
+    return {name for (name,) in rows} or None
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Bring the tables of an existing warehouse to the current schema (idempotent; run by :func:`connect`).
+
+    Pseudonym columns added since a warehouse was built (the per-field name encodings ``clk_family`` and
+    ``clk_given``, for instance) are added to ``identity_tokens`` and, when linkage has run, to the linkage
+    tables (``linkage_records``, ``linkage_input``) so that incremental nights still append to them. The new
+    columns are NULL for the existing records: linkage treats a missing value as missing (a null level), and
+    ``migralink keys rekey`` derives them from the sealed identities. Columns added to an ``identity_tokens``
+    that holds records are listed in ``meta_pending_tokens`` until then.
+
+    Returns:
+        The ``table.column`` names added (empty when the schema was current).
+    """
+    types = {spec.column: spec.sql_type for spec in ALL_TOKENS}
+    wanted = {"identity_tokens": list(types), RECORDS_TABLE: LINKAGE_TOKEN_COLUMNS, INPUT_TABLE: LINKAGE_TOKEN_COLUMNS}
+    added: list[str] = []
+    for table, columns in wanted.items():
+        present = _columns(con, table)
+        if present is None:
+            continue
+        missing = [c for c in columns if c not in present]
+        if not missing:
+            continue
+        pending = table == "identity_tokens" and con.execute("SELECT count(*) FROM identity_tokens").fetchall()[0][0]
+        with transaction(con):
+            for column in missing:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column}" {types[column]}')
+                if pending:
+                    con.execute("INSERT OR IGNORE INTO meta_pending_tokens VALUES (?, now())", [column])
+        added += [f"{table}.{c}" for c in missing]
+    if added:
+        log.info("warehouse migrated: added %s", ", ".join(added))
+    return added
 
 
 @contextlib.contextmanager

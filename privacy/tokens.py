@@ -10,7 +10,9 @@ of a family name can never be compared with a token of a given name or a documen
 * the full date of birth, its year, month and day, and the day-month-swapped date (when it is a valid date);
 * a keyed statistical linkage key in the style of SLK-581 (letters 2, 3, 5 of the family name, 2, 3 of the
   given name, date of birth, sex);
-* a keyed, balanced Bloom-filter encoding (CLK) of the q-grams of all name parts (:mod:`privacy.bloom`).
+* keyed, balanced Bloom-filter encodings (CLKs, :mod:`privacy.bloom`) of the q-grams of the family name
+  (``clk_family``), of the given names (``clk_given``) and of all name parts of both together (``clk_name``),
+  each under its own purpose, so the encodings of different fields are unrelated and cannot be compared.
 
 Each distinct input is standardized and hashed once; callers join the results back (in SQL).
 
@@ -29,6 +31,7 @@ from typing import Any, Literal
 
 import jellyfish
 
+from privacy.bloom import DEFAULT_BITS_PER_NAME, DEFAULT_FILTER_BITS, ClkEncoder
 from privacy.keys import Keyring
 from privacy.normalize import name_parts, normalize_document
 
@@ -39,14 +42,34 @@ Kind = Literal["token", "token_list", "clk"]
 
 
 @dataclass(frozen=True)
+class ClkParams:
+    """Bloom-filter parameters of one CLK column (see :class:`privacy.bloom.ClkEncoder`).
+
+    ``filter_bits`` is the filter before balancing (the stored encoding has twice as many bits);
+    ``bits_per_name`` the bits a name sets, about a fifth of the filter (docs/bloom-filters.md).
+    """
+
+    filter_bits: int = DEFAULT_FILTER_BITS
+    bits_per_name: int = DEFAULT_BITS_PER_NAME
+
+
+FULL_NAME_CLK = ClkParams()  # 1024-bit encodings of the full name
+FIELD_CLK = ClkParams(filter_bits=256, bits_per_name=50)  # 512-bit encodings of one name field (measured enough)
+
+
+@dataclass(frozen=True)
 class TokenSpec:
-    """One pseudonym column: its input columns, how they are standardized, and its purpose (its own subkey)."""
+    """One pseudonym column: its input columns, how they are standardized, and its purpose (its own subkey).
+
+    ``clk`` holds the Bloom-filter parameters of a ``"clk"`` column (ignored for tokens).
+    """
 
     column: str
     purpose: str
     inputs: tuple[str, ...]
     standardize: Callable[[Inputs], str | list[str] | None]
     kind: Kind = "token"
+    clk: ClkParams = FULL_NAME_CLK
 
     @property
     def sql_type(self) -> str:
@@ -133,6 +156,8 @@ IDENTITY_TOKENS = (
     TokenSpec("tok_family_phonetic", "family_phonetic", ("family_name",), _phonetic, "token_list"),
     TokenSpec("tok_given_phonetic", "given_phonetic", ("given_names",), _phonetic, "token_list"),
     TokenSpec("clk_name", "clk/name", ("family_name", "given_names"), _all_parts, "clk"),
+    TokenSpec("clk_family", "clk/family_name", ("family_name",), _full_name, "clk", FIELD_CLK),
+    TokenSpec("clk_given", "clk/given_names", ("given_names",), _full_name, "clk", FIELD_CLK),
     TokenSpec("tok_dob", "dob", ("date_of_birth",), _date),
     TokenSpec("tok_dob_year", "dob_year", ("date_of_birth",), _date_part(0)),
     TokenSpec("tok_dob_month", "dob_month", ("date_of_birth",), _date_part(1)),
@@ -163,7 +188,7 @@ class Tokenizer:
         self.version = ring.active_version if version is None else version
         self._ring = ring
         self._keys: dict[str, bytes] = {}
-        self._clk: object | None = None
+        self._clk: dict[tuple[str, ClkParams], ClkEncoder] = {}
         self._memo: dict[str, dict[str, Any]] = {}
 
     def _key(self, purpose: str) -> bytes:
@@ -182,10 +207,10 @@ class Tokenizer:
         another source or another call are standardized but not hashed or encoded again.
         """
         standardized = [spec.standardize(inputs) for inputs in distinct_inputs]
-        memo = self._memo.setdefault(spec.purpose, {})
+        memo = self._memo.setdefault(f"{spec.purpose}#{spec.clk}" if spec.kind == "clk" else spec.purpose, {})
         if spec.kind == "clk":
             missing = sorted({s for s in standardized if isinstance(s, str) and s not in memo})
-            memo.update(zip(missing, self._clk_encoder().encode_many(missing), strict=True))
+            memo.update(zip(missing, self.clk_encoder(spec).encode_many(missing), strict=True))
             return [memo[s] if isinstance(s, str) else None for s in standardized]
         key = self._key(spec.purpose)
 
@@ -200,9 +225,16 @@ class Tokenizer:
             return [None if std is None else mac(str(std)) for std in standardized]
         return [None if std is None else [mac(p) for p in std] for std in standardized]
 
-    def _clk_encoder(self):  # type: ignore[no-untyped-def]
-        from privacy.bloom import ClkEncoder
-
-        if self._clk is None:
-            self._clk = ClkEncoder(self._ring, purpose="clk/name", version=self.version)
-        return self._clk
+    def clk_encoder(self, spec: TokenSpec) -> ClkEncoder:
+        """The Bloom-filter encoder of a ``"clk"`` spec: its own purpose (HKDF subkeys) and parameters."""
+        key = (spec.purpose, spec.clk)
+        encoder = self._clk.get(key)
+        if encoder is None:
+            encoder = self._clk[key] = ClkEncoder(
+                self._ring,
+                purpose=spec.purpose,
+                version=self.version,
+                filter_bits=spec.clk.filter_bits,
+                bits_per_name=spec.clk.bits_per_name,
+            )
+        return encoder

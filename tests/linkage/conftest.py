@@ -46,6 +46,8 @@ CASES = [
     ("Z16", "WANG", "WEI", "1987-09-14", "M", "CHN", ""),
     ("Z17", "ROSSI", "GIULIA", "1992-04-08", "F", "ITA", "YA5550001"),
     ("Z18", "ROSSI", "GIULIA", "1992-08-04", "F", "ITA", "YA5550001"),  # day and month swapped
+    ("Z19", "NOWAKOWSKA", "AGNIESZKA", "1983-10-17", "F", "POL", "EA1234567"),
+    ("Z20", "NOWAKOSKA", "AGNIESKZA", "1983-10-17", "F", "POL", ""),  # typos in both names, no document
 ]
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
+from linkage.model import drop_splink_tables, make_linker
 from tests.linkage.conftest import LinkedWarehouse
 
 SAME_PERSON = [
@@ -14,6 +17,7 @@ SAME_PERSON = [
     ("identical records", "Z09", "Z10"),
     ("day and month of birth swapped", "Z17", "Z18"),
     ("common name, same birth date", "Z13", "Z14"),
+    ("typos in both the family and the given name, no document", "Z19", "Z20"),
 ]
 DIFFERENT_PEOPLE = [
     ("twins of different sex", "Z09", "Z11"),
@@ -48,3 +52,52 @@ def test_review_pairs_are_between_thresholds_or_refused(linked: LinkedWarehouse)
         [linked.model.review_threshold],
     ).fetchall()[0][0]
     assert bad == 0
+
+
+def _scored(linked: LinkedWarehouse, table: str) -> dict[tuple[str, str], tuple[float, float, float]]:
+    """Every pair of ``table`` (an entity table) scored by the session's model: weight and the name weights."""
+    linker = make_linker(linked.con, linked.model.settings, table)
+    try:
+        found = linker.inference.predict(threshold_match_weight=-100, warning_mode="never")
+        rows = linked.con.execute(
+            f"SELECT unique_id_l, unique_id_r, match_weight, mw_family_name, mw_given_names FROM {found.physical_name}"
+        ).fetchall()
+    finally:
+        drop_splink_tables(linked.con)
+    return {(a, b): (w, f, g) for a, b, w, f, g in rows}
+
+
+def _level_weight(linked: LinkedWarehouse, comparison: str, label: str) -> float:
+    (level,) = [
+        lv
+        for c in linked.model.settings["comparisons"]
+        if c["output_column_name"] == comparison
+        for lv in c["comparison_levels"]
+        if lv.get("label_for_charts") == label
+    ]
+    return math.log2(level["m_probability"] / level["u_probability"])
+
+
+def test_missing_field_encodings_are_a_null_level_not_a_disagreement(linked: LinkedWarehouse) -> None:
+    """A migrated warehouse before its rekey: clk_family and clk_given NULL on the old records."""
+    con = linked.con
+    con.execute("CREATE OR REPLACE TABLE __unmigrated AS SELECT * FROM linkage_input")
+    con.execute("UPDATE __unmigrated SET clk_family = NULL, clk_given = NULL")
+    try:
+        full, unmigrated = _scored(linked, "linkage_input"), _scored(linked, "__unmigrated")
+    finally:
+        con.execute("DROP TABLE __unmigrated")
+    assert full.keys() == unmigrated.keys() and len(full) >= 20
+    changed = 0
+    for index, comparison in ((1, "family_name"), (2, "given_names")):
+        field_level = _level_weight(linked, comparison, f"{comparison} CLK Dice >= 0.85")
+        dissimilar = _level_weight(linked, comparison, "All other comparisons")
+        for pair, scores in full.items():
+            before, after = scores[index], unmigrated[pair][index]
+            if before != after:  # only the field's own levels depend on its encoding: now unknown (weight 0)
+                assert after == 0.0
+                assert math.isclose(before, field_level) or math.isclose(before, dissimilar)
+                changed += 1
+    assert changed  # the data exercise the field levels
+    z = [w for (a, b), (w, _f, _g) in unmigrated.items() if {a, b} == {"border:Z19", "border:Z20"}]
+    assert z and z[0] >= linked.model.link_threshold  # typos in both names: the full-name encoding still links

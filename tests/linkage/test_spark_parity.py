@@ -97,6 +97,9 @@ def test_every_level_and_rule_of_the_model_translates() -> None:
     joined = "\n".join(conditions)
     assert "ARRAYS_OVERLAP(`tok_given_parts_l`, `tok_given_parts_r`)" in joined
     assert "ZIP_WITH(`clk_name_l`, `clk_name_r`" in joined
+    assert "ZIP_WITH(`clk_family_l`, `clk_family_r`" in joined  # the per-field encodings
+    assert "ZIP_WITH(`clk_given_l`, `clk_given_r`" in joined
+    assert "`clk_family_l` IS NULL OR `clk_family_r` IS NULL" in joined  # their null level
     assert "CAST(COALESCE(`tok_dob_year_l` = `tok_dob_year_r`, FALSE) AS INT)" in joined
     assert translated["sql_dialect"] == "spark"
     assert {r["sql_dialect"] for r in translated["blocking_rules_to_generate_predictions"]} == {"spark"}
@@ -159,20 +162,32 @@ def _popcount(words: np.ndarray) -> int:
 def test_input_tokens_and_filters_convert_losslessly() -> None:
     rng = random.Random(3)
     filters = ["".join(rng.choice("01") for _ in range(1024)) for _ in range(6)]
+    fields = ["".join(rng.choice("01") for _ in range(512)) for _ in range(6)]
     con = duckdb.connect()
     con.execute(
-        "CREATE TABLE linkage_input (entity_id INTEGER, tok UBIGINT, parts UBIGINT[], clk_name BIT, sex VARCHAR)"
+        "CREATE TABLE linkage_input (entity_id INTEGER, tok UBIGINT, parts UBIGINT[], clk_name BIT, "
+        "clk_family BIT, clk_given BIT, sex VARCHAR)"
     )
     big = [0, 1, 2**63 - 1, 2**63, 2**64 - 1, None]
     for i, value in enumerate(big):
         con.execute(
-            "INSERT INTO linkage_input VALUES (?, ?, ?, ?::BIT, 'F')",
-            [i, value, [v for v in big if v is not None][i:], filters[i] if value is not None else None],
+            "INSERT INTO linkage_input VALUES (?, ?, ?, ?::BIT, ?::BIT, NULL, 'F')",
+            [
+                i,
+                value,
+                [v for v in big if v is not None][i:],
+                filters[i] if value is not None else None,
+                fields[i] if value is not None else None,
+            ],
         )
     arrow = input_arrow(con)
     assert arrow.schema.field("tok").type == pa.int64()
     assert arrow.schema.field("parts").type == pa.list_(pa.int64())
-    assert arrow.schema.field("clk_name").type == pa.list_(pa.int64())
+    for column in ("clk_name", "clk_family", "clk_given"):
+        assert arrow.schema.field(column).type == pa.list_(pa.int64()), column
+    family = arrow.column("clk_family").to_pylist()
+    assert family[5] is None and all(len(w) == 8 for w in family[:5])  # 512-bit encodings: 8 words
+    assert arrow.column("clk_given").null_count == len(big)  # a column that is NULL everywhere stays NULL
     back = [None if v is None else int(np.int64(v).astype(np.uint64)) for v in arrow.column("tok").to_pylist()]
     assert back == big  # the signed reinterpretation is a bijection
     assert arrow.column("tok").to_pylist()[4] == -1

@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from privacy.bloom import dice
 from privacy.errors import InvalidCiphertext
-from privacy.keys import Keyring
+from privacy.keys import Keyring, KeyVersion
 from privacy.normalize import name_parts, normalize_document, normalize_name
 from privacy.sealing import Sealer
-from privacy.tokens import ALL_TOKENS, Tokenizer
+from privacy.tokens import ALL_TOKENS, FIELD_CLK, IDENTITY_TOKENS, Tokenizer
 
 
 def test_seal_round_trip_and_every_one_byte_tampering_is_detected(ring: Keyring) -> None:
@@ -71,6 +72,41 @@ def test_swapped_names_share_the_name_set_token_and_the_name_encoding(ring: Keyr
     assert straight == swapped != other
     clk_a, clk_b = tk.tokens_for(SPECS["clk_name"], [("WANG", "XIAO MING"), ("XIAO MING", "WANG")])
     assert clk_a == clk_b and isinstance(clk_a, str) and set(clk_a) <= {"0", "1"}
+
+
+def test_every_name_field_has_its_own_bloom_filter_spec() -> None:
+    clks = {spec.column: spec for spec in IDENTITY_TOKENS if spec.kind == "clk"}
+    assert set(clks) == {"clk_name", "clk_family", "clk_given"}
+    assert clks["clk_family"].inputs == ("family_name",) and clks["clk_given"].inputs == ("given_names",)
+    assert len({spec.purpose for spec in clks.values()}) == 3  # one HKDF purpose each
+    assert {spec.sql_type for spec in clks.values()} == {"BIT"}
+    assert clks["clk_family"].clk == clks["clk_given"].clk == FIELD_CLK
+
+
+def test_field_filters_are_deterministic_per_key_and_unrelated_across_fields_and_keys(ring: Keyring) -> None:
+    names = [("WANG",), ("MARIA JOSE",), ("OKAFOR",), ("ALI",)]
+    family = Tokenizer(ring).tokens_for(SPECS["clk_family"], names)
+    assert family == Tokenizer(ring).tokens_for(SPECS["clk_family"], names)  # same key: same encodings
+    assert all(
+        isinstance(f, str) and len(f) == 2 * FIELD_CLK.filter_bits and f.count("1") == len(f) // 2 for f in family
+    )
+    given = Tokenizer(ring).tokens_for(SPECS["clk_given"], names)
+    other_key = Tokenizer(Keyring.generate()).tokens_for(SPECS["clk_family"], names)
+    rotated = Keyring(ring.key_id, 2, (*ring.versions, KeyVersion(2, bytes(range(32)), "2026-06-01T00:00:00+00:00")))
+    other_version = Tokenizer(rotated).tokens_for(SPECS["clk_family"], names)
+    for unrelated in (given, other_key, other_version):  # balanced, independently placed: Dice about 0.5
+        assert all(0.35 < dice(a, b) < 0.65 for a, b in zip(family, unrelated, strict=True))
+
+
+def test_field_filters_tolerate_typos_and_leave_missing_fields_empty(ring: Keyring) -> None:
+    tk = Tokenizer(ring)
+    kowalczyk, typo, other, missing = tk.tokens_for(
+        SPECS["clk_family"], [("Kowalczyk",), ("KOWALCZIK",), ("NGUYEN",), ("<<",)]
+    )
+    assert dice(kowalczyk, typo) > 0.85 > dice(kowalczyk, other)
+    assert missing is None
+    same, swapped = tk.tokens_for(SPECS["clk_given"], [("XIAO MING",), ("MING XIAO",)])
+    assert same == swapped  # a set of q-grams, as for the full name
 
 
 def test_name_parts_and_phonetic_codes_are_token_lists(ring: Keyring) -> None:
