@@ -37,6 +37,7 @@ TOKEN_COLUMNS = (
     "tok_name_set",
     "tok_family_phonetic",
     "tok_given_phonetic",
+    "tok_given_initials",
     "clk_name",
     "clk_family",
     "clk_given",

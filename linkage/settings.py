@@ -89,6 +89,8 @@ def name_comparison(part: str) -> cl.CustomComparison:
             field_null = True
         label = f"{'full name' if column == 'clk_name' else part} CLK Dice >= {band}"
         levels.append(cll.CustomLevel(f"{clk_dice_sql(column)} >= {band}", label))
+    if part == "given_names":  # abbreviated or partly recorded given names (J P for JOHN PAUL)
+        levels.append(cll.CustomLevel(equal_sql("tok_given_initials"), "same initials"))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name=part, comparison_description=f"{part} tokens")
 

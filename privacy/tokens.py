@@ -89,6 +89,11 @@ def _phonetic(v: Inputs) -> list[str] | None:
     return sorted({jellyfish.nysiis(p) for p in name_parts(v[0])} - {""}) or None
 
 
+def _initials(v: Inputs) -> str | None:
+    """First letters of the name parts in order (JOHN PAUL and J P both give JP)."""
+    return "".join(p[0] for p in name_parts(v[0])) or None
+
+
 def _name_set(v: Inputs) -> str | None:
     parts = sorted(set(name_parts(v[0])).union(name_parts(v[1])))
     return " ".join(parts) if parts else None
@@ -155,6 +160,7 @@ IDENTITY_TOKENS = (
     TokenSpec("tok_name_set", "name_set", ("family_name", "given_names"), _name_set),
     TokenSpec("tok_family_phonetic", "family_phonetic", ("family_name",), _phonetic, "token_list"),
     TokenSpec("tok_given_phonetic", "given_phonetic", ("given_names",), _phonetic, "token_list"),
+    TokenSpec("tok_given_initials", "given_initials", ("given_names",), _initials),
     TokenSpec("clk_name", "clk/name", ("family_name", "given_names"), _all_parts, "clk"),
     TokenSpec("clk_family", "clk/family_name", ("family_name",), _full_name, "clk", FIELD_CLK),
     TokenSpec("clk_given", "clk/given_names", ("given_names",), _full_name, "clk", FIELD_CLK),

@@ -48,6 +48,8 @@ CASES = [
     ("Z18", "ROSSI", "GIULIA", "1992-08-04", "F", "ITA", "YA5550001"),  # day and month swapped
     ("Z19", "NOWAKOWSKA", "AGNIESZKA", "1983-10-17", "F", "POL", "EA1234567"),
     ("Z20", "NOWAKOSKA", "AGNIESKZA", "1983-10-17", "F", "POL", ""),  # typos in both names, no document
+    ("Z21", "KOWALSKI", "JAN PIOTR", "1975-02-11", "M", "POL", "EB7654321"),
+    ("Z22", "KOWALSKI", "J P", "1975-02-11", "M", "POL", ""),  # given names as initials, no document
 ]
 
 

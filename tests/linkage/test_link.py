@@ -18,6 +18,7 @@ SAME_PERSON = [
     ("day and month of birth swapped", "Z17", "Z18"),
     ("common name, same birth date", "Z13", "Z14"),
     ("typos in both the family and the given name, no document", "Z19", "Z20"),
+    ("given names recorded as initials, no document", "Z21", "Z22"),
 ]
 DIFFERENT_PEOPLE = [
     ("twins of different sex", "Z09", "Z11"),

@@ -123,6 +123,14 @@ def test_name_parts_and_phonetic_codes_are_token_lists(ring: Keyring) -> None:
     assert family_part != given_part  # separate subkeys per field
 
 
+def test_given_initials_match_abbreviations_only(ring: Keyring) -> None:
+    tk = Tokenizer(ring)
+    full, short, other, missing = tk.tokens_for(
+        SPECS["tok_given_initials"], [("JAN PIOTR",), ("J. P.",), ("PIOTR JAN",), ("",)]
+    )
+    assert full == short and full != other and missing is None
+
+
 def test_birth_date_tokens_catch_day_month_swaps(ring: Keyring) -> None:
     tk = Tokenizer(ring)
     (dob,) = tk.tokens_for(SPECS["tok_dob"], [("1990-03-07",)])
