@@ -137,6 +137,11 @@ def keys_rekey(
         f"rekeyed from version {summary.from_version} to {summary.to_version}: {summary.records:,} records, "
         f"{summary.vault_blobs:,} sealed identity blobs, {summary.quarantine_rows:,} quarantined rows"
     )
+    if summary.filled_columns:
+        out.print(
+            f"filled new pseudonym columns {', '.join(summary.filled_columns)}; the next run relinks everything. "
+            "Train a new model (`migralink model train`) so that it estimates their levels from data."
+        )
 
 
 @keys_app.command("retire")
