@@ -109,14 +109,23 @@ def load_entities(con: duckdb.DuckDBPyConnection, entities: str | None = None) -
     return out
 
 
-def _store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, *, replace: bool) -> None:
-    """Write (or append) Splink predictions into :data:`PAIRS_TABLE` with ``unique_id_l < unique_id_r``."""
+def _store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, threshold: float, *, replace: bool) -> None:
+    """Write (or append) Splink predictions into :data:`PAIRS_TABLE` with ``unique_id_l < unique_id_r``.
+
+    Kept: pairs at or above ``threshold`` (the review threshold), and pairs with the same document and date of
+    birth whatever their weight (see :func:`review_edges_sql`).
+    """
     select = f"""
-        SELECT CASE WHEN unique_id_l < unique_id_r THEN entity_id_l ELSE entity_id_r END AS entity_id_l,
-               CASE WHEN unique_id_l < unique_id_r THEN entity_id_r ELSE entity_id_l END AS entity_id_r,
-               least(unique_id_l, unique_id_r) AS unique_id_l, greatest(unique_id_l, unique_id_r) AS unique_id_r,
-               match_weight, match_probability, COLUMNS('^mw_'), false AS linked, false AS review
-        FROM {predictions}"""
+        SELECT CASE WHEN p.unique_id_l < p.unique_id_r THEN p.entity_id_l ELSE p.entity_id_r END AS entity_id_l,
+               CASE WHEN p.unique_id_l < p.unique_id_r THEN p.entity_id_r ELSE p.entity_id_l END AS entity_id_r,
+               least(p.unique_id_l, p.unique_id_r) AS unique_id_l,
+               greatest(p.unique_id_l, p.unique_id_r) AS unique_id_r,
+               p.match_weight, p.match_probability, COLUMNS('^mw_'), false AS linked, false AS review
+        FROM {predictions} p
+        JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
+        JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
+        WHERE p.match_weight >= {float(threshold)!r}
+           OR (a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)"""
     if replace:
         con.execute(f"CREATE OR REPLACE TABLE {PAIRS_TABLE} AS {select}")
     else:
@@ -139,8 +148,8 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
     try:
         if first_new is None:
             everything = db.register(INPUT_TABLE, dataset_display_name="entities")
-            found = linker.inference.predict_within(everything, threshold_match_weight=threshold, warning_mode="never")
-            _store_pairs(con, found.physical_name, replace=True)
+            found = linker.inference.predict_within(everything, warning_mode="never")
+            _store_pairs(con, found.physical_name, threshold, replace=True)
         else:
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW __linkage_new AS SELECT * FROM {INPUT_TABLE} "
@@ -152,10 +161,10 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
             )
             new = db.register("__linkage_new", dataset_display_name="new_entities")
             old = db.register("__linkage_old", dataset_display_name="old_entities")
-            within = linker.inference.predict_within(new, threshold_match_weight=threshold, warning_mode="never")
-            _store_pairs(con, within.physical_name, replace=False)
-            between = linker.inference.predict_between(new, old, threshold_match_weight=threshold, warning_mode="never")
-            _store_pairs(con, between.physical_name, replace=False)
+            within = linker.inference.predict_within(new, warning_mode="never")
+            _store_pairs(con, within.physical_name, threshold, replace=False)
+            between = linker.inference.predict_between(new, old, warning_mode="never")
+            _store_pairs(con, between.physical_name, threshold, replace=False)
     finally:
         drop_splink_tables(con)
         con.execute("DROP VIEW IF EXISTS __linkage_new")
@@ -164,8 +173,14 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
 
 
 def review_edges_sql() -> str:
-    """Edges to cluster on: pairs at or above the link threshold (bound parameter) that no reviewer rejected,
-    plus pairs a reviewer accepted (forced, processed first), as entity ids."""
+    """Edges to cluster on, as entity ids: pairs at or above the link threshold (bound parameter), and scored pairs
+    with the same document (number and issuing country) and the same date of birth whatever their weight, that no
+    reviewer rejected; plus pairs a reviewer accepted (forced, processed first).
+
+    The same passport and birth date is one person even when both names were replaced or garbled (marriage, a
+    transliteration, a keying error): different people do not share both, and the model, assuming the fields
+    independent, can still score such a pair below the link threshold because two name disagreements weigh a
+    lot."""
     return f"""
 WITH decided AS (
     SELECT a.entity_id AS l, b.entity_id AS r, q.status
@@ -176,7 +191,9 @@ WITH decided AS (
 )
 SELECT p.entity_id_l, p.entity_id_r, p.match_weight, false AS forced
 FROM {PAIRS_TABLE} p
-WHERE p.match_weight >= ? AND NOT EXISTS (
+JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
+JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
+WHERE (p.match_weight >= ? OR (a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)) AND NOT EXISTS (
     SELECT 1 FROM decided d WHERE d.status = 'rejected'
       AND least(d.l, d.r) = least(p.entity_id_l, p.entity_id_r)
       AND greatest(d.l, d.r) = greatest(p.entity_id_l, p.entity_id_r))

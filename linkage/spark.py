@@ -28,6 +28,7 @@ import copy
 import functools
 import importlib.util
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -499,7 +500,8 @@ def predict_pairs_spark(
         model: A model trained with DuckDB; its settings are translated with :func:`spark_settings`.
         term_frequencies: Frozen term-frequency tables (:func:`term_frequencies_arrow`) registered with Splink;
             Splink counts the frequencies in ``input_df`` for the columns not given.
-        threshold: Keep pairs at or above this match weight (the model's review threshold by default).
+        threshold: Keep pairs at or above this match weight (the model's review threshold by default; minus
+            infinity keeps every scored pair).
         break_lineage_method: Splink's way of materialising intermediate tables (``parquet`` under the
             session's checkpoint directory, or ``persist`` to keep them in memory).
 
@@ -528,8 +530,9 @@ def predict_pairs_spark(
         for column in term_frequencies or {}:
             lookup = db.register(f"__linkage_tf_{column}_{run}", dataset_display_name=f"tf_{column}")
             linker.table_management.register_term_frequency_lookup(lookup, column)
+        cut = model.review_threshold if threshold is None else threshold
         predictions = linker.inference.predict(
-            threshold_match_weight=model.review_threshold if threshold is None else threshold, warning_mode="never"
+            threshold_match_weight=None if math.isinf(cut) else cut, warning_mode="never"
         )
         found = predictions.as_spark_dataframe()
         weights = [c for c in found.columns if c.startswith("mw_")]
@@ -629,7 +632,7 @@ def cluster_pairs(
     weight = np.round(np.asarray(pairs.column("match_weight").to_numpy(), dtype=np.float64), WEIGHT_DECIMALS)
     left = np.asarray(pairs.column("entity_id_l").to_numpy(), dtype=np.int64)
     right = np.asarray(pairs.column("entity_id_r").to_numpy(), dtype=np.int64)
-    keep = weight >= link_threshold
+    keep = (weight >= link_threshold) | same_document_and_birth(entities, left, right)
     weight, left, right = weight[keep], left[keep], right[keep]
     order = np.lexsort((np.maximum(left, right), np.minimum(left, right), -weight))
     weight, left, right = weight[order], left[order], right[order]
@@ -637,6 +640,22 @@ def cluster_pairs(
         return SparkClustering(connected_components(len(entities), left, right), len(left), 0)
     labels, stats = constrained_clusters(list(entities), left, right, weight)
     return SparkClustering(labels, len(left), stats.refused)
+
+
+def same_document_and_birth(entities: Sequence[Entity], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Pairs whose entities share document and date of birth: linked whatever their weight, as in
+    :func:`linkage.link.review_edges_sql`."""
+    out = np.zeros(len(left), dtype=bool)
+    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
+        x, y = entities[a], entities[b]
+        out[i] = (
+            x.document is not None
+            and x.document == y.document
+            and x.dob is not None
+            and y.dob is not None
+            and x.dob.dob == y.dob.dob
+        )
+    return out
 
 
 def link_entities_spark(
@@ -657,14 +676,20 @@ def link_entities_spark(
     """
     arrow = input_arrow(con)
     frequencies = term_frequencies_arrow(con, model)
-    pairs = predict_pairs_spark(
+    scored = predict_pairs_spark(
         spark,
         spark.createDataFrame(arrow),
         model,
         term_frequencies=frequencies,
+        threshold=-math.inf,
         break_lineage_method=break_lineage_method,
     )
-    clustering = cluster_pairs(entities_from_arrow(arrow), pairs, model.link_threshold, constrained=constrained)
+    entities = entities_from_arrow(arrow)
+    left = np.asarray(scored.column("entity_id_l").to_numpy(), dtype=np.int64)
+    right = np.asarray(scored.column("entity_id_r").to_numpy(), dtype=np.int64)
+    kept = np.asarray(scored.column("match_weight").to_numpy(), dtype=np.float64) >= model.review_threshold
+    pairs = scored.filter(pa.array(kept | same_document_and_birth(entities, left, right)))
+    clustering = cluster_pairs(entities, pairs, model.link_threshold, constrained=constrained)
     log.info(
         "Spark linkage: %d pairs scored, %d edges, %d refused merges",
         pairs.num_rows,

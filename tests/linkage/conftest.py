@@ -50,6 +50,16 @@ CASES = [
     ("Z20", "NOWAKOSKA", "AGNIESKZA", "1983-10-17", "F", "POL", ""),  # typos in both names, no document
     ("Z21", "KOWALSKI", "JAN PIOTR", "1975-02-11", "M", "POL", "EB7654321"),
     ("Z22", "KOWALSKI", "J P", "1975-02-11", "M", "POL", ""),  # given names as initials, no document
+    ("Z23", "SCHNEIDER", "ANNA", "1969-08-30", "F", "AUT", "P4455667"),
+    (
+        "Z24",
+        "BAUER",
+        "MARIA",
+        "1969-08-30",
+        "F",
+        "AUT",
+        "P4455667",
+    ),  # both names replaced, same passport and birth date
 ]
 
 

@@ -19,6 +19,7 @@ SAME_PERSON = [
     ("common name, same birth date", "Z13", "Z14"),
     ("typos in both the family and the given name, no document", "Z19", "Z20"),
     ("given names recorded as initials, no document", "Z21", "Z22"),
+    ("both names replaced, same passport and birth date", "Z23", "Z24"),
 ]
 DIFFERENT_PEOPLE = [
     ("twins of different sex", "Z09", "Z11"),
