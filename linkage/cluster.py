@@ -9,7 +9,8 @@ join further people). :func:`constrained_clusters` instead merges along edges in
 * dates of birth that cannot be the same date keyed twice: not equal, not day/month swapped, different
   year and different month-and-day (a defaulted 1 January keeps the year, a year typo keeps the day);
 * given names with nothing in common (no shared name part or phonetic code, different name sets) while the
-  documents differ too (both known): twins share a family name, a date of birth and often a sex.
+  documents differ too (both known, and more than one keying error apart): twins share a family name, a date
+  of birth and often a sex, never a passport number.
 
 Clusters that share a document number are exempt from the last two rules (the same passport keyed with a
 wrong birth date is one person; twins and namesakes do not share documents).
@@ -50,6 +51,7 @@ class Entity(NamedTuple):
     given: frozenset[int]
     name_set: int | None
     document: int | None
+    document_edits: frozenset[int] = frozenset()
 
 
 @dataclass
@@ -59,6 +61,7 @@ class _Cluster:
     given: set[int] = field(default_factory=set)
     name_sets: set[int] = field(default_factory=set)
     documents: set[int] = field(default_factory=set)
+    document_edits: set[int] = field(default_factory=set)
 
     @classmethod
     def of(cls, e: Entity) -> _Cluster:
@@ -68,6 +71,7 @@ class _Cluster:
             given=set(e.given),
             name_sets={e.name_set} if e.name_set is not None else set(),
             documents={e.document} if e.document is not None else set(),
+            document_edits=set(e.document_edits),
         )
 
     def absorb(self, other: _Cluster) -> None:
@@ -76,6 +80,7 @@ class _Cluster:
         self.given |= other.given
         self.name_sets |= other.name_sets
         self.documents |= other.documents
+        self.document_edits |= other.document_edits
 
 
 def dobs_compatible(a: Dob, b: Dob) -> bool:
@@ -105,7 +110,12 @@ def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400, *, strong: b
     elif not any(dobs_compatible(x, y) for x in a.dobs for y in b.dobs):
         return False
     names_disjoint = a.given and b.given and a.given.isdisjoint(b.given) and a.name_sets.isdisjoint(b.name_sets)
-    documents_differ = a.documents and b.documents and a.documents.isdisjoint(b.documents)
+    documents_differ = (
+        a.documents
+        and b.documents
+        and a.documents.isdisjoint(b.documents)
+        and a.document_edits.isdisjoint(b.document_edits)  # a mistyped number is not another passport
+    )
     return not (names_disjoint and documents_differ)
 
 

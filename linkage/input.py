@@ -48,6 +48,7 @@ TOKEN_COLUMNS = (
     "tok_dob_swapped",
     "tok_slk581",
     "tok_document",
+    "tok_document_edits",
 )
 CLEAR_COLUMNS = ("sex", "nationality", "doc_issuing_country", "birth_year")
 COMPARED_COLUMNS = TOKEN_COLUMNS + CLEAR_COLUMNS

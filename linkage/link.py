@@ -87,14 +87,14 @@ def entity_attributes_sql(entities: str | None = None) -> str:
     return f"""
 SELECT sex, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day,
        list_distinct(list_concat(coalesce(tok_given_parts, []), coalesce(tok_given_phonetic, []))),
-       tok_name_set, tok_document
+       tok_name_set, tok_document, coalesce(tok_document_edits, [])
 FROM {INPUT_TABLE} {where} ORDER BY entity_id"""
 
 
 def load_entities(con: duckdb.DuckDBPyConnection, entities: str | None = None) -> list[Entity]:
     """The constraint attributes of every entity (or of those in table ``entities``), in ``entity_id`` order."""
     out = []
-    for sex, dob, swapped, year, month, day, given, name_set, document in con.execute(
+    for sex, dob, swapped, year, month, day, given, name_set, document, edits in con.execute(
         entity_attributes_sql(entities)
     ).fetchall():
         out.append(
@@ -104,6 +104,7 @@ def load_entities(con: duckdb.DuckDBPyConnection, entities: str | None = None) -
                 given=frozenset(given),
                 name_set=name_set,
                 document=document,
+                document_edits=frozenset(edits),
             )
         )
     return out

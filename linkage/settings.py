@@ -118,6 +118,19 @@ def exact_comparison(column: str, description: str) -> cl.CustomComparison:
     return cl.CustomComparison(levels, output_column_name=column, comparison_description=description)
 
 
+def document_comparison() -> cl.CustomComparison:
+    """Document number and issuing country: exact, at most one keying error apart, else."""
+    levels: list[ComparisonLevelCreator | dict[str, Any]] = [
+        cll.CustomLevel(_either_null("tok_document"), "null").configure(is_null_level=True),
+        cll.CustomLevel(equal_sql("tok_document"), "exact"),
+        cll.CustomLevel(overlap_sql("tok_document_edits"), "one keying error apart"),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(
+        levels, output_column_name="tok_document", comparison_description="document number and issuing country"
+    )
+
+
 def comparisons() -> list[ComparisonCreator | dict[str, Any]]:
     """All comparisons of the model, in output order."""
     return [
@@ -126,7 +139,7 @@ def comparisons() -> list[ComparisonCreator | dict[str, Any]]:
         dob_comparison(),
         exact_comparison("sex", "sex"),
         exact_comparison("nationality", "nationality"),
-        exact_comparison("tok_document", "document number and issuing country"),
+        document_comparison(),
     ]
 
 

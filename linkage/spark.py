@@ -579,6 +579,7 @@ def entities_from_arrow(table: pa.Table) -> list[Entity]:
             "tok_given_phonetic",
             "tok_name_set",
             "tok_document",
+            "tok_document_edits",
         )
     }
     out = []
@@ -599,6 +600,7 @@ def entities_from_arrow(table: pa.Table) -> list[Entity]:
                 given=frozenset((cols["tok_given_parts"][i] or []) + (cols["tok_given_phonetic"][i] or [])),
                 name_set=cols["tok_name_set"][i],
                 document=cols["tok_document"][i],
+                document_edits=frozenset(cols["tok_document_edits"][i] or []),
             )
         )
     return out

@@ -134,6 +134,18 @@ def _document(v: Inputs) -> str | None:
     return None if number is None else f"{number}|{v[1] or ''}"
 
 
+def _document_edits(v: Inputs) -> list[str] | None:
+    """The document number and every variant with one character deleted, with the issuing country.
+
+    Two numbers one substitution, insertion, deletion or transposition apart share at least one variant (the
+    symmetric-delete scheme), so equal tokens in these lists mean "at most one keying error apart"."""
+    number = normalize_document(v[0])
+    if number is None:
+        return None
+    variants = {number} | {number[:i] + number[i + 1 :] for i in range(len(number))}
+    return sorted(f"{n}|{v[1] or ''}" for n in variants if n)
+
+
 def _number(v: Inputs) -> str | None:
     return normalize_document(v[0])
 
@@ -171,6 +183,9 @@ IDENTITY_TOKENS = (
     TokenSpec("tok_dob_swapped", "dob", ("date_of_birth",), _swapped),  # same purpose: compares with tok_dob
     TokenSpec("tok_slk581", "slk581", ("family_name", "given_names", "date_of_birth", "sex"), _slk581),
     TokenSpec("tok_document", "document", ("doc_number", "doc_issuing_country"), _document),
+    TokenSpec(
+        "tok_document_edits", "document_edits", ("doc_number", "doc_issuing_country"), _document_edits, "token_list"
+    ),
 )
 SOURCE_TOKENS = {
     "border": IDENTITY_TOKENS,

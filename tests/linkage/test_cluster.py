@@ -8,9 +8,12 @@ import pytest
 from linkage.cluster import Dob, Entity, connected_components, constrained_clusters, dobs_compatible
 
 
-def entity(sex: str | None = "M", dob: int | None = 1, year: int = 1, given: int = 1, doc: int | None = 1) -> Entity:
+def entity(
+    sex: str | None = "M", dob: int | None = 1, year: int = 1, given: int = 1, doc: int | None = 1, edits: int = 0
+) -> Entity:
     birth = None if dob is None else Dob(dob, dob, year, dob, dob)
-    return Entity(sex=sex, dob=birth, given=frozenset({given}), name_set=given, document=doc)
+    near = frozenset({edits}) if edits else frozenset()
+    return Entity(sex=sex, dob=birth, given=frozenset({given}), name_set=given, document=doc, document_edits=near)
 
 
 def run(entities: list[Entity], edges: list[tuple[int, int, float]]) -> np.ndarray:
@@ -34,6 +37,12 @@ CASES = [
     ),
     ("other given names and documents refused", [entity(), entity(given=2, doc=2)], [(0, 1, 12)], [0, 1]),
     ("other given names, same document merge", [entity(), entity(given=2)], [(0, 1, 12)], [0, 0]),
+    (
+        "other given names, a mistyped document merge",
+        [entity(edits=7), entity(given=2, doc=2, edits=7)],
+        [(0, 1, 12)],
+        [0, 0],
+    ),
     ("a strong edge overrides the names/document rule", [entity(), entity(given=2, doc=2)], [(0, 1, 25)], [0, 0]),
     ("a strong edge overrides the birth-date rule", [entity(), entity(dob=7, year=9)], [(0, 1, 25)], [0, 0]),
     ("but not the sex rule", [entity(), entity(sex="F")], [(0, 1, 40)], [0, 1]),

@@ -131,6 +131,26 @@ def test_given_initials_match_abbreviations_only(ring: Keyring) -> None:
     assert full == short and full != other and missing is None
 
 
+@pytest.mark.parametrize(
+    ("other", "near"),
+    [
+        ("AB1234567", True),  # the same
+        ("AB1234667", True),  # a substitution
+        ("AB124567", True),  # a deletion
+        ("AB12345678", True),  # an insertion
+        ("AB1243567", True),  # a transposition
+        ("AB1243576", False),  # two errors
+        ("XY9876543", False),  # another passport
+    ],
+)
+def test_document_edit_tokens_overlap_within_one_keying_error(ring: Keyring, other: str, near: bool) -> None:
+    tk = Tokenizer(ring)
+    a, b = tk.tokens_for(SPECS["tok_document_edits"], [("AB1234567", "DEU"), (other, "DEU")])
+    assert bool(set(a) & set(b)) is near
+    (elsewhere,) = tk.tokens_for(SPECS["tok_document_edits"], [("AB1234567", "AUT")])
+    assert not set(a) & set(elsewhere)  # the issuing country is part of every variant
+
+
 def test_birth_date_tokens_catch_day_month_swaps(ring: Keyring) -> None:
     tk = Tokenizer(ring)
     (dob,) = tk.tokens_for(SPECS["tok_dob"], [("1990-03-07",)])
