@@ -239,7 +239,9 @@ def link_command(
 
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
-    print_linkage(link_step(settings, night, full=full))
+    with progress_bar() as bar:
+        summary = link_step(settings, night, full=full, progress=bar)
+    print_linkage(summary)
 
 
 @app.command("histories")
@@ -256,7 +258,9 @@ def histories_command(
 
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
-    print_histories(history_step(settings, night, full=full))
+    with progress_bar() as bar:
+        summary = history_step(settings, night, full=full, progress=bar)
+    print_histories(summary)
 
 
 def print_histories(step: HistoryStepSummary | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -90,14 +91,21 @@ def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def link_night(
-    con: duckdb.DuckDBPyConnection, night: dt.date, *, reports: Path | None = None, full: bool = False
+    con: duckdb.DuckDBPyConnection,
+    night: dt.date,
+    *,
+    reports: Path | None = None,
+    full: bool = False,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> LinkStepSummary:
     """Link tonight's records into persons for ``night``; train a model first if the warehouse has none.
 
     Does nothing (status ``current``) when every record already has a person key, no reviewer decided
     anything since the last linkage and no ``full`` relink was asked for. With ``reports``, the night's linkage
-    quality report (HTML) is written there.
+    quality report (HTML) is written there. ``progress(stage, done, total)`` is told when each stage (training,
+    linking, report) starts and ends.
     """
+    tell = progress or (lambda _stage, _done, _total: None)
     if not full and linkage_is_current(con):
         return LinkStepSummary("current", "every record already has a person key; nothing new to link")
     records = tokenized_records(con)
@@ -112,8 +120,11 @@ def link_night(
                 records=records,
             )
         log.info("no linkage model yet: training one on %d records", records)
+        tell("training a first linkage model", 0, 1)
         model = train_and_save(con)
+        tell("training a first linkage model", 1, 1)
         trained = True
+    tell("linking records into persons", 0, 1)
     with transaction(con):
         result = link(con, model, night=night, full=full)
         con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
@@ -122,6 +133,7 @@ def link_night(
         con.execute(
             "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
         )
+    tell("linking records into persons", 1, 1)
     report = write_report(con, model, night, reports) if reports is not None else None
     return LinkStepSummary(
         status="linked",

@@ -57,8 +57,8 @@ def run_nightly(
     finds nothing pending and changes nothing.
     """
     summary = ingest_step(settings, run_date, key_provider=key_provider, progress=progress)
-    linkage = link_step(settings, run_date)
-    histories = history_step(settings, run_date)
+    linkage = link_step(settings, run_date, progress=progress)
+    histories = history_step(settings, run_date, progress=progress)
     return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=linkage, histories=histories)
 
 
@@ -82,13 +82,15 @@ def ingest_step(
         con.close()
 
 
-def link_step(settings: Settings, night: dt.date, *, full: bool = False) -> LinkStepSummary:
+def link_step(
+    settings: Settings, night: dt.date, *, full: bool = False, progress: Progress | None = None
+) -> LinkStepSummary:
     """Link tonight's records into persons (pseudonyms only: the key is not needed); ``full`` relinks all."""
     settings.require("warehouse")
     assert settings.warehouse is not None
     con = connect(settings.warehouse)
     try:
-        return link_night(con, night, reports=settings.warehouse / "reports", full=full)
+        return link_night(con, night, reports=settings.warehouse / "reports", full=full, progress=progress)
     finally:
         con.close()
 
@@ -123,7 +125,9 @@ def history_policy(settings: Settings) -> HistoryPolicy:
     )
 
 
-def history_step(settings: Settings, night: dt.date, *, full: bool = False) -> HistoryStepSummary:
+def history_step(
+    settings: Settings, night: dt.date, *, full: bool = False, progress: Progress | None = None
+) -> HistoryStepSummary:
     """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
 
     The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. Pseudonyms
@@ -140,9 +144,14 @@ def history_step(settings: Settings, night: dt.date, *, full: bool = False) -> H
             0
         ]:
             return HistoryStepSummary("skipped", "no person keys yet: the records have not been linked")
+        tell = progress or (lambda _stage, _done, _total: None)
+        stage = "classifying crossings, building statistics"
+        tell(stage, 0, 2)
         with transaction(con):
             histories = build_histories(con, night=night, cutoff=night, policy=policy, full=full)
+            tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
+        tell(stage, 2, 2)
         report = write_statistics_report(con, night, settings.warehouse / "reports")
         return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
     finally:
