@@ -85,7 +85,10 @@ def name_comparison(part: str) -> cl.CustomComparison:
     field, field_null = FIELD_CLK[part], False
     for column, band in CLK_LEVELS[part]:
         if column == field and not field_null:
-            levels.append(cll.CustomLevel(_either_null(field), "no encoding to compare").configure(is_null_level=True))
+            missing = _either_null(field)
+            if part == "given_names":  # the initials below do not need the encoding: let them through
+                missing = f"({missing}) AND NOT coalesce({equal_sql('tok_given_initials')}, false)"
+            levels.append(cll.CustomLevel(missing, "no encoding to compare").configure(is_null_level=True))
             field_null = True
         label = f"{'full name' if column == 'clk_name' else part} CLK Dice >= {band}"
         levels.append(cll.CustomLevel(f"{clk_dice_sql(column)} >= {band}", label))

@@ -94,10 +94,12 @@ def test_missing_field_encodings_are_a_null_level_not_a_disagreement(linked: Lin
     for index, comparison in ((1, "family_name"), (2, "given_names")):
         field_level = _level_weight(linked, comparison, f"{comparison} CLK Dice >= 0.85")
         dissimilar = _level_weight(linked, comparison, "All other comparisons")
+        # Given names: equal initials do not need the encoding, so such a pair falls to the initials level.
+        initials = _level_weight(linked, comparison, "same initials") if comparison == "given_names" else None
         for pair, scores in full.items():
             before, after = scores[index], unmigrated[pair][index]
             if before != after:  # only the field's own levels depend on its encoding: now unknown (weight 0)
-                assert after == 0.0
+                assert after == 0.0 or (initials is not None and math.isclose(after, initials))
                 assert math.isclose(before, field_level) or math.isclose(before, dissimilar)
                 changed += 1
     assert changed  # the data exercise the field levels
