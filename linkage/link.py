@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
 STATE_TABLE = "linkage_state"
+# Two entities (aliases a, b) with the same document and date of birth: linked whatever their weight.
+SAME_DOCUMENT_AND_BIRTH_SQL = "(a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)"
 STATE_DDL = f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
     model_id VARCHAR NOT NULL, token_version INTEGER, finished_at TIMESTAMP NOT NULL)"""
 
@@ -126,7 +128,7 @@ def _store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, threshold: fl
         JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
         JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
         WHERE p.match_weight >= {float(threshold)!r}
-           OR (a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)"""
+           OR {SAME_DOCUMENT_AND_BIRTH_SQL}"""
     if replace:
         con.execute(f"CREATE OR REPLACE TABLE {PAIRS_TABLE} AS {select}")
     else:
@@ -194,7 +196,7 @@ SELECT p.entity_id_l, p.entity_id_r, p.match_weight, false AS forced
 FROM {PAIRS_TABLE} p
 JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
 JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
-WHERE (p.match_weight >= ? OR (a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)) AND NOT EXISTS (
+WHERE (p.match_weight >= ? OR {SAME_DOCUMENT_AND_BIRTH_SQL}) AND NOT EXISTS (
     SELECT 1 FROM decided d WHERE d.status = 'rejected'
       AND least(d.l, d.r) = least(p.entity_id_l, p.entity_id_r)
       AND greatest(d.l, d.r) = greatest(p.entity_id_l, p.entity_id_r))

@@ -175,58 +175,57 @@ def touched_persons(con: duckdb.DuckDBPyConnection, night: dt.date, cutoff: dt.d
     return [r[0] for r in changed], [r[0] for r in gone]
 
 
-def _crossings(con: duckdb.DuckDBPyConnection, scope: str) -> pa.Table:
-    """Border crossings of the persons in ``scope`` (a relation of person_key), ordered for the rule."""
-    return con.sql(
-        f"""SELECT c.person_key, b.record_id, b.direction, b.crossing_date, b.nationality, b.sex, b.birth_year,
-                   dense_rank() OVER (ORDER BY c.person_key) - 1 AS person
+def _initial_residents_sql(scope: str) -> str:
+    """SQL of the keys of persons in ``scope`` resident before their first crossing: host citizens (the host code
+    is the bound parameter) and holders of a permanent permit valid that day."""
+    return f"""
+WITH persons AS (
+  SELECT c.person_key, min(b.crossing_date) AS first_day
+  FROM border_crossings b JOIN linkage_clusters c ON c.source = 'border' AND c.record_id = b.record_id
+  WHERE c.person_key IN (SELECT person_key FROM {scope}) GROUP BY c.person_key),
+citizens AS (
+  SELECT DISTINCT c.person_key FROM linkage_clusters c
+  JOIN (SELECT 'border' AS source, record_id, nationality FROM border_crossings
+        UNION ALL SELECT 'visa', record_id, nationality FROM visa_decisions
+        UNION ALL SELECT 'permit', record_id, nationality FROM residence_permits) r
+    ON r.source = c.source AND r.record_id = c.record_id
+  WHERE r.nationality = ? AND c.person_key IN (SELECT person_key FROM {scope})),
+permanent AS (
+  SELECT DISTINCT p.person_key FROM persons p
+  JOIN ({_authorizations_sql()}) a USING (person_key)
+  WHERE a.source = 'permit' AND a.category IN ({", ".join(f"'{t}'" for t in PERMANENT_PERMITS)})
+    AND a.valid_from <= p.first_day AND a.valid_until >= p.first_day)
+SELECT person_key FROM citizens UNION SELECT person_key FROM permanent"""
+
+
+def _crossings(con: duckdb.DuckDBPyConnection, scope: str, host: str) -> pa.Table:
+    """Border crossings of the persons in ``scope`` (a relation of person_key), ordered for the rule, with the
+    person's group number, the crossing's position in the person's history and the initial residence."""
+    return con.execute(
+        f"""WITH residents AS ({_initial_residents_sql(scope)})
+            SELECT c.person_key, b.record_id, b.direction, b.crossing_date, b.nationality, b.sex, b.birth_year,
+                   dense_rank() OVER (ORDER BY c.person_key) - 1 AS person,
+                   (row_number() OVER (PARTITION BY c.person_key ORDER BY b.crossing_time, b.record_id) - 1)::INTEGER
+                     AS seq,
+                   b.direction = 'ARR' AS arrival,
+                   c.person_key IN (SELECT person_key FROM residents) AS initial_resident
             FROM border_crossings b JOIN linkage_clusters c ON c.source = 'border' AND c.record_id = b.record_id
             WHERE c.person_key IN (SELECT person_key FROM {scope})
-            ORDER BY c.person_key, b.crossing_time, b.record_id"""
-    ).to_arrow_table()
-
-
-def _initial_residents(con: duckdb.DuckDBPyConnection, scope: str, host: str) -> set[str]:
-    """Keys of persons resident before their first crossing: host citizens and permanent-permit holders."""
-    rows = con.execute(
-        f"""WITH persons AS (
-              SELECT c.person_key, min(b.crossing_date) AS first_day
-              FROM border_crossings b JOIN linkage_clusters c ON c.source = 'border' AND c.record_id = b.record_id
-              WHERE c.person_key IN (SELECT person_key FROM {scope}) GROUP BY c.person_key),
-            citizens AS (
-              SELECT DISTINCT c.person_key FROM linkage_clusters c
-              JOIN (SELECT 'border' AS source, record_id, nationality FROM border_crossings
-                    UNION ALL SELECT 'visa', record_id, nationality FROM visa_decisions
-                    UNION ALL SELECT 'permit', record_id, nationality FROM residence_permits) r
-                ON r.source = c.source AND r.record_id = c.record_id
-              WHERE r.nationality = ? AND c.person_key IN (SELECT person_key FROM {scope})),
-            permanent AS (
-              SELECT DISTINCT p.person_key FROM persons p
-              JOIN ({_authorizations_sql()}) a USING (person_key)
-              WHERE a.source = 'permit' AND a.category IN ({", ".join(f"'{t}'" for t in PERMANENT_PERMITS)})
-                AND a.valid_from <= p.first_day AND a.valid_until >= p.first_day)
-          SELECT person_key FROM citizens UNION SELECT person_key FROM permanent""",
+            ORDER BY c.person_key, b.crossing_time, b.record_id""",
         [host],
-    ).fetchall()
-    return {r[0] for r in rows}
+    ).to_arrow_table()
 
 
 def classify_persons(
     con: duckdb.DuckDBPyConnection, scope: str, policy: HistoryPolicy, cutoff: dt.date, night: dt.date
 ) -> int:
     """Classify the crossings of the persons in ``scope`` into the temp table ``__classified``; returns rows."""
-    crossings = _crossings(con, scope)
-    residents = _initial_residents(con, scope, policy.host_country)
-    keys = crossings.column("person_key").to_pylist()
+    crossings = _crossings(con, scope, policy.host_country)
     person = crossings.column("person").to_numpy().astype(np.int64)
     days = (crossings.column("crossing_date").cast(pa.int32()).to_numpy()).astype(np.int32)
-    arrival = np.asarray([d == "ARR" for d in crossings.column("direction").to_pylist()], dtype=bool)
-    initial = np.asarray([k in residents for k in keys], dtype=bool)
+    arrival = crossings.column("arrival").to_numpy(zero_copy_only=False).astype(bool)
+    initial = crossings.column("initial_resident").to_numpy(zero_copy_only=False).astype(bool)
     result = classify(person, days, arrival, initial, _day(cutoff), policy.params)
-    first = np.ones(len(person), dtype=bool)
-    first[1:] = person[1:] != person[:-1]
-    starts = np.flatnonzero(first)
-    seq = np.arange(len(person)) - np.repeat(starts, np.diff(np.append(starts, len(person))))
     long_term = result.long_term
     table = pa.table(
         {
@@ -234,7 +233,7 @@ def classify_persons(
             "person_key": crossings.column("person_key"),
             "direction": crossings.column("direction"),
             "crossing_date": crossings.column("crossing_date"),
-            "seq": pa.array(seq, pa.int32()),
+            "seq": crossings.column("seq"),
             "resident_before": pa.array(result.resident_before),
             "resident_after": pa.array(result.resident_after),
             "long_term": pa.array(long_term.astype(np.int8)),
@@ -324,7 +323,11 @@ def build_stays(con: duckdb.DuckDBPyConnection, scope: str, policy: HistoryPolic
         FROM stays s LEFT JOIN covered c USING (stay_id)""",
         [cutoff],
     )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE __stays AS SELECT *, {_overstay_sql()} FROM __stays")
+    days, start = _overstay_exprs()
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __stays AS SELECT *, {days} AS overstay_days, {start} AS overstay_start "
+        "FROM __stays"
+    )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE __stay_auth AS
         SELECT s.stay_id, s.person_key, a.source, a.record_id, a.category,
@@ -346,15 +349,15 @@ def _stay_end_sql(alias: str) -> str:
     )
 
 
-def _overstay_sql(end: str = "end_date") -> str:
-    """``overstay_days`` and ``overstay_start`` of a stay ending on ``end`` (SQL over person_stays columns)."""
-    return f"""
-    CASE WHEN NOT needs_permission THEN 0
+def _overstay_exprs(end: str = "end_date") -> tuple[str, str]:
+    """SQL of ``overstay_days`` and ``overstay_start`` of a stay ending on ``end`` (over person_stays columns)."""
+    days = f"""CASE WHEN NOT needs_permission THEN 0
          WHEN covered_until IS NULL THEN ({end} - arrival_date) + 1
-         ELSE greatest(0, {end} - covered_until) END::INTEGER AS overstay_days,
-    CASE WHEN NOT needs_permission THEN NULL
+         ELSE greatest(0, {end} - covered_until) END::INTEGER"""
+    start = f"""CASE WHEN NOT needs_permission THEN NULL
          WHEN covered_until IS NULL THEN arrival_date
-         WHEN {end} > covered_until THEN covered_until + 1 END AS overstay_start"""
+         WHEN {end} > covered_until THEN covered_until + 1 END"""
+    return days, start
 
 
 def _record_vintages(con: duckdb.DuckDBPyConnection, night: dt.date, scope: str) -> tuple[int, int]:
@@ -473,16 +476,11 @@ def build_histories(
 
 def _extend_open_stays(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> None:
     """Open stays of persons not recomputed tonight now end at the new cut-off: extend them and their overstay."""
+    end = f"DATE '{cutoff.isoformat()}'"
+    days, start = _overstay_exprs(end)
     con.execute(
-        """UPDATE person_stays SET end_date = ?::DATE,
-               overstay_days = CASE WHEN NOT needs_permission THEN 0
-                                    WHEN covered_until IS NULL THEN (?::DATE - arrival_date) + 1
-                                    ELSE greatest(0, ?::DATE - covered_until) END,
-               overstay_start = CASE WHEN NOT needs_permission THEN NULL
-                                     WHEN covered_until IS NULL THEN arrival_date
-                                     WHEN ?::DATE > covered_until THEN covered_until + 1 END
-        WHERE departure_date IS NULL AND NOT departure_missing AND end_date <> ?::DATE""",
-        [cutoff] * 5,
+        f"""UPDATE person_stays SET end_date = {end}, overstay_days = {days}, overstay_start = {start}
+        WHERE departure_date IS NULL AND NOT departure_missing AND end_date <> {end}"""
     )
 
 
