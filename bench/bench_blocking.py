@@ -12,7 +12,6 @@ entities (what prediction scores) and once over the records (what it would score
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import logging
 import shutil
 import sys
@@ -25,12 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from splink import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+from bench.linkage_data import synthetic_warehouse
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
 from linkage.settings import prediction_blocking_rules
-from pipeline.ingest import ingest
-from pipeline.synth import generate
-from pipeline.warehouse import connect
-from privacy.keys import Keyring
 
 
 def counts(con, table: str) -> list[tuple[str, int, int]]:  # type: ignore[no-untyped-def]
@@ -57,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     persons = args.persons or (235_000 if args.large else 4_000)
     root = Path(tempfile.mkdtemp(prefix="bench-blocking-"))
     try:
-        generate(root / "landing", persons=persons, start=dt.date(2023, 1, 1), end=dt.date(2024, 12, 31), seed=1)
-        con = connect(root / "wh")
-        ingest(con, landing=root / "landing", run_date=dt.date(2024, 12, 31), ring=Keyring.generate())
+        con = synthetic_warehouse(root, persons)
         records, entities = build_input(con)
         print(f"{persons:,} persons: {records:,} records, {entities:,} entities")
         for table, label in ((INPUT_TABLE, "entities"), (RECORDS_TABLE, "records")):

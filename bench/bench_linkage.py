@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import resource
 import shutil
 import sys
@@ -23,13 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench.linkage_data import synthetic_warehouse
 from linkage.evaluate import pairwise_scores
 from linkage.link import link_all
 from linkage.model import save_model, train_model
-from pipeline.ingest import ingest
-from pipeline.synth import generate
-from pipeline.warehouse import connect
-from privacy.keys import Keyring
 
 
 def peak_mib() -> float:
@@ -56,12 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-linkage-"))
     try:
         began = time.perf_counter()
-        generate(
-            root / "landing", persons=persons, start=dt.date(2023, 1, 1), end=dt.date(2024, 12, 31), seed=args.seed
-        )
-        con = connect(root / "wh")
-        ingest(con, landing=root / "landing", run_date=dt.date(2024, 12, 31), ring=Keyring.generate())
-        con.execute(f"CREATE TEMP TABLE truth AS SELECT * FROM read_csv('{root / 'landing' / 'truth.csv'}')")
+        con = synthetic_warehouse(root, persons, args.seed)
         prepared = time.perf_counter() - began
         print(f"persons {persons:,}; synth + ingest {prepared:.1f} s; peak so far {peak_mib():,.0f} MiB")
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import itertools
 import logging
 import resource
@@ -28,13 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.linkage_data import synthetic_warehouse
 from linkage.evaluate import pairwise_scores
 from linkage.link import cluster_entities, link_all, write_clusters
 from linkage.model import save_model, train_model
-from pipeline.ingest import ingest
-from pipeline.synth import generate
-from pipeline.warehouse import connect
-from privacy.keys import Keyring
 
 BANDS = (0, 2, 4, 5, 6, 7, 8, 10, 12, 15, 20)
 THRESHOLDS = (4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 14.0)
@@ -68,12 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="bench-thresholds-"))
     try:
         began = time.perf_counter()
-        generate(
-            root / "landing", persons=persons, start=dt.date(2023, 1, 1), end=dt.date(2024, 12, 31), seed=args.seed
-        )
-        con = connect(root / "wh")
-        ingest(con, landing=root / "landing", run_date=dt.date(2024, 12, 31), ring=Keyring.generate())
-        con.execute(f"CREATE TEMP TABLE truth AS SELECT * FROM read_csv('{root / 'landing' / 'truth.csv'}')")
+        con = synthetic_warehouse(root, persons, args.seed)
         model = save_model(con, train_model(con, seed=args.seed))
         result = link_all(con, model)
         print(

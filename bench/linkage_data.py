@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
 if __package__ in (None, ""):
@@ -184,6 +185,20 @@ def write_synthetic_landing(
     out = Path(out_dir)
     generate(out, persons=persons, start=start, end=end, seed=seed)
     return out / TRUTH_FILE
+
+
+def synthetic_warehouse(root: Path, persons: int, seed: int = 1) -> duckdb.DuckDBPyConnection:
+    """Generate a synthetic landing zone under ``root``, ingest it with a fresh key into ``root/wh`` and load its
+    truth as the temp table ``truth``; returns the open warehouse connection."""
+    from pipeline.ingest import ingest
+    from pipeline.warehouse import connect
+    from privacy.keys import Keyring
+
+    truth = write_synthetic_landing(root / "landing", persons, seed)
+    con = connect(root / "wh")
+    ingest(con, landing=root / "landing", run_date=dt.date(2024, 12, 31), ring=Keyring.generate())
+    con.execute(f"CREATE TEMP TABLE truth AS SELECT * FROM read_csv('{truth}')")
+    return con
 
 
 def main(argv: list[str] | None = None) -> int:
