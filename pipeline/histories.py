@@ -201,7 +201,7 @@ SELECT person_key FROM citizens UNION SELECT person_key FROM permanent"""
 def _crossings(con: duckdb.DuckDBPyConnection, scope: str, host: str) -> pa.Table:
     """Border crossings of the persons in ``scope`` (a relation of person_key), ordered for the rule, with the
     person's group number, the crossing's position in the person's history and the initial residence."""
-    return con.execute(
+    return con.sql(
         f"""WITH residents AS ({_initial_residents_sql(scope)})
             SELECT c.person_key, b.record_id, b.direction, b.crossing_date, b.nationality, b.sex, b.birth_year,
                    dense_rank() OVER (ORDER BY c.person_key) - 1 AS person,
@@ -212,7 +212,7 @@ def _crossings(con: duckdb.DuckDBPyConnection, scope: str, host: str) -> pa.Tabl
             FROM border_crossings b JOIN linkage_clusters c ON c.source = 'border' AND c.record_id = b.record_id
             WHERE c.person_key IN (SELECT person_key FROM {scope})
             ORDER BY c.person_key, b.crossing_time, b.record_id""",
-        [host],
+        params=[host],
     ).to_arrow_table()
 
 
