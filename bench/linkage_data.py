@@ -167,6 +167,7 @@ def write_synthetic_landing(
     *,
     start: dt.date = dt.date(2023, 1, 1),
     end: dt.date = dt.date(2024, 12, 31),
+    name_mix: str | None = None,
 ) -> Path:
     """Write a synthetic landing zone with :func:`pipeline.synth.generate` (about 4.2 records per person).
 
@@ -176,14 +177,16 @@ def write_synthetic_landing(
         seed: Random seed (same arguments, same files).
         start: First day of the records.
         end: Last day of the records.
+        name_mix: Name mix of the generator (``legacy`` or ``realistic``); its default when omitted.
 
     Returns:
         The path of ``truth.csv``.
     """
     from pipeline.synth import generate
+    from pipeline.synth.names import DEFAULT_NAME_MIX
 
     out = Path(out_dir)
-    generate(out, persons=persons, start=start, end=end, seed=seed)
+    generate(out, persons=persons, start=start, end=end, seed=seed, name_mix=name_mix or DEFAULT_NAME_MIX)
     return out / TRUTH_FILE
 
 

@@ -295,6 +295,12 @@ def print_linkage(link: LinkStepSummary | None) -> None:
         f"{link.merged_keys:,} merged, {link.split_keys:,} split); {link.review_pairs_queued:,} pairs queued "
         "for review"
     )
+    out.print(
+        f"linkage coherence: {link.persons_incompatible_birth_dates:,} persons with birth dates more than one keying "
+        f"error apart, {link.persons_concurrent_documents:,} with two documents of one issuer at once, "
+        f"{link.persons_repeated_direction:,} with repeated-direction crossings; largest person "
+        f"{link.largest_person_records:,} records"
+    )
     if link.report:
         out.print(f"linkage report: {link.report}")
 
@@ -343,12 +349,19 @@ def synth(
     start: Annotated[str, typer.Option("--start", help="First day (YYYY-MM-DD).")] = "2023-01-01",
     end: Annotated[str, typer.Option("--end", help="Last day (YYYY-MM-DD).")] = "2024-12-31",
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 1,
+    names: Annotated[
+        str, typer.Option("--names", help="Name mix: legacy (default) or realistic (published name frequencies).")
+    ] = "legacy",
 ) -> None:
     """Write a synthetic landing zone with truth.csv and persons.csv beside it."""
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if last < first:
         raise typer.BadParameter("--end must not be before --start")
     from pipeline.synth import generate
+    from pipeline.synth.names import NAME_MIXES
+
+    if names not in NAME_MIXES:
+        raise typer.BadParameter(f"--names must be one of {', '.join(NAME_MIXES)}")
 
     with progress_bar() as bar:
         summary = generate(
@@ -357,11 +370,18 @@ def synth(
             start=first,
             end=last,
             seed=seed,
+            name_mix=names,
             progress=(lambda d, t: bar("generating", d, t)) if bar else None,
         )
     out.print(
         f"wrote {sum(summary.records.values()):,} records of {summary.persons:,} persons to {out_dir} "
         f"({', '.join(f'{k} {v:,}' for k, v in summary.records.items())})"
+    )
+    c = summary.concentration
+    out.print(
+        f"names ({summary.name_mix}): {c.lookalike_persons:,} persons ({c.lookalike_share:.2%}) share family name, "
+        f"given names, birth year, sex and nationality with someone else, in {c.groups:,} groups "
+        f"(largest {c.largest_group})"
     )
 
 

@@ -9,13 +9,15 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from pipeline.contract import load_contract
+from pipeline.synth.concentration import Concentration, name_concentration
 from pipeline.synth.kinds import RESIDENT_AT_START, Kind
 from pipeline.synth.lifecourse import SIMULATORS, simulate
-from pipeline.synth.names import build_pool
+from pipeline.synth.names import DEFAULT_NAME_MIX, NAME_MIXES, build_pool
 from pipeline.synth.nationalities import CODES
 from pipeline.synth.population import Population, build_population
 from pipeline.synth.rates import ErrorRates, SynthError
@@ -41,6 +43,9 @@ class SynthSummary:
         seed: Seed of the run.
         start: First day of the window.
         end: Last day of the window.
+        kinds: Persons per kind.
+        name_mix: Name mix the names were drawn from.
+        concentration: Look-alike groups and top-name coverage of the true person attributes.
     """
 
     persons: int
@@ -52,6 +57,8 @@ class SynthSummary:
     start: date
     end: date
     kinds: dict[str, int] = field(default_factory=dict)
+    name_mix: str = DEFAULT_NAME_MIX
+    concentration: Concentration = field(default_factory=lambda: Concentration(0, 0, 0, 0))
 
     @property
     def total_records(self) -> int:
@@ -71,6 +78,8 @@ class SynthSummary:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
             "kinds": dict(self.kinds),
+            "name_mix": self.name_mix,
+            "concentration": self.concentration.as_dict(),
         }
 
 
@@ -116,14 +125,38 @@ def _initial_status(people: Population, crossings: dict[str, np.ndarray], start_
     return np.where(resident | (settled & arrived), "RESIDENT", "NON_RESIDENT").astype(object)
 
 
-def _persons_table(people: Population, pool_strings: np.ndarray, status: np.ndarray) -> pa.Table:
-    n = len(people)
+def _full_names(people: Population, pool_strings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """True family names and given names of every person, parts joined by a space."""
     family = pool_strings[people.family1].copy()
     has = people.family2 >= 0
     family[has] = family[has] + " " + pool_strings[people.family2[has]]
     given = pool_strings[people.given1].copy()
     has = people.given2 >= 0
     given[has] = given[has] + " " + pool_strings[people.given2[has]]
+    return family, given
+
+
+def population_concentration(
+    people: Population, names: tuple[np.ndarray, np.ndarray], traditions: tuple[str, ...]
+) -> Concentration:
+    """Look-alike groups and top-name coverage of the simulated persons (see `name_concentration`)."""
+    years = people.dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    frame = pd.DataFrame(
+        {
+            "family_name": names[0],
+            "given_names": names[1],
+            "birth_year": years,
+            "sex": people.sex,
+            "nationality": people.nationality,
+            "tradition": np.array(traditions, dtype=object)[people.tradition],
+        }
+    )
+    return name_concentration(frame)
+
+
+def _persons_table(people: Population, names: tuple[np.ndarray, np.ndarray], status: np.ndarray) -> pa.Table:
+    n = len(people)
+    family, given = names
     codes = np.array(CODES, dtype=object)
     second = codes[np.maximum(people.second_nationality, 0)]
     second[people.second_nationality < 0] = None
@@ -153,6 +186,7 @@ def generate(
     end: date,
     seed: int,
     rates: ErrorRates | None = None,
+    name_mix: str = DEFAULT_NAME_MIX,
     progress: Callable[[int, int], None] | None = None,
 ) -> SynthSummary:
     """Generate a synthetic landing zone of border, visa and permit records with known truth.
@@ -165,6 +199,8 @@ def generate(
         end: Last day of the records (inclusive).
         seed: Random seed; the same arguments always give byte-identical files.
         rates: Recording-error rates; realistic defaults when omitted.
+        name_mix: ``"legacy"`` (short hand-written name lists, the default for now) or ``"realistic"``
+            (published name-frequency tables; see ``docs/synthetic-data.md``).
         progress: Called as ``progress(done, total)`` while the run advances.
 
     Returns:
@@ -180,6 +216,8 @@ def generate(
         raise SynthError("persons must be at least 1")
     if end < start:
         raise SynthError("end must not be before start")
+    if name_mix not in NAME_MIXES:
+        raise SynthError(f"unknown name mix {name_mix!r}; expected one of {', '.join(NAME_MIXES)}")
     began = time.perf_counter()
     rates = rates or ErrorRates()
     done = 0
@@ -195,7 +233,7 @@ def generate(
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)]
     s_day = int(np.datetime64(start, "D").astype(np.int64))
     e_day = int(np.datetime64(end, "D").astype(np.int64))
-    pool = build_pool()
+    pool = build_pool(name_mix)
     people = build_population(persons, s_day, e_day, pool, streams[0])
     step()
     log = simulate(people, (s_day, e_day), streams[1], progress=step)
@@ -225,9 +263,12 @@ def generate(
     pacsv.write_csv(truth, out_dir / "truth.csv", write_options=_WRITE)
     step()
     status = _initial_status(people, crossings, s_day)
-    pacsv.write_csv(_persons_table(people, pool.strings, status), out_dir / "persons.csv", write_options=_WRITE)
+    names = _full_names(people, pool.strings)
+    pacsv.write_csv(_persons_table(people, names, status), out_dir / "persons.csv", write_options=_WRITE)
+    concentration = population_concentration(people, names, pool.traditions)
     step()
     kinds = {k.label: int(np.count_nonzero(people.kind == k)) for k in Kind}
     if progress is not None:
         progress(_STEPS, _STEPS)
-    return SynthSummary(persons, counts, files + 2, time.perf_counter() - began, out_dir, seed, start, end, kinds)
+    seconds = time.perf_counter() - began
+    return SynthSummary(persons, counts, files + 2, seconds, out_dir, seed, start, end, kinds, name_mix, concentration)

@@ -1,26 +1,36 @@
 """Name universe: common and rare names per tradition, skewed sampling and spelling-variant tables.
 
 All names live in one pool of distinct strings and are handled as integer ids, so that per-record work
-is array indexing; string work happens once per distinct name.
+is array indexing; string work happens once per distinct name. Two name mixes exist: ``legacy`` (short
+hand-written lists with Zipf-like shares) and ``realistic`` (published frequency tables of
+`pipeline.synth.name_frequencies`, the rest from the same kind of syllable-built tail).
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
 from unidecode import unidecode
 
 from pipeline.synth.name_data import KNOWN_VARIANTS, TRADITIONS, NameTradition
+from pipeline.synth.name_frequencies import ASIA, Frequencies, Table
+from pipeline.synth.name_frequencies_other import OTHER
 
+NAME_MIXES = ("legacy", "realistic")
+DEFAULT_NAME_MIX = "legacy"
+FREQUENCIES: dict[str, Frequencies] = {**ASIA, **OTHER}
 RARE_FAMILY_NAMES = 3000
 RARE_GIVEN_NAMES = 900
 GIVEN_HEAD_SHARE = 0.6
 GIVEN_ZIPF = 0.9
 TAIL_ZIPF = 0.9
 TAIL_OFFSET = 8
+REALISTIC_TAIL_OFFSET = 0.25  # of the tail length: the realistic tail is flatter than its head
+REALISTIC_RARE_GIVEN = 1500
 MAX_VARIANTS = 3
 
 # Generic transliteration alternatives, most plausible first: (spelling, alternative spelling).
@@ -99,6 +109,23 @@ class Sampler:
 
 
 @dataclass(frozen=True)
+class NameShape:
+    """How the names of one tradition are put together (see `pipeline.synth.name_frequencies.Frequencies`).
+
+    Attributes:
+        compound_family: Probability of a second family name.
+        second_given: Probability of a second given name.
+        patronymic: Share of family names drawn from the male given names.
+        family_female: Family-name sampler of women where it differs from men's.
+    """
+
+    compound_family: float
+    second_given: float
+    patronymic: float = 0.0
+    family_female: Sampler | None = None
+
+
+@dataclass(frozen=True)
 class NamePool:
     """Every distinct name string, the samplers per tradition and the per-name variant tables.
 
@@ -108,6 +135,7 @@ class NamePool:
         family: Family-name sampler per tradition.
         male: Male given-name sampler per tradition.
         female: Female given-name sampler per tradition.
+        shapes: Name shape per tradition.
         variants: Up to `MAX_VARIANTS` alternative spellings per id (-1 where there are fewer).
         n_variants: Number of alternative spellings per id.
         stripped: Id of the name with diacritics removed.
@@ -120,6 +148,7 @@ class NamePool:
     family: tuple[Sampler, ...]
     male: tuple[Sampler, ...]
     female: tuple[Sampler, ...]
+    shapes: tuple[NameShape, ...]
     variants: np.ndarray
     n_variants: np.ndarray
     stripped: np.ndarray
@@ -144,8 +173,30 @@ def zipf_cdf(n_head: int, head_share: float, head_zipf: float, n_tail: int) -> n
     return cdf / cdf[-1]
 
 
+def table_cdf(head: Table, n_tail: int) -> np.ndarray:
+    """Cumulative distribution over published names with their shares, then a flat tail of rare names.
+
+    The tail takes what the head leaves (one minus the listed shares) with weights
+    ``1 / (rank + offset) ** TAIL_ZIPF`` and an offset of a quarter of its length, so that no rare name is
+    as common as the listed ones.
+    """
+    head_p = np.array([share for _, share in head], dtype=np.float64)
+    rest = 1.0 - head_p.sum()
+    if rest < 0:
+        raise ValueError(f"listed shares add up to {head_p.sum():.3f}, more than 1")
+    offset = max(1.0, REALISTIC_TAIL_OFFSET * n_tail)
+    tail = 1.0 / (np.arange(n_tail, dtype=np.float64) + offset) ** TAIL_ZIPF
+    cdf = np.cumsum(np.concatenate([head_p, tail / tail.sum() * rest]))
+    return cdf / cdf[-1]
+
+
 def rare_names(
-    tradition: NameTradition, key: str, role: str, count: int, span: tuple[int, int], exclude: set[str]
+    tradition: NameTradition,
+    key: str,
+    role: str,
+    count: int,
+    span: tuple[int, int],
+    exclude: set[str],
 ) -> list[str]:
     """Plausible rare names made of the tradition's syllables, deterministic per tradition and role."""
     rng = np.random.default_rng(zlib.crc32(f"{key}:{role}".encode()))
@@ -190,19 +241,11 @@ def icao_spelling(name: str) -> str:
     return unidecode("".join(ICAO_LATIN.get(ch, ch) for ch in name)).upper()
 
 
-@cache
-def build_pool() -> NamePool:
-    """Build the name universe once per process (it does not depend on the run's seed)."""
-    strings: list[str] = []
-    index: dict[str, int] = {}
+Samplers = tuple[list[Sampler], list[Sampler], list[Sampler], list[NameShape]]
 
-    def intern(name: str) -> int:
-        if name not in index:
-            index[name] = len(strings)
-            strings.append(name)
-        return index[name]
 
-    keys = tuple(sorted(TRADITIONS))
+def _legacy_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> Samplers:
+    """Hand-written lists of `pipeline.synth.name_data` with Zipf-like shares."""
     family: list[Sampler] = []
     male: list[Sampler] = []
     female: list[Sampler] = []
@@ -221,6 +264,71 @@ def build_pool() -> NamePool:
             share = tradition.family_head_share if is_family else GIVEN_HEAD_SHARE
             zipf = tradition.family_zipf if is_family else GIVEN_ZIPF
             out.append(Sampler(ids, zipf_cdf(len(head), share, zipf, len(tail))))
+    shapes = [NameShape(TRADITIONS[k].compound_family, TRADITIONS[k].second_given) for k in keys]
+    return family, male, female, shapes
+
+
+def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> Samplers:
+    """Published frequency tables of `FREQUENCIES` followed by syllable-built rare names."""
+
+    def sampler(head: Table, tail: list[str], middle: Table = ()) -> Sampler:
+        names = [name for name, _ in head]
+        listed = set(names)
+        names += [name for name in tail if name not in listed]
+        cdf = table_cdf(head, len(names) - len(head))
+        if middle:  # every middle name with every main name, independently
+            main_p = np.diff(cdf, prepend=0.0)
+            middle_p = np.array([share for _, share in middle])
+            cdf = np.cumsum(np.outer(middle_p / middle_p.sum(), main_p).ravel())
+            names = [f"{m} {n}" for m, _ in middle for n in names]
+        return Sampler(np.array([intern(n) for n in names], dtype=np.int32), cdf / cdf[-1])
+
+    family: list[Sampler] = []
+    male: list[Sampler] = []
+    female: list[Sampler] = []
+    shapes: list[NameShape] = []
+    for key in keys:
+        freq = FREQUENCIES[key]
+        tradition = replace(TRADITIONS[key], syllables=TRADITIONS[key].syllables + tuple(freq.tail_syllables.split()))
+        listed = {name for table in (freq.family, freq.family_female) for name, _ in table}
+        rare_family = rare_names(tradition, key, "family", RARE_FAMILY_NAMES, tradition.family_syllables, listed)
+        family.append(sampler(freq.family, rare_family))
+        for role, head, middle, out in (
+            ("male", freq.male, freq.male_middle, male),
+            ("female", freq.female, freq.female_middle, female),
+        ):
+            span = (1, 1) if middle else tradition.given_syllables
+            tail = rare_names(tradition, key, role, REALISTIC_RARE_GIVEN, span, {name for name, _ in head})
+            out.append(sampler(head, tail, middle))
+        women = sampler(freq.family_female, rare_family) if freq.family_female else None
+        shapes.append(NameShape(freq.compound_family, freq.second_given, freq.patronymic, women))
+    return family, male, female, shapes
+
+
+@cache
+def build_pool(mix: str = DEFAULT_NAME_MIX) -> NamePool:
+    """Build the name universe of name mix `mix` once per process (it does not depend on the run's seed).
+
+    Args:
+        mix: ``"legacy"`` or ``"realistic"`` (see the module docstring).
+
+    Returns:
+        The pool; the same object on every call with the same mix.
+    """
+    if mix not in NAME_MIXES:
+        raise ValueError(f"unknown name mix {mix!r}; expected one of {', '.join(NAME_MIXES)}")
+    strings: list[str] = []
+    index: dict[str, int] = {}
+
+    def intern(name: str) -> int:
+        if name not in index:
+            index[name] = len(strings)
+            strings.append(name)
+        return index[name]
+
+    keys = tuple(sorted(TRADITIONS))
+    build = _legacy_samplers if mix == "legacy" else _realistic_samplers
+    family, male, female, shapes = build(keys, intern)
 
     n_base = len(strings)
     variant_lists = [[intern(v) for v in spelling_variants(strings[i])] for i in range(n_base)]
@@ -242,5 +350,15 @@ def build_pool() -> NamePool:
         [not s.replace(" ", "").replace("-", "").replace("'", "").isascii() for s in strings], dtype=bool
     )
     return NamePool(
-        arr, keys, tuple(family), tuple(male), tuple(female), variants, n_variants, stripped, icao, has_diacritics
+        arr,
+        keys,
+        tuple(family),
+        tuple(male),
+        tuple(female),
+        tuple(shapes),
+        variants,
+        n_variants,
+        stripped,
+        icao,
+        has_diacritics,
     )

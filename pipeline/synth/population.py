@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.synth.kinds import KIND_AGES, KIND_MALE_SHARE, KIND_WEIGHTS, Kind
-from pipeline.synth.name_data import TRADITIONS
 from pipeline.synth.names import NamePool
 from pipeline.synth.nationalities import HOST, HOST_TRADITIONS, INDEX, KIND_NATIONALITIES, NATIONALITIES
 
@@ -78,21 +77,34 @@ def _choose(weights: dict, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.array(keys, dtype=object)[rng.choice(len(keys), size=count, p=p / p.sum())]
 
 
-def _draw_names(
+def draw_names(
     pool: NamePool, tradition: np.ndarray, sex: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, ...]:
+    """Name ids (family1, family2, given1, given2; -1 where absent) of persons of the given traditions and sexes.
+
+    Args:
+        pool: Name pool of the run's name mix.
+        tradition: Index into ``pool.traditions`` per person.
+        sex: 0 male, 1 female, 2 unspecified (drawn like men) per person.
+        rng: Random stream.
+    """
     n = len(tradition)
     family1 = np.full(n, -1, np.int32)
     family2 = np.full(n, -1, np.int32)
     given1 = np.full(n, -1, np.int32)
     given2 = np.full(n, -1, np.int32)
-    for t, key in enumerate(pool.traditions):
+    for t, shape in enumerate(pool.shapes):
         sel = np.flatnonzero(tradition == t)
         if not len(sel):
             continue
-        spec = TRADITIONS[key]
         family1[sel] = pool.family[t].draw(rng.random(len(sel)))
-        compound = sel[rng.random(len(sel)) < spec.compound_family]
+        if shape.family_female is not None:
+            women = sel[sex[sel] == 1]
+            family1[women] = shape.family_female.draw(rng.random(len(women)))
+        if shape.patronymic:
+            chain = sel[rng.random(len(sel)) < shape.patronymic]
+            family1[chain] = pool.male[t].draw(rng.random(len(chain)))
+        compound = sel[rng.random(len(sel)) < shape.compound_family]
         family2[compound] = pool.family[t].draw(rng.random(len(compound)))
         same = family2[compound] == family1[compound]
         family2[compound[same]] = -1
@@ -100,7 +112,7 @@ def _draw_names(
         for mask, sampler in ((~female, pool.male[t]), (female, pool.female[t])):
             who = sel[mask]
             given1[who] = sampler.draw(rng.random(len(who)))
-            second = who[rng.random(len(who)) < spec.second_given]
+            second = who[rng.random(len(who)) < shape.second_given]
             given2[second] = sampler.draw(rng.random(len(second)))
             given2[second[given2[second] == given1[second]]] = -1
     return family1, family2, given1, given2
@@ -139,7 +151,7 @@ def build_population(
     years = dob[unknown].astype("datetime64[D]").astype("datetime64[Y]")
     dob[unknown] = years.astype("datetime64[D]").astype(np.int32)
 
-    family1, family2, given1, given2 = _draw_names(pool, tradition, sex, rng)
+    family1, family2, given1, given2 = draw_names(pool, tradition, sex, rng)
 
     twin_of = np.full(persons, -1, dtype=np.int32)
     twins = np.flatnonzero(rng.random(persons) < TWIN_SHARE)
@@ -153,7 +165,7 @@ def build_population(
     sex[twins[same_sex]] = sex[sib[same_sex]]
     redo = twins
     for _attempt in range(8):  # twins get given names of their own
-        names = _draw_names(pool, tradition[redo], sex[redo], rng)
+        names = draw_names(pool, tradition[redo], sex[redo], rng)
         given1[redo], given2[redo] = names[2], names[3]
         redo = twins[given1[twins] == given1[twin_of[twins]]]
         if not len(redo):

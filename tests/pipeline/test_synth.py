@@ -9,10 +9,14 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.synth import ErrorRates, SynthError, generate
+from pipeline.synth.concentration import name_concentration
+from pipeline.synth.names import build_pool
+from pipeline.synth.population import draw_names
 
 CONTRACT = json.loads((Path(__file__).resolve().parents[2] / "pipeline" / "contract.json").read_text())
 START, END = date(2023, 1, 1), date(2024, 12, 31)
@@ -20,6 +24,9 @@ DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 COUNTRY = re.compile(r"^[A-Z]{1,3}$")
 KEYED = ("visa", "permit")
+# sha256 over (relative path, bytes) of every file of the small run in `test_legacy_name_mix_output_is_unchanged`,
+# recorded with the generator as it was before the realistic name mix existed.
+LEGACY_DIGEST = "c4c7fa0523167be8729bf66061fa13371314c6032285e2ec63e63cd724c1f348"
 
 
 def _read(out: Path, source: str) -> pd.DataFrame:
@@ -240,3 +247,139 @@ def test_invalid_rates_are_refused(bad: dict[str, float]) -> None:
 def test_invalid_window_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SynthError):
         generate(tmp_path, persons=10, start=END, end=START, seed=1)
+
+
+def _tree_digest(out: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(out.rglob("*.csv")):
+        digest.update(str(path.relative_to(out)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_legacy_name_mix_output_is_unchanged(tmp_path: Path) -> None:
+    kwargs = {"persons": 400, "start": date(2024, 1, 1), "end": date(2024, 6, 30), "seed": 7}
+    generate(tmp_path / "default", **kwargs)
+    generate(tmp_path / "legacy", name_mix="legacy", **kwargs)
+    assert _tree_digest(tmp_path / "default") == LEGACY_DIGEST
+    assert _tree_digest(tmp_path / "legacy") == LEGACY_DIGEST
+
+
+def test_realistic_mix_same_seed_gives_identical_files(tmp_path: Path) -> None:
+    kwargs = {"persons": 500, "start": date(2024, 1, 1), "end": date(2024, 3, 31), "seed": 3, "name_mix": "realistic"}
+    a = generate(tmp_path / "a", **kwargs)
+    generate(tmp_path / "b", **kwargs)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _tree_digest(tmp_path / "a") != LEGACY_DIGEST
+    assert a.name_mix == "realistic"
+    assert a.as_dict()["name_mix"] == "realistic"
+
+
+def test_unknown_name_mix_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SynthError, match="name mix"):
+        generate(tmp_path, persons=10, start=START, end=END, seed=1, name_mix="census")
+
+
+@pytest.fixture(scope="module")
+def realistic_names() -> pd.DataFrame:
+    """40,000 male and 40,000 female name draws of each tradition of the realistic mix."""
+    pool = build_pool("realistic")
+    per = 40_000
+    tradition = np.repeat(np.arange(len(pool.traditions)), 2 * per)
+    sex = np.tile(np.repeat([0, 1], per), len(pool.traditions)).astype(np.int8)
+    family1, _, given1, given2 = draw_names(pool, tradition, sex, np.random.default_rng(5))
+    given = pool.strings[given1].copy()
+    has = given2 >= 0
+    given[has] = given[has] + " " + pool.strings[given2[has]]
+    return pd.DataFrame(
+        {
+            "tradition": np.array(pool.traditions, dtype=object)[tradition],
+            "sex": sex,
+            "family_name": pool.strings[family1],
+            "given_names": given,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("tradition", "sex", "column", "names", "low", "high"),
+    [
+        ("vi", None, "family_name", ["NGUYEN"], 0.35, 0.42),  # 38.4 % (Vietnamese name studies)
+        ("vi", None, "family_name", ["NGUYEN", "TRAN", "LE"], 0.57, 0.63),
+        ("vi", 0, "given_names", ["VAN"], 0.27, 0.33),  # middle name VAN: first word of the given names
+        ("vi", 1, "given_names", ["THI"], 0.47, 0.53),
+        ("ko", None, "family_name", ["KIM"], 0.20, 0.23),  # 21.5 % (2015 census)
+        ("ko", None, "family_name", ["KIM", "LEE", "PARK"], 0.43, 0.47),  # 44.6 %
+        ("zh", None, "family_name", ["WANG"], 0.068, 0.077),  # 7.25 % (2007 household registry)
+        ("zh", None, "family_name", ["WANG", "LI", "ZHANG", "LIU", "CHEN"], 0.30, 0.32),
+        ("tr", 0, "given_names", ["MEHMET"], 0.027, 0.034),  # 3.0 % of men (population register)
+        ("tr", None, "family_name", ["YILMAZ"], 0.012, 0.016),
+        ("hi", 1, "family_name", ["DEVI"], 0.10, 0.12),  # Indian women's DEVI
+        ("hi", 0, "family_name", ["KUMAR", "SINGH"], 0.09, 0.10),
+        ("ar", 0, "given_names", ["MOHAMMED"], 0.10, 0.12),  # first of the given names
+        ("pt", 1, "given_names", ["MARIA"], 0.11, 0.13),  # 11.8 % of women (2022 census)
+        ("es", None, "family_name", ["GARCÍA"], 0.027, 0.033),  # 2.98 % (INE)
+        ("en", None, "family_name", ["SMITH"], 0.008, 0.012),
+    ],
+)
+def test_realistic_mix_reproduces_published_shares(
+    realistic_names: pd.DataFrame,
+    tradition: str,
+    sex: int | None,
+    column: str,
+    names: list[str],
+    low: float,
+    high: float,
+) -> None:
+    rows = realistic_names[realistic_names["tradition"] == tradition]
+    if sex is not None:
+        rows = rows[rows["sex"] == sex]
+    values = rows[column].str.split(" ").str[0] if column == "given_names" else rows[column]
+    share = values.isin(names).mean()
+    assert low <= share <= high, (tradition, names, share)
+
+
+def test_arabic_family_names_are_often_a_fathers_given_name(realistic_names: pd.DataFrame) -> None:
+    arabic = realistic_names[realistic_names["tradition"] == "ar"]
+    assert 0.05 <= (arabic["family_name"] == "MOHAMMED").mean() <= 0.065  # half of them patronymic x 11 %
+
+
+def test_concentration_of_a_hand_made_person_table() -> None:
+    persons = pd.DataFrame(
+        [
+            ("NGUYEN", "VAN AN", 1990, 0, "VNM", "vi"),
+            ("NGUYEN", "VAN AN", 1990, 0, "VNM", "vi"),
+            ("NGUYEN", "VAN AN", 1990, 0, "VNM", "vi"),
+            ("NGUYEN", "VAN AN", 1991, 0, "VNM", "vi"),  # other birth year
+            ("NGUYEN", "VAN AN", 1990, 1, "VNM", "vi"),  # other sex
+            ("TRAN", "THI HUONG", 1985, 1, "VNM", "vi"),
+            ("ZHANG", "WEI", 1980, 0, "CHN", "zh"),
+            ("ZHANG", "WEI", 1980, 0, "CHN", "zh"),
+            ("ZHANG", "WEI", 1980, 0, "UTO", "zh"),  # other nationality
+            ("LI", "NA", 1982, 1, "CHN", "zh"),
+        ],
+        columns=["family_name", "given_names", "birth_year", "sex", "nationality", "tradition"],
+    )
+    c = name_concentration(persons)
+    assert (c.persons, c.lookalike_persons, c.groups, c.largest_group) == (10, 5, 2, 3)
+    assert c.lookalike_share == pytest.approx(0.5)
+    assert c.largest_key == ("NGUYEN", "VAN AN", 1990, 0, "VNM")
+    vi, zh = c.traditions["vi"], c.traditions["zh"]
+    assert (vi.persons, vi.top_family, vi.top_family_share, vi.top3_family_share) == (6, "NGUYEN", 5 / 6, 1.0)
+    assert (vi.top_name, vi.top_name_share) == ("NGUYEN VAN AN", 5 / 6)
+    assert (vi.lookalike_share, vi.largest_group) == (0.5, 3)
+    assert (zh.top_family_share, zh.top_name, zh.top_name_share) == (0.75, "ZHANG WEI", 0.75)
+    assert (zh.lookalike_share, zh.largest_group) == (0.5, 2)
+    figures = c.as_dict()
+    assert figures["lookalike_persons"] == 5
+    assert "NGUYEN" not in json.dumps(figures)
+
+
+def test_summary_carries_concentration_without_names(tmp_path: Path) -> None:
+    summary = generate(tmp_path, persons=800, start=date(2024, 1, 1), end=date(2024, 2, 29), seed=9)
+    figures = summary.as_dict()["concentration"]
+    assert isinstance(figures, dict)
+    assert figures["persons"] == 800
+    assert 0 <= figures["lookalike_persons"] <= 800
+    persons = pd.read_csv(tmp_path / "persons.csv", dtype=str, keep_default_na=False)
+    assert not set(persons["family_name"]) & set(json.dumps(figures).replace('"', " ").split())

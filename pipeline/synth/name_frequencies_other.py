@@ -1,0 +1,240 @@
+"""Published name frequencies of the European, American and African traditions of the ``realistic`` mix.
+
+Same conventions as `pipeline.synth.name_frequencies`: percent of the people of the tradition (family names)
+or of one sex (given names), most common first; ``docs/synthetic-data.md`` names the sources.
+"""
+
+from __future__ import annotations
+
+from pipeline.synth.name_frequencies import Frequencies, shares
+
+OTHER: dict[str, Frequencies] = {
+    "uto": Frequencies(
+        family=shares(
+            "ANDERSSON 2.1 JOHANSSON 2.1 KARLSSON 1.9 NILSSON 1.5 ERIKSSON 1.3 LARSSON 1.1 OLSSON 1.0 PERSSON 0.9 "
+            "SVENSSON 0.9 GUSTAFSSON 0.8 PETTERSSON 0.8 JONSSON 0.6 JANSSON 0.4 HANSSON 0.4 BENGTSSON 0.3 "
+            "JÖNSSON 0.3 LINDBERG 0.3 JAKOBSSON 0.3 MAGNUSSON 0.3 LINDSTRÖM 0.3 OLOFSSON 0.3 LINDQVIST 0.3 "
+            "LINDGREN 0.3 BERG 0.25 AXELSSON 0.25 BERGSTRÖM 0.25 LUNDBERG 0.25 LIND 0.2 LUNDGREN 0.2 NYSTRÖM 0.2 "
+            "SJÖBERG 0.2 HOLM 0.2 ÅBERG 0.15 EKLUND 0.2 FORSBERG 0.2 SANDBERG 0.2"
+        ),
+        male=shares(
+            "LARS 1.6 MIKAEL 1.5 ANDERS 1.5 JOHAN 1.4 ERIK 1.4 PER 1.3 KARL 1.3 PETER 1.2 JAN 1.1 THOMAS 1.1 "
+            "DANIEL 1.1 FREDRIK 1.0 HANS 0.9 ANDREAS 0.9 STEFAN 0.9 MAGNUS 0.8 OSKAR 0.7 NILS 0.7 AXEL 0.6 EMIL 0.6"
+        ),
+        female=shares(
+            "ANNA 1.6 EVA 1.5 MARIA 1.5 KARIN 1.3 SARA 1.1 KRISTINA 1.1 LENA 1.0 EMMA 1.0 KERSTIN 0.9 ELIN 0.8 "
+            "INGRID 0.8 SOFIA 0.8 LINNEA 0.7 MALIN 0.7 HANNA 0.7 ELSA 0.6 ASTRID 0.5 MAJA 0.5"
+        ),
+        second_given=0.45,
+    ),
+    "en": Frequencies(
+        family=shares(
+            "SMITH 1.0 JONES 0.65 WILLIAMS 0.6 BROWN 0.5 JOHNSON 0.5 TAYLOR 0.4 DAVIES 0.25 DAVIS 0.25 MILLER 0.25 "
+            "WILSON 0.28 THOMAS 0.28 EVANS 0.2 MOORE 0.22 ANDERSON 0.2 JACKSON 0.22 WHITE 0.22 THOMPSON 0.22 "
+            "MARTIN 0.2 HARRIS 0.2 CLARK 0.18 LEWIS 0.18 ROBINSON 0.17 WALKER 0.18 WRIGHT 0.17 ROBERTS 0.17 "
+            "HALL 0.15 WOOD 0.15 GREEN 0.15 HUGHES 0.14 EDWARDS 0.13 LEE 0.2"
+        ),
+        male=shares(
+            "JAMES 3.318 JOHN 3.271 ROBERT 3.143 MICHAEL 2.629 WILLIAM 2.451 DAVID 2.363 RICHARD 1.703 "
+            "CHARLES 1.523 JOSEPH 1.404 THOMAS 1.38 CHRISTOPHER 1.035 DANIEL 0.974 PAUL 0.948 MARK 0.938 "
+            "DONALD 0.931 GEORGE 0.927 KENNETH 0.826 STEVEN 0.78 EDWARD 0.779 BRIAN 0.736 RONALD 0.725 "
+            "ANTHONY 0.721 KEVIN 0.671 JASON 0.66 MATTHEW 0.657"
+        ),
+        female=shares(
+            "MARY 2.629 PATRICIA 1.073 LINDA 1.035 BARBARA 0.98 ELIZABETH 0.937 JENNIFER 0.932 MARIA 0.828 "
+            "SUSAN 0.794 MARGARET 0.768 DOROTHY 0.727 LISA 0.704 NANCY 0.669 KAREN 0.667 BETTY 0.666 HELEN 0.663 "
+            "SANDRA 0.629 DONNA 0.583 CAROL 0.565 RUTH 0.562 SHARON 0.522 MICHELLE 0.519 LAURA 0.51 SARAH 0.508 "
+            "KIMBERLY 0.504 DEBORAH 0.494 JESSICA 0.49"
+        ),
+        second_given=0.4,
+    ),
+    "de": Frequencies(
+        family=shares(
+            "MÜLLER 0.3 SCHMIDT 0.22 SCHNEIDER 0.14 FISCHER 0.12 WEBER 0.1 MEYER 0.1 WAGNER 0.09 BECKER 0.09 "
+            "SCHULZ 0.09 HOFFMANN 0.09 SCHÄFER 0.08 KOCH 0.08 BAUER 0.08 RICHTER 0.08 KLEIN 0.08 WOLF 0.07 "
+            "SCHRÖDER 0.07 NEUMANN 0.07 SCHWARZ 0.07 ZIMMERMANN 0.07 BRAUN 0.06 KRÜGER 0.06 HOFMANN 0.06 "
+            "HARTMANN 0.06 LANGE 0.06"
+        ),
+        male=shares(
+            "THOMAS 1.6 MICHAEL 1.6 ANDREAS 1.5 PETER 1.4 STEFAN 1.2 KLAUS 1.0 WOLFGANG 1.0 JÜRGEN 0.9 "
+            "CHRISTIAN 1.0 FRANK 0.8 MARKUS 0.8 ALEXANDER 0.8 DANIEL 0.8 JAN 0.7 TOBIAS 0.6 LUKAS 0.6 FELIX 0.5 "
+            "MAXIMILIAN 0.5 PAUL 0.5 JONAS 0.4"
+        ),
+        female=shares(
+            "SABINE 1.1 ANDREA 1.1 PETRA 1.0 MONIKA 0.9 CLAUDIA 0.9 SUSANNE 0.9 BIRGIT 0.8 STEFANIE 0.8 "
+            "JULIA 0.8 KATHARINA 0.7 ANNA 0.7 LAURA 0.6 SANDRA 0.6 NICOLE 0.6 URSULA 0.6 GISELA 0.5 LENA 0.5 "
+            "HANNAH 0.5 SOPHIE 0.4 MARIE 0.4"
+        ),
+        second_given=0.35,
+    ),
+    "fr": Frequencies(
+        family=shares(
+            "MARTIN 0.4 BERNARD 0.2 THOMAS 0.18 PETIT 0.17 ROBERT 0.16 RICHARD 0.16 DURAND 0.15 DUBOIS 0.15 "
+            "MOREAU 0.14 LAURENT 0.14 SIMON 0.13 MICHEL 0.13 LEFÈVRE 0.12 LEROY 0.11 ROUX 0.11 DAVID 0.1 "
+            "BERTRAND 0.1 MOREL 0.1 FOURNIER 0.1 GIRARD 0.1"
+        ),
+        male=shares(
+            "JEAN 1.8 PIERRE 1.2 MICHEL 1.1 PHILIPPE 1.0 NICOLAS 0.9 ALAIN 0.8 PATRICK 0.8 CHRISTOPHE 0.8 "
+            "FRANÇOIS 0.7 DAVID 0.7 JULIEN 0.6 THOMAS 0.6 ANTOINE 0.5 LOUIS 0.5 HUGO 0.4 GABRIEL 0.4"
+        ),
+        female=shares(
+            "MARIE 2.0 NATHALIE 1.0 ISABELLE 1.0 SYLVIE 0.9 CATHERINE 0.9 FRANÇOISE 0.8 MARTINE 0.7 CHRISTINE 0.7 "
+            "SANDRINE 0.6 CAMILLE 0.5 JULIE 0.5 LÉA 0.4 MANON 0.4 CHLOÉ 0.4 EMMA 0.4"
+        ),
+        second_given=0.4,
+    ),
+    "it": Frequencies(
+        family=shares(
+            "ROSSI 0.2 RUSSO 0.17 FERRARI 0.13 ESPOSITO 0.12 BIANCHI 0.1 ROMANO 0.1 COLOMBO 0.09 RICCI 0.08 "
+            "MARINO 0.08 GRECO 0.07 BRUNO 0.07 GALLO 0.07 CONTI 0.06 DE_LUCA 0.06 MANCINI 0.06 COSTA 0.06 "
+            "GIORDANO 0.06 RIZZO 0.06 LOMBARDI 0.05 MORETTI 0.05"
+        ),
+        male=shares(
+            "GIUSEPPE 2.3 ANTONIO 1.8 GIOVANNI 1.8 FRANCESCO 1.6 MARIO 1.4 LUIGI 1.2 MARCO 1.2 ANDREA 1.2 "
+            "ALESSANDRO 1.1 SALVATORE 1.0 LUCA 1.0 ANGELO 0.9 VINCENZO 0.9 PIETRO 0.7"
+        ),
+        female=shares(
+            "MARIA 3.3 ANNA 2.0 FRANCESCA 1.0 GIUSEPPINA 0.9 ROSA 0.9 GIOVANNA 0.9 GIULIA 0.9 ANGELA 0.8 SARA 0.8 "
+            "CHIARA 0.8 PAOLA 0.8 TERESA 0.6 LUCIA 0.6 CARMELA 0.6"
+        ),
+        second_given=0.3,
+    ),
+    "es": Frequencies(
+        family=shares(
+            "GARCÍA 2.98 RODRÍGUEZ 1.92 GONZÁLEZ 1.91 FERNÁNDEZ 1.85 LÓPEZ 1.84 MARTÍNEZ 1.78 SÁNCHEZ 1.72 "
+            "PÉREZ 1.64 GÓMEZ 1.05 MARTÍN 1.03 JIMÉNEZ 0.9 HERNÁNDEZ 0.9 RUIZ 0.87 DÍAZ 0.85 MORENO 0.8 "
+            "MUÑOZ 0.72 ÁLVAREZ 0.71 ROMERO 0.6 ALONSO 0.55 GUTIÉRREZ 0.54 TORRES 0.5 RAMÍREZ 0.45 FLORES 0.4 "
+            "VARGAS 0.3 CASTRO 0.35"
+        ),
+        male=shares(
+            "ANTONIO 2.63 MANUEL 2.31 JOSÉ 2.22 FRANCISCO 1.91 DAVID 1.55 JUAN 1.33 JAVIER 1.29 DANIEL 1.27 "
+            "JOSÉ_ANTONIO 1.26 FRANCISCO_JAVIER 1.19 CARLOS 1.1 LUIS 1.0 MIGUEL 0.9 JUAN_CARLOS 0.8 JORGE 0.7 "
+            "ALEJANDRO 0.7 PEDRO 0.6 ANDRÉS 0.5 DIEGO 0.5 SANTIAGO 0.4"
+        ),
+        female=shares(
+            "MARÍA_CARMEN 2.58 MARÍA 2.3 CARMEN 1.45 ANA_MARÍA 1.09 LAURA 1.04 MARÍA_PILAR 1.04 MARÍA_DOLORES 1.01 "
+            "ISABEL 1.01 JOSEFA 1.0 MARÍA_TERESA 0.98 ANA 0.9 GUADALUPE 0.6 LUCÍA 0.6 PAULA 0.5 ELENA 0.5 "
+            "SOFÍA 0.4 VALENTINA 0.3 CAMILA 0.3"
+        ),
+        second_given=0.15,
+        compound_family=0.85,
+    ),
+    "pt": Frequencies(
+        family=shares(
+            "SILVA 10.5 SANTOS 6.6 OLIVEIRA 3.6 SOUZA 2.83 PEREIRA 2.12 FERREIRA 1.92 LIMA 1.88 ALVES 1.77 "
+            "RODRIGUES 1.67 COSTA 1.49 GOMES 1.2 RIBEIRO 1.1 MARTINS 1.1 CARVALHO 1.0 ALMEIDA 0.9 LOPES 0.8 "
+            "SOARES 0.8 FERNANDES 0.8 VIEIRA 0.7 BARBOSA 0.7 CONCEIÇÃO 0.3"
+        ),
+        male=shares(
+            "JOSÉ 5.2 JOÃO 3.5 ANTÔNIO 2.3 FRANCISCO 1.7 PEDRO 1.65 CARLOS 1.5 LUCAS 1.36 LUIZ 1.36 PAULO 1.3 "
+            "MARCOS 1.1 GABRIEL 1.0 RAFAEL 0.9 DANIEL 0.8 MARCELO 0.7 BRUNO 0.7 EDUARDO 0.65"
+        ),
+        female=shares(
+            "MARIA 11.8 ANA 3.8 FRANCISCA 0.7 ANTÔNIA 0.55 ADRIANA 0.55 JULIANA 0.55 MÁRCIA 0.5 FERNANDA 0.5 "
+            "PATRÍCIA 0.5 ALINE 0.5 BEATRIZ 0.4 LETÍCIA 0.4 CAMILA 0.4"
+        ),
+        second_given=0.45,
+        compound_family=0.6,
+    ),
+    "pl": Frequencies(
+        family=shares(
+            "NOWAK 0.52 KOWALSKI 0.36 WIŚNIEWSKI 0.28 WÓJCIK 0.26 KOWALCZYK 0.25 KAMIŃSKI 0.24 LEWANDOWSKI 0.24 "
+            "ZIELIŃSKI 0.23 SZYMAŃSKI 0.23 WOŹNIAK 0.23 DĄBROWSKI 0.22 KOZŁOWSKI 0.2 JANKOWSKI 0.18 MAZUR 0.18 "
+            "KWIATKOWSKI 0.17 WOJCIECHOWSKI 0.17 KRAWCZYK 0.17 KACZMAREK 0.16 PIOTROWSKI 0.16 GRABOWSKI 0.15"
+        ),
+        family_female=shares(
+            "NOWAK 0.52 KOWALSKA 0.36 WIŚNIEWSKA 0.28 WÓJCIK 0.26 KOWALCZYK 0.25 KAMIŃSKA 0.24 LEWANDOWSKA 0.24 "
+            "ZIELIŃSKA 0.23 SZYMAŃSKA 0.23 WOŹNIAK 0.23 DĄBROWSKA 0.22 KOZŁOWSKA 0.2 JANKOWSKA 0.18 MAZUR 0.18 "
+            "KWIATKOWSKA 0.17 WOJCIECHOWSKA 0.17 KRAWCZYK 0.17 KACZMAREK 0.16 PIOTROWSKA 0.16 GRABOWSKA 0.15"
+        ),
+        male=shares(
+            "PIOTR 3.5 KRZYSZTOF 3.2 ANDRZEJ 3.0 TOMASZ 2.9 JAN 2.7 PAWEŁ 2.5 MICHAŁ 2.4 MAREK 2.0 MARCIN 2.0 "
+            "GRZEGORZ 1.8 JAKUB 1.7 ŁUKASZ 1.7 ADAM 1.6 STANISŁAW 1.3 ZBIGNIEW 1.2 JÓZEF 1.2 MATEUSZ 1.2"
+        ),
+        female=shares(
+            "ANNA 5.8 KATARZYNA 3.3 MAŁGORZATA 3.1 AGNIESZKA 2.9 MARIA 2.6 BARBARA 2.3 EWA 2.2 ELŻBIETA 1.9 "
+            "KRYSTYNA 1.8 MAGDALENA 1.7 JOANNA 1.7 ZOFIA 1.3 MONIKA 1.3 ALEKSANDRA 1.2 TERESA 1.1 DANUTA 1.0"
+        ),
+        second_given=0.15,
+    ),
+    "uk": Frequencies(
+        family=shares(
+            "MELNYK 0.5 SHEVCHENKO 0.5 KOVALENKO 0.4 BONDARENKO 0.4 BOYKO 0.35 TKACHENKO 0.35 KRAVCHENKO 0.3 "
+            "KOVALCHUK 0.3 KOVAL 0.3 OLIINYK 0.28 SHEVCHUK 0.27 POLISHCHUK 0.25 LYSENKO 0.22 MARCHENKO 0.2 "
+            "SAVCHENKO 0.2 RUDENKO 0.2 MOROZ 0.2 PETRENKO 0.2"
+        ),
+        male=shares(
+            "OLEKSANDR 5.5 SERHII 4.5 ANDRII 3.5 VOLODYMYR 3.5 DMYTRO 3.0 MYKOLA 3.0 IVAN 2.5 YURII 2.5 OLEH 2.0 "
+            "VASYL 2.0 VIKTOR 2.0 MAKSYM 1.5 BOHDAN 1.0 TARAS 1.0"
+        ),
+        female=shares(
+            "OLENA 5.0 NATALIIA 4.5 TETIANA 4.0 IRYNA 3.5 SVITLANA 3.0 OKSANA 3.0 YULIIA 2.5 LIUDMYLA 2.5 "
+            "HALYNA 2.0 KATERYNA 2.0 ANASTASIIA 1.5 VIKTORIIA 1.5"
+        ),
+    ),
+    "ru": Frequencies(
+        family=shares(
+            "SMIRNOV 1.2 IVANOV 1.0 KUZNETSOV 0.8 POPOV 0.7 SOKOLOV 0.5 LEBEDEV 0.45 KOZLOV 0.4 NOVIKOV 0.4 "
+            "MOROZOV 0.4 PETROV 0.4 VOLKOV 0.4 SOLOVEV 0.3 VASILEV 0.3 ZAITSEV 0.3 PAVLOV 0.3 SEMENOV 0.3 "
+            "GOLUBEV 0.25 VINOGRADOV 0.25 BOGDANOV 0.25 VOROBEV 0.25"
+        ),
+        family_female=shares(
+            "SMIRNOVA 1.2 IVANOVA 1.0 KUZNETSOVA 0.8 POPOVA 0.7 SOKOLOVA 0.5 LEBEDEVA 0.45 KOZLOVA 0.4 "
+            "NOVIKOVA 0.4 MOROZOVA 0.4 PETROVA 0.4 VOLKOVA 0.4 SOLOVEVA 0.3 VASILEVA 0.3 ZAITSEVA 0.3 "
+            "PAVLOVA 0.3 SEMENOVA 0.3 GOLUBEVA 0.25 VINOGRADOVA 0.25 BOGDANOVA 0.25 VOROBEVA 0.25"
+        ),
+        male=shares(
+            "ALEKSANDR 6.0 SERGEI 5.0 DMITRII 4.0 ANDREI 4.0 ALEKSEI 3.5 VLADIMIR 3.0 EVGENII 2.5 MIKHAIL 2.5 "
+            "IGOR 2.0 NIKOLAI 2.0 IVAN 1.5 MAKSIM 1.5 ARTEM 1.0"
+        ),
+        female=shares(
+            "ELENA 5.5 OLGA 4.5 NATALIA 4.5 TATIANA 4.0 IRINA 3.5 SVETLANA 3.0 ANNA 2.5 MARIIA 2.0 EKATERINA 2.0 "
+            "IULIIA 2.0 ANASTASIIA 1.5 DARIA 1.0"
+        ),
+    ),
+    "ng": Frequencies(
+        family=shares(
+            "MUSA 1.5 ABUBAKAR 1.2 IBRAHIM 1.2 ABDULLAHI 1.0 BELLO 0.9 MOHAMMED 0.9 SANI 0.7 YUSUF 0.7 USMAN 0.6 "
+            "ALIYU 0.6 OKAFOR 0.5 ADAMU 0.5 UMAR 0.5 OKONKWO 0.4 EZE 0.4 ADEYEMI 0.4 OKEKE 0.3 NWOSU 0.3 "
+            "ADEBAYO 0.3 OLAWALE 0.3"
+        ),
+        male=shares(
+            "MUHAMMAD 3.0 IBRAHIM 2.0 EMMANUEL 2.0 ABDULLAHI 1.5 SAMUEL 1.5 DANIEL 1.5 JOHN 1.2 DAVID 1.2 "
+            "CHUKWUEMEKA 0.8 OLUWASEUN 0.8 EMEKA 0.6 TUNDE 0.6 CHINEDU 0.6"
+        ),
+        female=shares(
+            "BLESSING 2.5 FATIMA 2.5 MARY 2.0 AISHA 2.0 GRACE 1.5 ESTHER 1.2 HADIZA 1.2 ZAINAB 1.2 CHIOMA 1.0 "
+            "NGOZI 1.0 FUNMILAYO 0.6 ADAEZE 0.6 OLUWAKEMI 0.5"
+        ),
+        second_given=0.45,
+    ),
+    "so": Frequencies(
+        family=shares("MOHAMED 3 ABDI 2 ALI 2 HASSAN 2 AHMED 2 OMAR 1.5 ISMAIL 1 FARAH 1.5 HUSSEIN 1 ADAN 1 WARSAME 1"),
+        male=shares(
+            "MOHAMED 15 ABDI 4 AHMED 5 ALI 5 HASSAN 4 OMAR 3 ABDULLAHI 3 ABDIRAHMAN 3 ISMAIL 2.5 YUSUF 2.5 "
+            "ABDIKADIR 2 HUSSEIN 2 ADAN 1.5 FARAH 1.5 ABDIRIZAK 1 MAHAMUD 1.5"
+        ),
+        female=shares(
+            "FADUMO 5 AMINA 4 HALIMO 3 HODAN 3 SAHRA 3 ASHA 3 KHADIJA 3 MARYAN 3 NASRA 2 FARHIYO 2 MUNA 2 IFRAH 2 "
+            "ZAMZAM 1.5 HAWO 2"
+        ),
+        patronymic=0.8,
+        second_given=0.6,
+    ),
+    "er": Frequencies(
+        family=shares(
+            "TESFAY 2 GEBREMEDHIN 1.5 HAILE 2 BERHE 2 KIDANE 1.5 TEKLE 1.5 GEBRU 1.5 ABRAHA 1.5 YOHANNES 1.5 "
+            "MEHARI 1 WELDEMICHAEL 1 GHEBREMARIAM 1"
+        ),
+        male=shares(
+            "YONAS 3 DAWIT 3 SAMUEL 3 TESFAY 2.5 HAILE 2 BERHE 2 MERHAWI 2 FILMON 2 ROBEL 2 BINIAM 2 ARON 2 "
+            "MIKIEL 2 TESFALEM 1.5 YOHANNES 2 TEKLE 1.5"
+        ),
+        female=shares(
+            "SENAIT 3 HELEN 3 MERON 2.5 LWAM 2.5 SELAM 2.5 RAHEL 2 SABA 2 HIWET 2 FREWEINI 2 ELSA 2 MIHRET 2 "
+            "LETEBRHAN 1.5"
+        ),
+        patronymic=0.6,
+        second_given=0.5,
+    ),
+}
