@@ -6,7 +6,12 @@ Charts (Vega-Lite through Altair, rendered to inline SVG so the page opens anywh
 * the model's m and u probabilities and the match weight of every comparison level;
 * waterfall charts of sample pairs around the review band (per-comparison partial match weights);
 * the distribution of cluster (person) sizes;
-* tonight's new persons, merges and splits of person keys.
+* tonight's new persons, merges and splits of person keys;
+* coherence (:mod:`linkage.coherence`): persons holding birth dates more than one keying error apart, documents of
+  one issuer used at the same time, repeated-direction crossings, and their distributions;
+* weights per naming tradition: the name evidence (family name, given names and nationality, term-frequency
+  adjustments included) of pairs that agree exactly on both names, for the nationalities with most entities, so
+  that a common name (NGUYEN among Vietnamese) can be seen to count for less than a rare one.
 
 No chart or table shows a name, date or number: pairs are identified by source and record id only.
 """
@@ -23,10 +28,15 @@ import altair as alt
 import duckdb
 import pandas as pd
 
+from linkage.coherence import Coherence, Distribution, coherence_figures
+from linkage.input import INPUT_TABLE
 from linkage.link import CLUSTERS_TABLE, PAIRS_TABLE
 from linkage.model import LinkageModel
 
 alt.data_transformers.disable_max_rows()
+
+NAME_COMPARISONS = ("family_name", "given_names", "nationality")  # the name evidence of a pair (mw_* columns)
+TOP_NATIONALITIES = 15
 
 
 def match_weight_chart(con: duckdb.DuckDBPyConnection) -> alt.Chart:
@@ -146,9 +156,124 @@ def cluster_size_chart(con: duckdb.DuckDBPyConnection) -> alt.Chart:
     )
 
 
-def write_report(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.date, out_dir: Path) -> Path:
-    """Write ``out_dir/linkage-<night>.html`` and return its path."""
+def coherence_table(c: Coherence) -> str:
+    """The coherence counts as an HTML table (counts only)."""
+    rows = [
+        ("persons", c.persons),
+        ("records", c.records),
+        ("largest person (records)", c.largest_person_records),
+        ("persons with more than one full birth date", c.persons_several_birth_dates),
+        ("persons with birth dates more than one keying error apart", c.persons_incompatible_birth_dates),
+        ("persons with more than one document", c.persons_several_documents),
+        (
+            "persons with two documents of one issuer (more than one keying error apart)",
+            c.persons_same_issuer_documents,
+        ),
+        ("of which used at the same time", c.persons_concurrent_documents),
+        ("persons with two or more border crossings", c.persons_several_crossings),
+        ("persons with repeated-direction crossings", c.persons_repeated_direction),
+        ("repeated-direction crossings", c.repeated_direction_crossings),
+    ]
+    cells = "".join(f'<tr><td style="text-align:left">{html.escape(k)}</td><td>{v:,}</td></tr>' for k, v in rows)
+    return f"<table><tr><th>figure</th><th>count</th></tr>{cells}</table>"
+
+
+def _distribution_chart(values: Distribution, title: str, axis: str) -> alt.Chart:
+    frame = pd.DataFrame(values, columns=["bucket", "persons"])
+    return (
+        alt.Chart(frame, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("bucket:O", sort=None, title=axis, axis=alt.Axis(labelAngle=0)),
+            y=alt.Y("persons:Q", scale=alt.Scale(type="symlog")),
+            tooltip=["bucket", "persons"],
+        )
+        .properties(width=230, height=160)
+    )
+
+
+def coherence_charts(c: Coherence) -> alt.VConcatChart:
+    """Persons by distinct full birth dates, by distinct documents, by records and by repeated crossings."""
+    return alt.vconcat(
+        alt.hconcat(
+            _distribution_chart(c.by_birth_dates, "Persons by distinct full birth dates", "birth dates"),
+            _distribution_chart(c.by_documents, "Persons by distinct documents", "documents"),
+        ),
+        alt.hconcat(
+            _distribution_chart(c.by_records, "Persons by records", "records"),
+            _distribution_chart(
+                c.by_repeated_crossings,
+                "Persons with 2+ crossings by repeated-direction crossings",
+                "repeated-direction crossings",
+            ),
+        ),
+    )
+
+
+def name_weight_frame(con: duckdb.DuckDBPyConnection, top: int = TOP_NATIONALITIES) -> pd.DataFrame | str:
+    """Name evidence of scored pairs agreeing exactly on both names, per nationality: quantiles per nationality.
+
+    The evidence of a pair is the sum of its partial match weights (``mw_*``, with the term-frequency adjustments
+    ``mw_tf_adj_*`` where the pairs table has them) for family name, given names and nationality. Only pairs of
+    entities of the same nationality, one of the ``top`` nationalities by entities, count. Returns a one-line
+    reason instead when the pairs table lacks the weight columns (a model that did not keep them).
+    """
+    columns = {c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {PAIRS_TABLE})").fetchall()}
+    missing = [f"mw_{n}" for n in NAME_COMPARISONS if f"mw_{n}" not in columns]
+    if missing:
+        return f"not shown: the scored pairs have no {', '.join(missing)} column (a model without them)"
+    terms = [f"coalesce(p.{c}, 0)" for n in NAME_COMPARISONS for c in (f"mw_{n}", f"mw_tf_adj_{n}") if c in columns]
+    frame = con.execute(
+        f"""WITH top AS (
+              SELECT nationality FROM {INPUT_TABLE} WHERE nationality IS NOT NULL
+              GROUP BY nationality ORDER BY count(*) DESC, nationality LIMIT ?),
+            evidence AS (
+              SELECT a.nationality, {" + ".join(terms)} AS weight
+              FROM {PAIRS_TABLE} p
+              JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
+              JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
+              WHERE a.tok_family_name = b.tok_family_name AND a.tok_given_names = b.tok_given_names
+                AND a.nationality = b.nationality AND a.nationality IN (SELECT nationality FROM top))
+            SELECT nationality, count(*) AS pairs, quantile_cont(weight, 0.1) AS p10,
+                   quantile_cont(weight, 0.25) AS p25, median(weight) AS median,
+                   quantile_cont(weight, 0.75) AS p75, quantile_cont(weight, 0.9) AS p90
+            FROM evidence GROUP BY nationality ORDER BY median, nationality""",
+        [top],
+    ).df()
+    return frame if not frame.empty else "not shown: no scored pair agrees exactly on both names"
+
+
+def name_weight_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
+    """Box per nationality: quartiles (box), 10th to 90th percentile (line), median (tick)."""
+    base = alt.Chart(frame).encode(
+        x=alt.X("nationality:N", sort=list(frame["nationality"]), title="nationality (sorted by median)"),
+        tooltip=["nationality", "pairs", "p10", "p25", "median", "p75", "p90"],
+    )
+    return alt.layer(
+        base.mark_rule().encode(
+            y=alt.Y("p10:Q", title="name evidence (match weight)", scale=alt.Scale(zero=False)), y2="p90:Q"
+        ),
+        base.mark_bar(size=14, color="#74c0fc").encode(y="p25:Q", y2="p75:Q"),
+        base.mark_tick(color="black", size=14, thickness=2).encode(y="median:Q"),
+        title="Name evidence of pairs agreeing exactly on both names (family, given, nationality, with frequencies)",
+    ).properties(width=640, height=240)
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    night: dt.date,
+    out_dir: Path,
+    *,
+    coherence: Coherence | None = None,
+) -> Path:
+    """Write ``out_dir/linkage-<night>.html`` and return its path.
+
+    ``coherence`` are the figures of :func:`linkage.coherence.coherence_figures` when the caller has them already
+    (computed here otherwise).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
+    coherence = coherence or coherence_figures(con)
     changes = con.execute(
         "SELECT reason, count(DISTINCT old_key), sum(records) FROM person_key_history WHERE night = ? GROUP BY ALL",
         [night],
@@ -162,6 +287,12 @@ def write_report(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.
     if waterfall is not None:
         charts.insert(2, waterfall)
     body = "\n".join(_chart_html(c, i) for i, c in enumerate(charts))
+    names = name_weight_frame(con)
+    weights = (
+        f"<p>{html.escape(names)}</p>"
+        if isinstance(names, str)
+        else _chart_html(name_weight_chart(names), len(charts) + 1)
+    )
     rows = (
         "".join(
             f"<tr><td>{html.escape(reason)}</td><td>{keys:,}</td><td>{records:,}</td></tr>"
@@ -176,7 +307,18 @@ def write_report(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.
 review threshold {model.review_threshold}. {totals[0]:,} records in {totals[1]:,} persons; {totals[2]:,} pairs for
 clerical review.</p>
 <h2>Person keys changed tonight</h2><table><tr><th>change</th><th>old keys</th><th>records</th></tr>{rows}</table>
-{body}</body></html>"""
+{body}
+<h2>Coherence</h2>
+<p>Signs of different people merged into one person: birth dates more than one keying error apart (equal, day and
+month swapped, one of year, month and day different, or a day equal to its month such as a defaulted 1 January
+against the same year are one keying error), two documents of one issuing country used at the same time,
+consecutive border crossings in the same direction (a missed crossing does this too). Counts of persons.</p>
+{coherence_table(coherence)}
+{_chart_html(coherence_charts(coherence), len(charts))}
+<h2>Weights per naming tradition</h2>
+<p>For the {TOP_NATIONALITIES} nationalities with most entities: the name evidence of scored pairs of the same
+nationality that agree exactly on family and given names. A common name counts for less than a rare one.</p>
+{weights}</body></html>"""
     path = out_dir / f"linkage-{night.isoformat()}.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.coherence import coherence_figures
 from linkage.errors import ModelNotFoundError
 from linkage.link import PAIRS_TABLE, link
 from linkage.model import load_model, save_model, train_model
@@ -53,6 +54,11 @@ class LinkStepSummary:
     merged_keys: int = 0
     split_keys: int = 0
     review_pairs_queued: int = 0
+    # Coherence (linkage.coherence): persons that look like different people merged.
+    persons_incompatible_birth_dates: int = 0
+    persons_concurrent_documents: int = 0
+    persons_repeated_direction: int = 0
+    largest_person_records: int = 0
     report: str = ""
 
     def as_dict(self) -> dict[str, object]:
@@ -134,7 +140,8 @@ def link_night(
             "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
         )
     tell("linking records into persons", 1, 1)
-    report = write_report(con, model, night, reports) if reports is not None else None
+    coherence = coherence_figures(con)
+    report = write_report(con, model, night, reports, coherence=coherence) if reports is not None else None
     return LinkStepSummary(
         status="linked",
         report=str(report) if report else "",
@@ -150,4 +157,8 @@ def link_night(
         merged_keys=result.keys.merged_keys,
         split_keys=result.keys.split_keys,
         review_pairs_queued=queued,
+        persons_incompatible_birth_dates=coherence.persons_incompatible_birth_dates,
+        persons_concurrent_documents=coherence.persons_concurrent_documents,
+        persons_repeated_direction=coherence.persons_repeated_direction,
+        largest_person_records=coherence.largest_person_records,
     )

@@ -112,6 +112,7 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     assert not [v for v in identifiers if v in statistics[0].read_text()]
     assert "histories (every person): " in printed
     assert "linkage (relinked every record): " in printed and "persons" in printed
+    assert "linkage coherence: " in printed and "with repeated-direction crossings" in printed
 
     links = tmp_path / "links.csv"
     assert main(["export", "links", "--out", str(links), "--warehouse", str(warehouse)]) == 0

@@ -1,0 +1,229 @@
+"""Coherence of the linked persons: counts that show different people merged into one person.
+
+Common names (NGUYEN VAN AN, ZHANG JUN) make a linkage merge namesakes who share the birth year, sex and
+nationality but not the full birth date or the passport. Such a person shows in the linkage tables as a
+person holding facts one person cannot have. :func:`coherence_figures` counts, per person (``cluster_id``),
+in SQL over ``linkage_input`` (one row per entity, with its cluster and record count), ``linkage_records`` and
+``linkage_clusters``:
+
+* records, distinct full birth dates (``tok_dob``) and distinct documents (``tok_document``);
+* **incompatible birth dates**: two birth dates that are not one keying error apart. One keying error is
+  day and month swapped, or at most one of year, month and day different; a date whose day equals its month
+  (a defaulted 1 January) goes with any date of the same year. This is stricter than the clustering's merge
+  rule (:func:`linkage.cluster.dobs_compatible`), which lets any two dates of one year through: that is
+  precisely how namesakes born in the same year end up together;
+* **documents of one issuer**: two documents of the same issuing country that are more than one keying error
+  apart (no shared ``tok_document_edits`` token). A renewed passport is one, so the stricter
+  **concurrent documents** count asks that the two documents were used in overlapping periods (a record of
+  one falls strictly between the first and last record of the other; record day: crossing, visa decision or
+  permit issue date). One person does not travel on two passports of one country at once;
+* **repeated-direction crossings**: two consecutive border crossings of the person in the same direction (two
+  arrivals or two departures in a row, in crossing-time order). A missed crossing does this too, so the count
+  never falls to zero; a jump shows merged travellers;
+* the largest person by records.
+
+Day equal to month cannot be read off the tokens directly: ``tok_dob_swapped`` equals ``tok_dob`` both when day
+equals month and when the day is above 12 (no swapped date exists), and month and day are keyed under different
+purposes. A day token seen on some date with a swapped date different from the date itself belongs to a day of
+1-12; a date with such a day and ``tok_dob_swapped = tok_dob`` has day equal to month. With every day 1-12
+seen with another month (any real population) this is exact; otherwise such a date is treated as an ordinary
+one (stricter).
+
+Only counts leave this module: no token, key or identifier.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+from linkage.input import INPUT_TABLE, RECORDS_TABLE
+from linkage.link import CLUSTERS_TABLE
+
+if TYPE_CHECKING:
+    import duckdb
+
+Distribution = tuple[tuple[str, int], ...]
+# (label, lowest value) of each bucket, in order; the last bucket is open.
+COUNT_BUCKETS = (("none", 0), ("1", 1), ("2", 2), ("3", 3), ("4+", 4))
+RECORD_BUCKETS = (("1", 1), ("2", 2), ("3-5", 3), ("6-10", 6), ("11-20", 11), ("21-50", 21), ("51+", 51))
+REPEAT_BUCKETS = (("0", 0), ("1", 1), ("2", 2), ("3+", 3))
+# The day on which each record was made, for the periods in which a document was used.
+RECORD_DAYS_SQL = """
+SELECT 'border' AS source, record_id, crossing_date AS day FROM border_crossings
+UNION ALL SELECT 'visa', record_id, decision_date FROM visa_decisions
+UNION ALL SELECT 'permit', record_id, issue_date FROM residence_permits"""
+
+
+@dataclass(frozen=True)
+class Coherence:
+    """Coherence counts of the linked persons (no identifiers). Distributions are (bucket, persons) pairs."""
+
+    persons: int
+    records: int
+    largest_person_records: int
+    persons_several_birth_dates: int
+    persons_incompatible_birth_dates: int
+    persons_several_documents: int
+    persons_same_issuer_documents: int
+    persons_concurrent_documents: int
+    persons_several_crossings: int  # persons with at least two border crossings
+    persons_repeated_direction: int
+    repeated_direction_crossings: int
+    by_birth_dates: Distribution
+    by_documents: Distribution
+    by_records: Distribution
+    by_repeated_crossings: Distribution  # persons with at least two crossings, by repeated-direction crossings
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def dates_compatible_sql(a: str, b: str) -> str:
+    """SQL: the birth dates of rows ``a`` and ``b`` can be one date keyed twice (see the module docstring).
+
+    Both rows carry the ``tok_dob*`` columns and a boolean ``day_is_month``.
+    """
+    same = [f"coalesce({a}.{c} = {b}.{c}, false)" for c in ("tok_dob_year", "tok_dob_month", "tok_dob_day")]
+    return f"""({a}.tok_dob = {b}.tok_dob
+        OR {a}.tok_dob_swapped = {b}.tok_dob OR {a}.tok_dob = {b}.tok_dob_swapped
+        OR ({" + ".join(f"{s}::INTEGER" for s in same)}) >= 2
+        OR ({same[0]} AND ({a}.day_is_month OR {b}.day_is_month)))"""
+
+
+def _incompatible_dates_sql() -> str:
+    """SQL counting persons with two birth dates more than one keying error apart."""
+    return f"""
+WITH low_days AS (  -- day tokens of days 1-12: seen on a date that has a swapped date
+    SELECT DISTINCT tok_dob_day FROM {INPUT_TABLE} WHERE tok_dob_swapped <> tok_dob),
+dates AS (  -- the other date tokens are functions of tok_dob
+    SELECT cluster_id, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day
+    FROM {INPUT_TABLE} WHERE tok_dob IS NOT NULL
+    GROUP BY cluster_id, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day
+    QUALIFY count(*) OVER (PARTITION BY cluster_id) > 1),
+flagged AS (
+    SELECT d.*, d.tok_dob_swapped = d.tok_dob AND d.tok_dob_day IN (SELECT tok_dob_day FROM low_days) AS day_is_month
+    FROM dates d)
+SELECT count(DISTINCT a.cluster_id)
+FROM flagged a JOIN flagged b ON a.cluster_id = b.cluster_id AND a.tok_dob < b.tok_dob
+WHERE NOT {dates_compatible_sql("a", "b")}"""
+
+
+def _document_pairs_sql() -> str:
+    """SQL of the pairs of documents (cluster, two tokens) of one person and issuer more than one error apart."""
+    return f"""
+WITH documents AS (
+    SELECT cluster_id, doc_issuing_country AS issuer, tok_document,
+           any_value(coalesce(tok_document_edits, [])) AS edits
+    FROM {INPUT_TABLE} WHERE tok_document IS NOT NULL AND doc_issuing_country IS NOT NULL
+    GROUP BY cluster_id, doc_issuing_country, tok_document
+    QUALIFY count(*) OVER (PARTITION BY cluster_id, doc_issuing_country) > 1)
+SELECT a.cluster_id, a.tok_document AS document_a, b.tok_document AS document_b
+FROM documents a JOIN documents b
+  ON a.cluster_id = b.cluster_id AND a.issuer = b.issuer AND a.tok_document < b.tok_document
+WHERE NOT list_has_any(a.edits, b.edits)"""
+
+
+def _concurrent_documents_sql(pairs: str) -> str:
+    """SQL counting persons of ``pairs`` (see :func:`_document_pairs_sql`) whose two documents' use overlaps."""
+    return f"""
+WITH used AS (
+    SELECT e.cluster_id, e.tok_document, min(d.day) AS first_day, max(d.day) AS last_day
+    FROM {INPUT_TABLE} e
+    JOIN {RECORDS_TABLE} r ON r.entity_id = e.entity_id
+    JOIN ({RECORD_DAYS_SQL}) d ON d.source = r.source AND d.record_id = r.record_id
+    WHERE e.cluster_id IN (SELECT cluster_id FROM {pairs})
+      AND e.tok_document IN (SELECT document_a FROM {pairs} UNION SELECT document_b FROM {pairs})
+    GROUP BY ALL)
+SELECT count(DISTINCT p.cluster_id)
+FROM {pairs} p
+JOIN used a ON a.cluster_id = p.cluster_id AND a.tok_document = p.document_a
+JOIN used b ON b.cluster_id = p.cluster_id AND b.tok_document = p.document_b
+WHERE a.first_day < b.last_day AND b.first_day < a.last_day"""
+
+
+def _crossings_sql() -> str:
+    """SQL of one row per person with border crossings: crossings and repeated-direction crossings."""
+    return f"""
+SELECT cluster_id, count(*) AS crossings, count(*) FILTER (WHERE direction = previous) AS repeats
+FROM (
+    SELECT c.cluster_id, b.direction,
+           lag(b.direction) OVER (PARTITION BY c.cluster_id ORDER BY b.crossing_time, b.record_id) AS previous
+    FROM border_crossings b JOIN {CLUSTERS_TABLE} c ON c.source = 'border' AND c.record_id = b.record_id)
+GROUP BY cluster_id"""
+
+
+def _bucket_sql(value: str, buckets: tuple[tuple[str, int], ...]) -> str:
+    """SQL CASE giving the label of the bucket ``value`` falls in (buckets ascending, the last open)."""
+    whens = " ".join(f"WHEN {value} >= {low} THEN '{label}'" for label, low in reversed(buckets[1:]))
+    return f"CASE {whens} ELSE '{buckets[0][0]}' END"
+
+
+def _distribution(
+    con: duckdb.DuckDBPyConnection, table: str, value: str, buckets: tuple[tuple[str, int], ...]
+) -> Distribution:
+    """Persons of ``table`` per bucket of ``value``, every bucket listed (zeros included)."""
+    found = dict(
+        con.execute(f"SELECT {_bucket_sql(value, buckets)} AS bucket, count(*) FROM {table} GROUP BY ALL").fetchall()
+    )
+    return tuple((label, int(found.get(label, 0))) for label, _ in buckets)
+
+
+def coherence_figures(con: duckdb.DuckDBPyConnection) -> Coherence:
+    """Coherence counts of the persons in the linkage tables (after a linkage run).
+
+    Args:
+        con: Warehouse connection holding ``linkage_input``, ``linkage_records`` and ``linkage_clusters`` (with
+            the record tables ``border_crossings``, ``visa_decisions`` and ``residence_permits``).
+
+    Returns:
+        Counts and distributions of persons; no identifiers.
+    """
+    began = time.perf_counter()
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE __coherence_persons AS
+            SELECT cluster_id, sum(records)::BIGINT AS records, count(DISTINCT tok_dob) AS birth_dates,
+                   count(DISTINCT tok_document) AS documents
+            FROM {INPUT_TABLE} GROUP BY cluster_id"""
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __coherence_document_pairs AS {_document_pairs_sql()}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __coherence_crossings AS {_crossings_sql()}")
+        persons, records, largest, several_dates, several_documents = con.execute(
+            """SELECT count(*), coalesce(sum(records), 0), coalesce(max(records), 0),
+                      count(*) FILTER (WHERE birth_dates > 1), count(*) FILTER (WHERE documents > 1)
+               FROM __coherence_persons"""
+        ).fetchall()[0]
+        incompatible = con.execute(_incompatible_dates_sql()).fetchall()[0][0]
+        same_issuer = con.execute("SELECT count(DISTINCT cluster_id) FROM __coherence_document_pairs").fetchall()[0][0]
+        concurrent = con.execute(_concurrent_documents_sql("__coherence_document_pairs")).fetchall()[0][0]
+        several_crossings, repeated_persons, repeated = con.execute(
+            """SELECT count(*) FILTER (WHERE crossings > 1), count(*) FILTER (WHERE repeats > 0),
+                      coalesce(sum(repeats), 0)
+               FROM __coherence_crossings"""
+        ).fetchall()[0]
+        return Coherence(
+            persons=int(persons),
+            records=int(records),
+            largest_person_records=int(largest),
+            persons_several_birth_dates=int(several_dates),
+            persons_incompatible_birth_dates=int(incompatible),
+            persons_several_documents=int(several_documents),
+            persons_same_issuer_documents=int(same_issuer),
+            persons_concurrent_documents=int(concurrent),
+            persons_several_crossings=int(several_crossings),
+            persons_repeated_direction=int(repeated_persons),
+            repeated_direction_crossings=int(repeated),
+            by_birth_dates=_distribution(con, "__coherence_persons", "birth_dates", COUNT_BUCKETS),
+            by_documents=_distribution(con, "__coherence_persons", "documents", COUNT_BUCKETS),
+            by_records=_distribution(con, "__coherence_persons", "records", RECORD_BUCKETS),
+            by_repeated_crossings=_distribution(
+                con, "(SELECT * FROM __coherence_crossings WHERE crossings > 1)", "repeats", REPEAT_BUCKETS
+            ),
+            seconds=round(time.perf_counter() - began, 3),
+        )
+    finally:
+        for scratch in ("__coherence_persons", "__coherence_document_pairs", "__coherence_crossings"):
+            con.execute(f"DROP TABLE IF EXISTS {scratch}")
