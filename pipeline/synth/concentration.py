@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 LOOKALIKE_KEY = ("family_name", "given_names", "birth_year", "sex", "nationality")
@@ -118,14 +117,16 @@ def name_concentration(persons: pd.DataFrame) -> Concentration:
     """
     if persons.empty:
         return Concentration(0, 0, 0, 0)
+    codes = pd.DataFrame({name: pd.factorize(persons[name], sort=True)[0] for name in LOOKALIKE_KEY})
     key = list(LOOKALIKE_KEY)
-    group_size = persons.groupby(key, sort=False, dropna=False)[key[0]].transform("size")
-    sizes = persons.groupby(key, sort=True, dropna=False).size()
+    group_size = codes.groupby(key, sort=False)[key[0]].transform("size").set_axis(persons.index)
+    sizes = codes.groupby(key, sort=True).size()
     shared = sizes[sizes > 1]
     largest_key: tuple[object, ...] = ()
     if len(shared):
-        order = np.argsort(-shared.to_numpy(), kind="stable")
-        largest_key = tuple(shared.index[order[0]])
+        first = group_size.to_numpy() == shared.max()
+        rows = persons.loc[first, key].sort_values(key)  # the smallest key among the largest groups
+        largest_key = tuple(rows.iloc[0])
     traditions = {
         str(key_): _tradition(frame, group_size.loc[frame.index])
         for key_, frame in persons.groupby("tradition", sort=True)

@@ -283,6 +283,11 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
             names = [f"{m} {n}" for m, _ in middle for n in names]
         return Sampler(np.array([intern(n) for n in names], dtype=np.int32), cdf / cdf[-1])
 
+    def tail_count(tradition: NameTradition, span: tuple[int, int], wanted: int) -> int:
+        """At most as many rare names as the syllables can make (short spans run out early)."""
+        k = len(set(tradition.syllables))
+        return min(wanted, sum(k**length for length in range(span[0], span[1] + 1)) // 2)
+
     family: list[Sampler] = []
     male: list[Sampler] = []
     female: list[Sampler] = []
@@ -291,14 +296,16 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
         freq = FREQUENCIES[key]
         tradition = replace(TRADITIONS[key], syllables=TRADITIONS[key].syllables + tuple(freq.tail_syllables.split()))
         listed = {name for table in (freq.family, freq.family_female) for name, _ in table}
-        rare_family = rare_names(tradition, key, "family", RARE_FAMILY_NAMES, tradition.family_syllables, listed)
+        span = tradition.family_syllables
+        rare_family = rare_names(tradition, key, "family", tail_count(tradition, span, RARE_FAMILY_NAMES), span, listed)
         family.append(sampler(freq.family, rare_family))
         for role, head, middle, out in (
             ("male", freq.male, freq.male_middle, male),
             ("female", freq.female, freq.female_middle, female),
         ):
             span = (1, 1) if middle else tradition.given_syllables
-            tail = rare_names(tradition, key, role, REALISTIC_RARE_GIVEN, span, {name for name, _ in head})
+            wanted = tail_count(tradition, span, REALISTIC_RARE_GIVEN)
+            tail = rare_names(tradition, key, role, wanted, span, {name for name, _ in head})
             out.append(sampler(head, tail, middle))
         women = sampler(freq.family_female, rare_family) if freq.family_female else None
         shapes.append(NameShape(freq.compound_family, freq.second_given, freq.patronymic, women))
