@@ -3,20 +3,26 @@
 Connected components at a threshold merge two people as soon as one record of each scores above it, and a
 common name turns such errors into chains (one mis-keyed record joins two WANG WEIs, then their clusters
 join further people). :func:`constrained_clusters` instead merges along edges in descending match weight
-(Kruskal order, union-find) and refuses a merge that would put *incompatible* entities in one cluster:
+(Kruskal order, union-find) and refuses a merge that would put *incompatible* entities in one cluster. A person
+may not hold:
 
-* different sex (both known);
-* dates of birth that cannot be the same date keyed twice: not equal, not day/month swapped, different
-  year and different month-and-day (a defaulted 1 January keeps the year, a year typo keeps the day);
+* two sexes (both known);
+* two documents of the same issuing country in use at the same time (sighting periods overlapping by more than
+  :data:`CONCURRENT_DAYS`), unless one number is a keying error of the other: a renewed passport replaces the old
+  one, namesakes travel on their own passports at the same time;
+* two dates of birth that are more than one keying error apart: not equal, not day/month swapped, differing in
+  more than one of year, month and day, and not a default month and day (1 January, learnt from the data with the
+  model) against a date of the same year;
 * given names with nothing in common (no shared name part or phonetic code, different name sets) while the
   documents differ too (both known, and more than one keying error apart): twins share a family name, a date
   of birth and often a sex, never a passport number.
 
-Clusters that share a document number are exempt from the last two rules (the same passport keyed with a
-wrong birth date is one person; twins and namesakes do not share documents).
-
-Each cluster keeps the set of values it holds (small sets), so a merge check costs a few set operations.
-Only edges between different clusters are checked; a refused edge stays in the pairs table for review.
+The rules are checked against the whole cluster, not pair by pair: each cluster keeps the set of values it
+holds (small sets), and a merge must be compatible with all of them, so a chain A-B-C cannot merge what A-C
+alone would refuse. Clusters that share a document number are exempt from the last two rules (the same
+passport keyed with a wrong birth date is one person; twins and namesakes do not share documents), and so are
+edges of :data:`STRONG_WEIGHT` or more. A refused edge stays in the pairs table and goes to clerical review;
+a reviewer's accepted pair is merged whatever the rules say.
 
 :func:`connected_components` is the plain alternative (same edges, no constraints) for comparison.
 """
@@ -30,17 +36,45 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components as _scipy_components
 
-STRONG_WEIGHT = 20.0  # match weight from which only the sex rule applies
+STRONG_WEIGHT = 20.0  # match weight from which only the sex and the concurrent-document rules apply
+CONCURRENT_DAYS = 30  # two documents of one issuer seen in use over a longer common period are two people
 
 
 class Dob(NamedTuple):
-    """Date-of-birth tokens of one entity."""
+    """Date-of-birth tokens of one entity; ``default`` when its month and day are a default date (1 January)."""
 
     dob: int
     swapped: int
     year: int | None
     month: int | None
     day: int | None
+    default: bool = False
+
+
+class Document(NamedTuple):
+    """A document (number and issuer token) with the period it was seen in use (days since 1970-01-01)."""
+
+    issuer: str | None
+    first_seen: int
+    last_seen: int
+    edits: frozenset[int] = frozenset()
+
+    def joined(self, other: Document) -> Document:
+        """The same document seen on more records: the union of the periods."""
+        return Document(
+            self.issuer,
+            min(self.first_seen, other.first_seen),
+            max(self.last_seen, other.last_seen),
+            self.edits | other.edits,
+        )
+
+
+def documents_concurrent(a: Document, b: Document, days: int = CONCURRENT_DAYS) -> bool:
+    """Two different documents of one issuer in use at the same time for more than ``days`` (and not one keying
+    error apart): no renewal looks like that."""
+    if a.issuer is None or a.issuer != b.issuer or not a.edits.isdisjoint(b.edits):
+        return False
+    return min(a.last_seen, b.last_seen) - max(a.first_seen, b.first_seen) > days
 
 
 class Entity(NamedTuple):
@@ -52,6 +86,9 @@ class Entity(NamedTuple):
     name_set: int | None
     document: int | None
     document_edits: frozenset[int] = frozenset()
+    issuer: str | None = None  # the document's issuing country
+    first_seen: int = 0  # first and last day (since 1970-01-01) a record of the entity was made
+    last_seen: int = 0
 
 
 @dataclass
@@ -60,17 +97,18 @@ class _Cluster:
     dobs: set[Dob] = field(default_factory=set)
     given: set[int] = field(default_factory=set)
     name_sets: set[int] = field(default_factory=set)
-    documents: set[int] = field(default_factory=set)
+    documents: dict[int, Document] = field(default_factory=dict)
     document_edits: set[int] = field(default_factory=set)
 
     @classmethod
     def of(cls, e: Entity) -> _Cluster:
+        use = Document(e.issuer, e.first_seen, e.last_seen, e.document_edits)
         return cls(
             sexes={e.sex} if e.sex else set(),
             dobs={e.dob} if e.dob else set(),
             given=set(e.given),
             name_sets={e.name_set} if e.name_set is not None else set(),
-            documents={e.document} if e.document is not None else set(),
+            documents={e.document: use} if e.document is not None else {},
             document_edits=set(e.document_edits),
         )
 
@@ -79,30 +117,46 @@ class _Cluster:
         self.dobs |= other.dobs
         self.given |= other.given
         self.name_sets |= other.name_sets
-        self.documents |= other.documents
+        for number, use in other.documents.items():
+            mine = self.documents.get(number)
+            self.documents[number] = use if mine is None else mine.joined(use)
         self.document_edits |= other.document_edits
 
 
 def dobs_compatible(a: Dob, b: Dob) -> bool:
-    """Whether two dates of birth can be one date keyed twice (equal, swapped, same year or same day)."""
+    """Whether two dates of birth can be one date keyed twice: equal, day and month swapped, one of year, month and
+    day different, or a default month and day against a date of the same year."""
     if a.dob == b.dob or a.swapped == b.dob or a.dob == b.swapped:
         return True
-    if a.year is not None and a.year == b.year:
-        return True
-    return a.month is not None and a.month == b.month and a.day == b.day
+    same_year = a.year is not None and a.year == b.year
+    agreeing = same_year + (a.month is not None and a.month == b.month) + (a.day is not None and a.day == b.day)
+    return agreeing >= 2 or (same_year and (a.default or b.default))
+
+
+def _concurrent_documents(a: _Cluster, b: _Cluster) -> bool:
+    """Whether merging would give one person two documents of one issuer in use at the same time."""
+    return any(
+        documents_concurrent(x, y)
+        for number_x, x in a.documents.items()
+        for number_y, y in b.documents.items()
+        if number_x != number_y
+    )
 
 
 def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400, *, strong: bool = False) -> bool:
     """Whether two clusters may be merged (see the module docstring).
 
-    A ``strong`` edge (match weight at or above :data:`STRONG_WEIGHT`) must still agree on sex but is exempt
-    from the birth-date and the given-name/document rules: a pair that scores that high despite a disagreeing
-    birth date or given name agrees on nearly everything else (typos in keyed data, e.g. two digits of a birth
-    date), while twins and namesakes, whom the rules protect, never score that high.
+    A ``strong`` edge (match weight at or above :data:`STRONG_WEIGHT`) must still agree on sex and not join
+    concurrent documents, but is exempt from the birth-date and the given-name/document rules: a pair that scores
+    that high despite a disagreeing birth date or given name agrees on nearly everything else (typos in keyed
+    data, e.g. two digits of a birth date), while twins and namesakes, whom the rules protect, rarely score that
+    high; namesakes born on the same day who do, travel on their own passports.
     """
     if a.sexes and b.sexes and a.sexes.isdisjoint(b.sexes):
         return False
-    if strong or (a.documents and b.documents and not a.documents.isdisjoint(b.documents)):
+    if _concurrent_documents(a, b):
+        return False
+    if strong or not a.documents.keys().isdisjoint(b.documents.keys()):
         return True  # a shared document is not something twins or namesakes have
     if len(a.dobs) * len(b.dobs) <= max_dob_checks:
         if not all(dobs_compatible(x, y) for x in a.dobs for y in b.dobs):
@@ -113,7 +167,7 @@ def compatible(a: _Cluster, b: _Cluster, max_dob_checks: int = 400, *, strong: b
     documents_differ = (
         a.documents
         and b.documents
-        and a.documents.isdisjoint(b.documents)
+        and a.documents.keys().isdisjoint(b.documents.keys())
         and a.document_edits.isdisjoint(b.document_edits)  # a mistyped number is not another passport
     )
     return not (names_disjoint and documents_differ)

@@ -42,7 +42,7 @@ from linkage.input import INPUT_TABLE, RECORDS_TABLE, TOUCHED_TABLE, append_inpu
 from linkage.model import LinkageModel, drop_splink_tables, make_linker_with_db
 from linkage.person_keys import KeyAssignment, assign_person_keys
 from linkage.review import ensure_schema as ensure_review_schema
-from linkage.term_frequencies import register_term_frequencies
+from linkage.term_frequencies import default_month_days, month_day_key_sql, register_term_frequencies
 
 if TYPE_CHECKING:
     import duckdb
@@ -80,33 +80,69 @@ class LinkResult:
     reclustered_entities: int = 0
 
 
+SEEN_SQL = """
+SELECT 'border' AS source, record_id, crossing_time::DATE AS day FROM border_crossings
+UNION ALL SELECT 'visa', record_id, decision_date FROM visa_decisions
+UNION ALL SELECT 'permit', record_id, issue_date FROM residence_permits"""
+
+
 def entity_attributes_sql(entities: str | None = None) -> str:
     """SQL of the attributes the merge constraints need, one row per entity in ``entity_id`` order.
 
-    With ``entities`` (a table with an ``entity_id`` column), only those entities.
+    With ``entities`` (a table with an ``entity_id`` column), only those entities. ``first_seen`` and ``last_seen``
+    (days since 1970-01-01) span the dates of the entity's records: the period its document was seen in use.
     """
-    where = f"WHERE entity_id IN (SELECT entity_id FROM {entities})" if entities else ""
+    chosen = f"entity_id IN (SELECT entity_id FROM {entities})" if entities else "entity_id IS NOT NULL"
     return f"""
-SELECT sex, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day,
+WITH seen AS (
+    SELECT r.entity_id, min(s.day) - DATE '1970-01-01' AS first_seen, max(s.day) - DATE '1970-01-01' AS last_seen
+    FROM {RECORDS_TABLE} r JOIN ({SEEN_SQL}) s USING (source, record_id) WHERE r.{chosen}
+    GROUP BY r.entity_id
+)
+SELECT sex, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day, {month_day_key_sql()},
        list_distinct(list_concat(coalesce(tok_given_parts, []), coalesce(tok_given_phonetic, []))),
-       tok_name_set, tok_document, coalesce(tok_document_edits, [])
-FROM {INPUT_TABLE} {where} ORDER BY entity_id"""
+       tok_name_set, tok_document, coalesce(tok_document_edits, []), doc_issuing_country,
+       coalesce(first_seen, 0), coalesce(last_seen, 0)
+FROM {INPUT_TABLE} LEFT JOIN seen USING (entity_id) WHERE {chosen} ORDER BY entity_id"""
 
 
-def load_entities(con: duckdb.DuckDBPyConnection, entities: str | None = None) -> list[Entity]:
-    """The constraint attributes of every entity (or of those in table ``entities``), in ``entity_id`` order."""
+def load_entities(
+    con: duckdb.DuckDBPyConnection, entities: str | None = None, default_month_days: set[int] | None = None
+) -> list[Entity]:
+    """The constraint attributes of every entity (or of those in table ``entities``), in ``entity_id`` order.
+
+    ``default_month_days`` are the keys of month-and-day combinations that are default dates (see
+    :func:`linkage.term_frequencies.default_month_days`).
+    """
+    defaults = default_month_days or set()
     out = []
-    for sex, dob, swapped, year, month, day, given, name_set, document, edits in con.execute(
-        entity_attributes_sql(entities)
-    ).fetchall():
+    for (
+        sex,
+        dob,
+        swapped,
+        year,
+        month,
+        day,
+        month_day,
+        given,
+        name_set,
+        document,
+        edits,
+        issuer,
+        first_seen,
+        last_seen,
+    ) in con.execute(entity_attributes_sql(entities)).fetchall():
         out.append(
             Entity(
                 sex=sex,
-                dob=None if dob is None else Dob(dob, swapped, year, month, day),
+                dob=None if dob is None else Dob(dob, swapped, year, month, day, month_day in defaults),
                 given=frozenset(given),
                 name_set=name_set,
                 document=document,
                 document_edits=frozenset(edits),
+                issuer=issuer,
+                first_seen=int(first_seen),
+                last_seen=int(last_seen),
             )
         )
     return out
@@ -267,7 +303,7 @@ def cluster_entities(
     else:
         con.register("__linkage_involved", pa.table({"entity_id": involved.astype(np.int32)}))
         try:
-            entities = load_entities(con, "__linkage_involved")
+            entities = load_entities(con, "__linkage_involved", default_month_days(con, model))
         finally:
             con.unregister("__linkage_involved")
         found, stats = constrained_clusters(entities, sub_left, sub_right, weight, forced)

@@ -66,9 +66,27 @@ def dob_parts_agreeing_sql() -> str:
     return "(" + " + ".join(terms) + ")"
 
 
+def _frequency_adjusted(level: ComparisonLevelCreator, column: str, *, exact: bool = False) -> ComparisonLevelCreator:
+    """``level`` adjusted by the frequency of the value it agrees on.
+
+    The exact level (``exact``) uses the key ``tfk_<column>``: the value's frequency among the people of the same
+    nationality, so Splink weighs it ``m / tf`` (an agreement on the commonest name of a nationality counts for
+    little, a rare one for much, and together with the nationality's own frequency the weight is that of the
+    combination). A fuzzy level keeps its own m/u and is scaled, as Splink does, by how much more common than
+    average the value is in the whole population (the token column's frequency against the exact level's u);
+    Splink takes the larger frequency of the two sides, so a typo of NGUYEN weighs like NGUYEN.
+    """
+    if exact:
+        return level.configure(
+            tf_adjustment_column=f"tfk_{column.removeprefix('tok_')}", disable_tf_exact_match_detection=True
+        )
+    return level.configure(tf_adjustment_column=column)
+
+
 def name_comparison(part: str) -> cl.CustomComparison:
-    """Family or given names: exact (term-frequency adjusted), swapped, a shared part, phonetic, then the Dice
-    levels of :data:`CLK_LEVELS` (full-name and per-field encodings), else.
+    """Family or given names: exact, swapped, a shared part, phonetic, then the Dice levels of
+    :data:`CLK_LEVELS` (full-name and per-field encodings), else. Every level that asserts agreement is adjusted
+    by the frequency of the name within its nationality (:func:`_frequency_adjusted`).
 
     Before the first level on the field's own encoding comes a second null level: when that encoding is
     missing on a side (a warehouse migrated but not re-keyed yet) and nothing above agreed, the pair has no
@@ -77,10 +95,10 @@ def name_comparison(part: str) -> cl.CustomComparison:
     full, parts, phonetic = f"tok_{part}", f"tok_{part.split('_')[0]}_parts", f"tok_{part.split('_')[0]}_phonetic"
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null(full), "null").configure(is_null_level=True),
-        cll.CustomLevel(equal_sql(full), "exact").configure(tf_adjustment_column=full, tf_adjustment_weight=1.0),
-        cll.CustomLevel(equal_sql("tok_name_set"), "same name set (swapped)"),
-        cll.CustomLevel(overlap_sql(parts), "a shared part"),
-        cll.CustomLevel(overlap_sql(phonetic), "phonetic agreement"),
+        _frequency_adjusted(cll.CustomLevel(equal_sql(full), "exact"), full, exact=True),
+        _frequency_adjusted(cll.CustomLevel(equal_sql("tok_name_set"), "same name set (swapped)"), full),
+        _frequency_adjusted(cll.CustomLevel(overlap_sql(parts), "a shared part"), full),
+        _frequency_adjusted(cll.CustomLevel(overlap_sql(phonetic), "phonetic agreement"), full),
     ]
     field, field_null = FIELD_CLK[part], False
     for column, band in CLK_LEVELS[part]:
@@ -91,19 +109,26 @@ def name_comparison(part: str) -> cl.CustomComparison:
             levels.append(cll.CustomLevel(missing, "no encoding to compare").configure(is_null_level=True))
             field_null = True
         label = f"{'full name' if column == 'clk_name' else part} CLK Dice >= {band}"
-        levels.append(cll.CustomLevel(f"{clk_dice_sql(column)} >= {band}", label))
+        levels.append(_frequency_adjusted(cll.CustomLevel(f"{clk_dice_sql(column)} >= {band}", label), full))
     if part == "given_names":  # abbreviated or partly recorded given names (J P for JOHN PAUL)
-        levels.append(cll.CustomLevel(equal_sql("tok_given_initials"), "same initials"))
+        levels.append(_frequency_adjusted(cll.CustomLevel(equal_sql("tok_given_initials"), "same initials"), full))
     levels.append(cll.ElseLevel())
     return cl.CustomComparison(levels, output_column_name=part, comparison_description=f"{part} tokens")
 
 
 def dob_comparison() -> cl.CustomComparison:
-    """Date of birth: exact (term-frequency adjusted), day/month swapped, 2 of 3 parts, year only, else."""
+    """Date of birth: exact and day/month swapped (both adjusted by the date's frequency within its nationality,
+    so a defaulted 1 January of a country without birth registration counts for little), 2 of 3 parts (one keying
+    error), year only, else.
+
+    "Year only" is its own level, trained like the others: the same year with another day *and* month is not one
+    keying error, and among true matches it is rare (a defaulted date against a full one), among namesakes of one
+    age cohort common, so its weight comes out negative.
+    """
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null("tok_dob"), "null").configure(is_null_level=True),
-        cll.CustomLevel(equal_sql("tok_dob"), "exact").configure(tf_adjustment_column="tok_dob"),
-        cll.CustomLevel(swapped_dob_sql(), "day and month swapped"),
+        _frequency_adjusted(cll.CustomLevel(equal_sql("tok_dob"), "exact"), "tok_dob", exact=True),
+        _frequency_adjusted(cll.CustomLevel(swapped_dob_sql(), "day and month swapped"), "tok_dob"),
         cll.CustomLevel(f"{dob_parts_agreeing_sql()} >= 2", "two of year, month, day"),
         cll.CustomLevel(equal_sql("tok_dob_year"), "year only"),
         cll.ElseLevel(),
@@ -111,22 +136,32 @@ def dob_comparison() -> cl.CustomComparison:
     return cl.CustomComparison(levels, output_column_name="dob", comparison_description="date of birth tokens")
 
 
-def exact_comparison(column: str, description: str) -> cl.CustomComparison:
-    """Null / equal / different."""
+def exact_comparison(column: str, description: str, tf_key: str | None = None) -> cl.CustomComparison:
+    """Null / equal / different; with ``tf_key``, equality is adjusted by the value's frequency."""
+    exact: ComparisonLevelCreator = cll.CustomLevel(equal_sql(column), "exact")
+    if tf_key:
+        exact = exact.configure(tf_adjustment_column=tf_key, disable_tf_exact_match_detection=True)
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null(column), "null").configure(is_null_level=True),
-        cll.CustomLevel(equal_sql(column), "exact"),
+        exact,
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(levels, output_column_name=column, comparison_description=description)
 
 
 def document_comparison() -> cl.CustomComparison:
-    """Document number and issuing country: exact, at most one keying error apart, else."""
+    """Document number and issuing country: exact, at most one keying error apart, another document of the same
+    issuing country, else (another issuer: a second nationality).
+
+    Another document of the same issuer is a renewal or another person; its weight is what training measures.
+    Whether the two documents were in use at the same time (which a renewal never is) changes as records arrive,
+    so it is checked by the cluster constraints (:mod:`linkage.cluster`), not in the pair's weight.
+    """
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null("tok_document"), "null").configure(is_null_level=True),
         cll.CustomLevel(equal_sql("tok_document"), "exact"),
         cll.CustomLevel(overlap_sql("tok_document_edits"), "one keying error apart"),
+        cll.CustomLevel(equal_sql("doc_issuing_country"), "another document of the same issuer"),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(
@@ -141,7 +176,7 @@ def comparisons() -> list[ComparisonCreator | dict[str, Any]]:
         name_comparison("given_names"),
         dob_comparison(),
         exact_comparison("sex", "sex"),
-        exact_comparison("nationality", "nationality"),
+        exact_comparison("nationality", "nationality", tf_key="tfk_nationality"),
         document_comparison(),
     ]
 

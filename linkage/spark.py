@@ -43,10 +43,11 @@ import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
-from linkage.cluster import Dob, Entity, connected_components, constrained_clusters
+from linkage.cluster import Entity, connected_components, constrained_clusters
 from linkage.errors import LinkageError
 from linkage.input import INPUT_TABLE, quote
-from linkage.term_frequencies import TF_DDL, TF_TABLE, ensure_snapshot, tf_columns
+from linkage.link import load_entities
+from linkage.term_frequencies import TF_DDL, TF_TABLE, default_month_days, ensure_snapshot, tf_columns
 
 if TYPE_CHECKING:
     import duckdb
@@ -555,57 +556,6 @@ def _ordered_pairs(pairs: pa.Table) -> pa.Table:
     return ordered.sort_by([("unique_id_l", "ascending"), ("unique_id_r", "ascending")])
 
 
-def entities_from_arrow(table: pa.Table) -> list[Entity]:
-    """The merge-constraint attributes of every entity (as :func:`linkage.link.load_entities`), by ``entity_id``.
-
-    Args:
-        table: The entity input (from :func:`input_arrow` or straight from DuckDB), one row per entity with
-            ``entity_id`` numbered from 0; tokens may be signed or unsigned, the constraints only compare them.
-    """
-    ordered = table.sort_by("entity_id")
-    ids = ordered.column("entity_id").to_pylist()
-    if ids != list(range(len(ids))):
-        raise ValueError("entity_id must number the entities 0..n-1")
-    cols = {
-        name: ordered.column(name).to_pylist()
-        for name in (
-            "sex",
-            "tok_dob",
-            "tok_dob_swapped",
-            "tok_dob_year",
-            "tok_dob_month",
-            "tok_dob_day",
-            "tok_given_parts",
-            "tok_given_phonetic",
-            "tok_name_set",
-            "tok_document",
-            "tok_document_edits",
-        )
-    }
-    out = []
-    for i in range(len(ids)):
-        dob = cols["tok_dob"][i]
-        out.append(
-            Entity(
-                sex=cols["sex"][i],
-                dob=None
-                if dob is None
-                else Dob(
-                    dob,
-                    cols["tok_dob_swapped"][i],
-                    cols["tok_dob_year"][i],
-                    cols["tok_dob_month"][i],
-                    cols["tok_dob_day"][i],
-                ),
-                given=frozenset((cols["tok_given_parts"][i] or []) + (cols["tok_given_phonetic"][i] or [])),
-                name_set=cols["tok_name_set"][i],
-                document=cols["tok_document"][i],
-                document_edits=frozenset(cols["tok_document_edits"][i] or []),
-            )
-        )
-    return out
-
-
 @dataclass(frozen=True)
 class SparkClustering:
     """Cluster labels of the entities (smallest entity index of each cluster) and the run's counts."""
@@ -626,7 +576,7 @@ def cluster_pairs(
     them to pairs written to ``linkage_pairs``).
 
     Args:
-        entities: From :func:`entities_from_arrow`.
+        entities: From :func:`linkage.link.load_entities`.
         pairs: From :func:`predict_pairs_spark` (``entity_id_l``, ``entity_id_r``, ``match_weight``).
         link_threshold: The model's link threshold.
         constrained: Anti-chaining clustering (default) or plain connected components.
@@ -686,7 +636,7 @@ def link_entities_spark(
         threshold=-math.inf,
         break_lineage_method=break_lineage_method,
     )
-    entities = entities_from_arrow(arrow)
+    entities = load_entities(con, default_month_days=default_month_days(con, model))
     left = np.asarray(scored.column("entity_id_l").to_numpy(), dtype=np.int64)
     right = np.asarray(scored.column("entity_id_r").to_numpy(), dtype=np.int64)
     kept = np.asarray(scored.column("match_weight").to_numpy(), dtype=np.float64) >= model.review_threshold

@@ -1,7 +1,11 @@
 """Term-frequency tables frozen with a model.
 
-Splink adjusts the weight of an exact agreement on a name or a birth date by how common the value is (WANG or
-MOHAMMED counts for less than a rare name). The frequencies are taken once per model, from the entity table of
+Splink adjusts the weight of an agreement on a name or a birth date by how common the value is (WANG or
+MOHAMMED counts for less than a rare name). Names and birth dates are counted among the people of the same
+nationality (the keys ``tfk_*`` of :data:`linkage.input.TF_KEY_COLUMNS`), nationality among everyone: the weight of
+agreeing on nationality, family name and given names together is then that of the whole combination, where
+frequencies over the whole population would count NGUYEN among Vietnamese as if it were as rare as everywhere else
+and add the nationality on top. The frequencies are taken once per model, from the entity table of
 the first linkage with that model, and stored in ``linkage_term_frequencies``; every later run (full or
 incremental) registers the same tables with Splink. A pair therefore gets the same weight whether it was scored
 in a full relink or in a night's increment, and a full relink reproduces the increments exactly. A value first
@@ -13,7 +17,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from linkage.input import INPUT_TABLE, TOKEN_COLUMNS, quote
+from linkage.input import INPUT_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS, quote
 
 if TYPE_CHECKING:
     import duckdb
@@ -26,6 +30,21 @@ log = logging.getLogger(__name__)
 TF_TABLE = "linkage_term_frequencies"
 TF_DDL = f"""CREATE TABLE IF NOT EXISTS {TF_TABLE} (
     model_id VARCHAR NOT NULL, column_name VARCHAR NOT NULL, value UBIGINT NOT NULL, tf DOUBLE NOT NULL)"""
+# Frequencies counted within a group (the key's nationality) rather than among all entities: key column ->
+# (the value it keys, the group). A small group borrows from the whole population: its frequency of a value is
+# (count in the group + PRIOR_ENTITIES * share in the population) / (group size + PRIOR_ENTITIES), so two
+# entities of one rare nationality do not make their name look universal there.
+GROUPED_BY = {
+    "tfk_family_name": ("tok_family_name", "nationality"),
+    "tfk_given_names": ("tok_given_names", "nationality"),
+    "tfk_dob": ("tok_dob", "nationality"),
+}
+PRIOR_ENTITIES = 100
+# Month and day of birth (a key of the two tokens) frequent enough to be a default that registrars enter for an
+# unknown date (1 January): at least this share of the dates of birth, and at least DEFAULT_DOB_MIN entities.
+DEFAULT_DOB = "default_month_day"
+DEFAULT_DOB_SHARE = 0.01  # 3.65 times the share of an ordinary day
+DEFAULT_DOB_MIN = 5
 
 
 def tf_columns(settings: dict[str, Any]) -> list[str]:
@@ -35,8 +54,8 @@ def tf_columns(settings: dict[str, Any]) -> list[str]:
         for level in comparison["comparison_levels"]:
             column = level.get("tf_adjustment_column")
             if column and column not in out:
-                if column not in TOKEN_COLUMNS:
-                    raise ValueError(f"term-frequency column {column!r} is not a token column")
+                if column not in TOKEN_COLUMNS and column not in TF_KEY_COLUMNS:
+                    raise ValueError(f"term-frequency column {column!r} is not a token or key column")
                 out.append(column)
     return out
 
@@ -47,13 +66,15 @@ def ensure_snapshot(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> bool
     if con.execute(f"SELECT count(*) FROM {TF_TABLE} WHERE model_id = ?", [model.model_id]).fetchall()[0][0]:
         return False
     for column in tf_columns(model.settings):
-        c = quote(column)
-        con.execute(
-            f"""INSERT INTO {TF_TABLE}
-            SELECT ?, ?, {c}, count(*) / (SELECT count({c}) FROM {INPUT_TABLE})
-            FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY {c}""",
-            [model.model_id, column],
-        )
+        con.execute(f"INSERT INTO {TF_TABLE} {frequencies_sql(column)}", [model.model_id, column])
+    con.execute(
+        f"""INSERT INTO {TF_TABLE}
+        SELECT ?, ?, {month_day_key_sql()}, count(*) / sum(count(*)) OVER () AS share
+        FROM {INPUT_TABLE} WHERE tok_dob_month IS NOT NULL AND tok_dob_day IS NOT NULL
+        GROUP BY tok_dob_month, tok_dob_day
+        QUALIFY share >= ? AND count(*) >= ?""",
+        [model.model_id, DEFAULT_DOB, DEFAULT_DOB_SHARE, DEFAULT_DOB_MIN],
+    )
     log.info("term frequencies of model %s taken from %s", model.model_id[:8], INPUT_TABLE)
     return True
 
@@ -72,3 +93,35 @@ def register_term_frequencies(
             WHERE model_id = '{model_id}' AND column_name = '{column}'"""
         )
         linker.table_management.register_term_frequency_lookup(db.register(view), column)
+
+
+def frequencies_sql(column: str) -> str:
+    """SELECT of ``(?, ?, value, tf)`` rows of one column from the entity table (model id and column bound)."""
+    c = quote(column)
+    if column not in GROUPED_BY:
+        return f"""SELECT ?, ?, {c}, count(*) / sum(count(*)) OVER ()
+            FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY {c}"""
+    value, group = (quote(name) for name in GROUPED_BY[column])
+    return f"""WITH counted AS (
+            SELECT {c} AS key, {value} AS value, coalesce({group}, '') AS grp, count(*) AS n
+            FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY ALL
+        ), shares AS (
+            SELECT key, n, sum(n) OVER (PARTITION BY value) / sum(n) OVER () AS share,
+                   sum(n) OVER (PARTITION BY grp) AS group_size
+            FROM counted
+        )
+        SELECT ?, ?, key, (n + {PRIOR_ENTITIES} * share) / (group_size + {PRIOR_ENTITIES}) FROM shares"""
+
+
+def month_day_key_sql(prefix: str = "") -> str:
+    """SQL key of a date of birth's month and day tokens (compared with the model's default dates)."""
+    return f"hash({prefix}tok_dob_month, {prefix}tok_dob_day)"
+
+
+def default_month_days(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> set[int]:
+    """Keys (:func:`month_day_key_sql`) of the month-and-day combinations frozen with the model as defaults."""
+    ensure_snapshot(con, model)
+    rows = con.execute(
+        f"SELECT value FROM {TF_TABLE} WHERE model_id = ? AND column_name = ?", [model.model_id, DEFAULT_DOB]
+    ).fetchall()
+    return {int(value) for (value,) in rows}

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.input import INPUT_TABLE, RECORDS_TABLE
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, TF_KEY_COLUMNS
 from linkage.input import TOKEN_COLUMNS as LINKAGE_TOKEN_COLUMNS
 from pipeline.errors import WarehouseError
 from privacy.errors import KeyMismatchError
@@ -144,8 +144,13 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     Returns:
         The ``table.column`` names added (empty when the schema was current).
     """
-    types = {spec.column: spec.sql_type for spec in ALL_TOKENS}
-    wanted = {"identity_tokens": list(types), RECORDS_TABLE: LINKAGE_TOKEN_COLUMNS, INPUT_TABLE: LINKAGE_TOKEN_COLUMNS}
+    types = {spec.column: spec.sql_type for spec in ALL_TOKENS} | dict.fromkeys(TF_KEY_COLUMNS, "UBIGINT")
+    linkage_columns = [*LINKAGE_TOKEN_COLUMNS, *TF_KEY_COLUMNS]
+    wanted = {
+        "identity_tokens": [spec.column for spec in ALL_TOKENS],
+        RECORDS_TABLE: linkage_columns,
+        INPUT_TABLE: linkage_columns,
+    }
     added: list[str] = []
     for table, columns in wanted.items():
         present = _columns(con, table)
