@@ -80,6 +80,7 @@ CASES = [
         2,
         "--end must not be before --start",
     ),
+    ("synth unknown name mix", ["synth", "--out", "{tmp}/s", "--names", "census"], 2, "--names must be one of"),
 ]
 
 
