@@ -26,6 +26,7 @@ from bench.linkage_data import synthetic_warehouse
 from linkage.evaluate import pairwise_scores
 from linkage.link import link_all
 from linkage.model import save_model, train_model
+from pipeline.synth.names import NAME_MIXES
 
 
 def peak_mib() -> float:
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large", action="store_true", help="235,000 persons (about 1,000,000 records)")
     parser.add_argument("--persons", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--names", choices=NAME_MIXES, default=None, help="name mix of the generated population")
     parser.add_argument("--threshold", type=float, default=None, help="link threshold (match weight)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the warehouse in this directory")
     parser.add_argument(
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-linkage-"))
     try:
         began = time.perf_counter()
-        con = synthetic_warehouse(root, persons, args.seed)
+        con = synthetic_warehouse(root, persons, args.seed, args.names)
         prepared = time.perf_counter() - began
         print(f"persons {persons:,}; synth + ingest {prepared:.1f} s; peak so far {peak_mib():,.0f} MiB")
 

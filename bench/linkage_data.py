@@ -190,14 +190,17 @@ def write_synthetic_landing(
     return out / TRUTH_FILE
 
 
-def synthetic_warehouse(root: Path, persons: int, seed: int = 1) -> duckdb.DuckDBPyConnection:
-    """Generate a synthetic landing zone under ``root``, ingest it with a fresh key into ``root/wh`` and load its
-    truth as the temp table ``truth``; returns the open warehouse connection."""
+def synthetic_warehouse(
+    root: Path, persons: int, seed: int = 1, name_mix: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Generate a synthetic landing zone under ``root`` (``name_mix`` as :func:`write_synthetic_landing`), ingest
+    it with a fresh key into ``root/wh`` and load its truth as the temp table ``truth``; returns the open
+    warehouse connection."""
     from pipeline.ingest import ingest
     from pipeline.warehouse import connect
     from privacy.keys import Keyring
 
-    truth = write_synthetic_landing(root / "landing", persons, seed)
+    truth = write_synthetic_landing(root / "landing", persons, seed, name_mix=name_mix)
     con = connect(root / "wh")
     ingest(con, landing=root / "landing", run_date=dt.date(2024, 12, 31), ring=Keyring.generate())
     con.execute(f"CREATE TEMP TABLE truth AS SELECT * FROM read_csv('{truth}')")

@@ -7,9 +7,9 @@ join further people). :func:`constrained_clusters` instead merges along edges in
 may not hold:
 
 * two sexes (both known);
-* two documents of the same issuing country in use at the same time (sighting periods overlapping by more than
-  :data:`CONCURRENT_DAYS`), unless one number is a keying error of the other: a renewed passport replaces the old
-  one, namesakes travel on their own passports at the same time;
+* two documents of the same issuing country in use at the same time (each seen more than :data:`CONCURRENT_DAYS`
+  after the other was first seen), unless one number is a keying error of the other: a renewed passport replaces
+  the old one, namesakes travel on their own passports at the same time;
 * two dates of birth that are more than one keying error apart: not equal, not day/month swapped, differing in
   more than one of year, month and day, and not a default month and day (1 January, learnt from the data with the
   model) against a date of the same year;
@@ -70,11 +70,12 @@ class Document(NamedTuple):
 
 
 def documents_concurrent(a: Document, b: Document, days: int = CONCURRENT_DAYS) -> bool:
-    """Two different documents of one issuer in use at the same time for more than ``days`` (and not one keying
-    error apart): no renewal looks like that."""
+    """Two different documents of one issuer (not one keying error apart) in use at the same time: each was seen
+    more than ``days`` after the other was first seen. A renewal replaces one document by the other (the old one
+    seen at most ``days`` into the new one's use); namesakes' passports interleave."""
     if a.issuer is None or a.issuer != b.issuer or not a.edits.isdisjoint(b.edits):
         return False
-    return min(a.last_seen, b.last_seen) - max(a.first_seen, b.first_seen) > days
+    return a.last_seen - b.first_seen > days and b.last_seen - a.first_seen > days
 
 
 class Entity(NamedTuple):

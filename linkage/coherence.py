@@ -7,27 +7,20 @@ in SQL over ``linkage_input`` (one row per entity, with its cluster and record c
 ``linkage_clusters``:
 
 * records, distinct full birth dates (``tok_dob``) and distinct documents (``tok_document``);
-* **incompatible birth dates**: two birth dates that are not one keying error apart. One keying error is
-  day and month swapped, or at most one of year, month and day different; a date whose day equals its month
-  (a defaulted 1 January) goes with any date of the same year. This is stricter than the clustering's merge
-  rule (:func:`linkage.cluster.dobs_compatible`), which lets any two dates of one year through: that is
-  precisely how namesakes born in the same year end up together;
+* **incompatible birth dates**: two birth dates that are not one keying error apart, by the clustering's own
+  rule (:func:`linkage.cluster.dobs_compatible`): equal, day and month swapped, at most one of year, month and
+  day different, or a default month and day (learnt with the model, see
+  :func:`linkage.term_frequencies.default_month_days`) against a date of the same year. A person formed by a
+  reviewer's decision can break it; otherwise a count above zero means the rule was bypassed (a strong edge);
 * **documents of one issuer**: two documents of the same issuing country that are more than one keying error
   apart (no shared ``tok_document_edits`` token). A renewed passport is one, so the stricter
-  **concurrent documents** count asks that the two documents were used in overlapping periods (a record of
-  one falls strictly between the first and last record of the other; record day: crossing, visa decision or
-  permit issue date). One person does not travel on two passports of one country at once;
+  **concurrent documents** count asks that the two documents were in use at the same time, by the clustering's
+  rule (:func:`linkage.cluster.documents_concurrent`; record day: crossing, visa decision or permit issue date).
+  One person does not travel on two passports of one country at once;
 * **repeated-direction crossings**: two consecutive border crossings of the person in the same direction (two
   arrivals or two departures in a row, in crossing-time order). A missed crossing does this too, so the count
   never falls to zero; a jump shows merged travellers;
 * the largest person by records.
-
-Day equal to month cannot be read off the tokens directly: ``tok_dob_swapped`` equals ``tok_dob`` both when day
-equals month and when the day is above 12 (no swapped date exists), and month and day are keyed under different
-purposes. A day token seen on some date with a swapped date different from the date itself belongs to a day of
-1-12; a date with such a day and ``tok_dob_swapped = tok_dob`` has day equal to month. With every day 1-12
-seen with another month (any real population) this is exact; otherwise such a date is treated as an ordinary
-one (stricter).
 
 Only counts leave this module: no token, key or identifier.
 """
@@ -38,8 +31,10 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from linkage.cluster import CONCURRENT_DAYS
 from linkage.input import INPUT_TABLE, RECORDS_TABLE
-from linkage.link import CLUSTERS_TABLE
+from linkage.link import CLUSTERS_TABLE, SEEN_SQL, STATE_DDL, STATE_TABLE
+from linkage.term_frequencies import DEFAULT_DOB, TF_DDL, TF_TABLE, month_day_key_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -49,11 +44,6 @@ Distribution = tuple[tuple[str, int], ...]
 COUNT_BUCKETS = (("none", 0), ("1", 1), ("2", 2), ("3", 3), ("4+", 4))
 RECORD_BUCKETS = (("1", 1), ("2", 2), ("3-5", 3), ("6-10", 6), ("11-20", 11), ("21-50", 21), ("51+", 51))
 REPEAT_BUCKETS = (("0", 0), ("1", 1), ("2", 2), ("3+", 3))
-# The day on which each record was made, for the periods in which a document was used.
-RECORD_DAYS_SQL = """
-SELECT 'border' AS source, record_id, crossing_date AS day FROM border_crossings
-UNION ALL SELECT 'visa', record_id, decision_date FROM visa_decisions
-UNION ALL SELECT 'permit', record_id, issue_date FROM residence_permits"""
 
 
 @dataclass(frozen=True)
@@ -84,28 +74,28 @@ class Coherence:
 def dates_compatible_sql(a: str, b: str) -> str:
     """SQL: the birth dates of rows ``a`` and ``b`` can be one date keyed twice (see the module docstring).
 
-    Both rows carry the ``tok_dob*`` columns and a boolean ``day_is_month``.
+    Both rows carry the ``tok_dob*`` columns and a boolean ``is_default`` (a default month and day).
     """
     same = [f"coalesce({a}.{c} = {b}.{c}, false)" for c in ("tok_dob_year", "tok_dob_month", "tok_dob_day")]
     return f"""({a}.tok_dob = {b}.tok_dob
         OR {a}.tok_dob_swapped = {b}.tok_dob OR {a}.tok_dob = {b}.tok_dob_swapped
         OR ({" + ".join(f"{s}::INTEGER" for s in same)}) >= 2
-        OR ({same[0]} AND ({a}.day_is_month OR {b}.day_is_month)))"""
+        OR ({same[0]} AND ({a}.is_default OR {b}.is_default)))"""
 
 
 def _incompatible_dates_sql() -> str:
     """SQL counting persons with two birth dates more than one keying error apart."""
     return f"""
-WITH low_days AS (  -- day tokens of days 1-12: seen on a date that has a swapped date
-    SELECT DISTINCT tok_dob_day FROM {INPUT_TABLE} WHERE tok_dob_swapped <> tok_dob),
+WITH defaults AS (  -- the month-and-day keys the current model took for default dates
+    SELECT value FROM {TF_TABLE}
+    WHERE column_name = '{DEFAULT_DOB}' AND model_id IN (SELECT model_id FROM {STATE_TABLE})),
 dates AS (  -- the other date tokens are functions of tok_dob
     SELECT cluster_id, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day
     FROM {INPUT_TABLE} WHERE tok_dob IS NOT NULL
     GROUP BY cluster_id, tok_dob, tok_dob_swapped, tok_dob_year, tok_dob_month, tok_dob_day
     QUALIFY count(*) OVER (PARTITION BY cluster_id) > 1),
 flagged AS (
-    SELECT d.*, d.tok_dob_swapped = d.tok_dob AND d.tok_dob_day IN (SELECT tok_dob_day FROM low_days) AS day_is_month
-    FROM dates d)
+    SELECT d.*, {month_day_key_sql("d.")} IN (SELECT value FROM defaults) AS is_default FROM dates d)
 SELECT count(DISTINCT a.cluster_id)
 FROM flagged a JOIN flagged b ON a.cluster_id = b.cluster_id AND a.tok_dob < b.tok_dob
 WHERE NOT {dates_compatible_sql("a", "b")}"""
@@ -133,7 +123,7 @@ WITH used AS (
     SELECT e.cluster_id, e.tok_document, min(d.day) AS first_day, max(d.day) AS last_day
     FROM {INPUT_TABLE} e
     JOIN {RECORDS_TABLE} r ON r.entity_id = e.entity_id
-    JOIN ({RECORD_DAYS_SQL}) d ON d.source = r.source AND d.record_id = r.record_id
+    JOIN ({SEEN_SQL}) d ON d.source = r.source AND d.record_id = r.record_id
     WHERE e.cluster_id IN (SELECT cluster_id FROM {pairs})
       AND e.tok_document IN (SELECT document_a FROM {pairs} UNION SELECT document_b FROM {pairs})
     GROUP BY ALL)
@@ -141,7 +131,7 @@ SELECT count(DISTINCT p.cluster_id)
 FROM {pairs} p
 JOIN used a ON a.cluster_id = p.cluster_id AND a.tok_document = p.document_a
 JOIN used b ON b.cluster_id = p.cluster_id AND b.tok_document = p.document_b
-WHERE a.first_day < b.last_day AND b.first_day < a.last_day"""
+WHERE a.last_day - b.first_day > {CONCURRENT_DAYS} AND b.last_day - a.first_day > {CONCURRENT_DAYS}"""
 
 
 def _crossings_sql() -> str:
@@ -182,6 +172,8 @@ def coherence_figures(con: duckdb.DuckDBPyConnection) -> Coherence:
         Counts and distributions of persons; no identifiers.
     """
     began = time.perf_counter()
+    con.execute(TF_DDL)  # a warehouse linked before these existed has no defaults: every date counts as given
+    con.execute(STATE_DDL)
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE __coherence_persons AS

@@ -51,21 +51,11 @@ TOKEN_COLUMNS = (
     "tok_document_edits",
 )
 CLEAR_COLUMNS = ("sex", "nationality", "doc_issuing_country", "birth_year")
-# Keys of the term-frequency tables (see :mod:`linkage.term_frequencies`): how common a name or a birth date is is
-# measured among the people of the same nationality (NGUYEN is 38 % of Vietnamese names and rare elsewhere), and
-# nationality itself by its own frequency. SQL over the aliases ``t`` (tokens) and ``r`` (the record table).
+# Key of the name-and-nationality frequency (see :mod:`linkage.term_frequencies`): SQL over the aliases ``t``
+# (tokens) and ``r`` (the record table), NULL unless both names and the nationality are known.
 TF_KEY_COLUMNS: dict[str, str] = {
-    "tfk_nationality": "hash(r.nationality)",
-    "tfk_family_name": "hash(t.tok_family_name, r.nationality)",
-    "tfk_given_names": "hash(t.tok_given_names, r.nationality)",
-    "tfk_dob": "hash(t.tok_dob, r.nationality)",
-}
-# The column each key needs (no key where it is missing).
-TF_KEY_SOURCES = {
-    "tfk_nationality": "r.nationality",
-    "tfk_family_name": "t.tok_family_name",
-    "tfk_given_names": "t.tok_given_names",
-    "tfk_dob": "t.tok_dob",
+    "tfk_name_nationality": "CASE WHEN t.tok_family_name IS NOT NULL AND t.tok_given_names IS NOT NULL "
+    "AND r.nationality IS NOT NULL THEN hash(t.tok_family_name, t.tok_given_names, r.nationality) END",
 }
 COMPARED_COLUMNS = TOKEN_COLUMNS + CLEAR_COLUMNS + tuple(TF_KEY_COLUMNS)
 # Records equal on all of these are one entity (the other compared columns are functions of them).
@@ -84,9 +74,7 @@ def unioned_records_sql(tokens: str = "identity_tokens") -> str:
     """SQL selecting every record of ``tokens`` (default: all) with its clear coarse attributes, one row each."""
     clear = ", ".join(f"r.{quote(c)}" for c in CLEAR_COLUMNS)
     columns = ", ".join(f"t.{quote(c)}" for c in TOKEN_COLUMNS)
-    keys = ", ".join(
-        f"CASE WHEN {TF_KEY_SOURCES[c]} IS NOT NULL THEN {sql} END AS {quote(c)}" for c, sql in TF_KEY_COLUMNS.items()
-    )
+    keys = ", ".join(f"{sql} AS {quote(c)}" for c, sql in TF_KEY_COLUMNS.items())
     parts = [
         f"SELECT t.source || ':' || t.record_id AS unique_id, t.source, t.record_id, {columns}, {clear}, {keys} "
         f"FROM {quote(tokens)} t JOIN {quote(table)} r ON r.record_id = t.record_id AND t.source = '{source}'"

@@ -66,27 +66,20 @@ def dob_parts_agreeing_sql() -> str:
     return "(" + " + ".join(terms) + ")"
 
 
-def _frequency_adjusted(level: ComparisonLevelCreator, column: str, *, exact: bool = False) -> ComparisonLevelCreator:
-    """``level`` adjusted by the frequency of the value it agrees on.
+def _frequency_adjusted(level: ComparisonLevelCreator, column: str) -> ComparisonLevelCreator:
+    """``level`` adjusted by the frequency of the value in ``column`` (Splink's term-frequency adjustment).
 
-    The exact level (``exact``) uses the key ``tfk_<column>``: the value's frequency among the people of the same
-    nationality, so Splink weighs it ``m / tf`` (an agreement on the commonest name of a nationality counts for
-    little, a rare one for much, and together with the nationality's own frequency the weight is that of the
-    combination). A fuzzy level keeps its own m/u and is scaled, as Splink does, by how much more common than
-    average the value is in the whole population (the token column's frequency against the exact level's u);
-    Splink takes the larger frequency of the two sides, so a typo of NGUYEN weighs like NGUYEN.
+    An exact level weighs ``m / tf``; a fuzzy level keeps its own m/u, scaled by how much more common than average
+    the value is (the frequency against the exact level's u). Splink takes the larger frequency of the two sides,
+    so a typo of NGUYEN weighs like NGUYEN.
     """
-    if exact:
-        return level.configure(
-            tf_adjustment_column=f"tfk_{column.removeprefix('tok_')}", disable_tf_exact_match_detection=True
-        )
     return level.configure(tf_adjustment_column=column)
 
 
 def name_comparison(part: str) -> cl.CustomComparison:
     """Family or given names: exact, swapped, a shared part, phonetic, then the Dice levels of
     :data:`CLK_LEVELS` (full-name and per-field encodings), else. Every level that asserts agreement is adjusted
-    by the frequency of the name within its nationality (:func:`_frequency_adjusted`).
+    by the frequency of the name (:func:`_frequency_adjusted`).
 
     Before the first level on the field's own encoding comes a second null level: when that encoding is
     missing on a side (a warehouse migrated but not re-keyed yet) and nothing above agreed, the pair has no
@@ -95,7 +88,7 @@ def name_comparison(part: str) -> cl.CustomComparison:
     full, parts, phonetic = f"tok_{part}", f"tok_{part.split('_')[0]}_parts", f"tok_{part.split('_')[0]}_phonetic"
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null(full), "null").configure(is_null_level=True),
-        _frequency_adjusted(cll.CustomLevel(equal_sql(full), "exact"), full, exact=True),
+        _frequency_adjusted(cll.CustomLevel(equal_sql(full), "exact"), full),
         _frequency_adjusted(cll.CustomLevel(equal_sql("tok_name_set"), "same name set (swapped)"), full),
         _frequency_adjusted(cll.CustomLevel(overlap_sql(parts), "a shared part"), full),
         _frequency_adjusted(cll.CustomLevel(overlap_sql(phonetic), "phonetic agreement"), full),
@@ -117,9 +110,8 @@ def name_comparison(part: str) -> cl.CustomComparison:
 
 
 def dob_comparison() -> cl.CustomComparison:
-    """Date of birth: exact and day/month swapped (both adjusted by the date's frequency within its nationality,
-    so a defaulted 1 January of a country without birth registration counts for little), 2 of 3 parts (one keying
-    error), year only, else.
+    """Date of birth: exact and day/month swapped (both adjusted by the date's frequency, so a defaulted 1 January
+    counts for little), 2 of 3 parts (one keying error), year only, else.
 
     "Year only" is its own level, trained like the others: the same year with another day *and* month is not one
     keying error, and among true matches it is rare (a defaulted date against a full one), among namesakes of one
@@ -127,7 +119,7 @@ def dob_comparison() -> cl.CustomComparison:
     """
     levels: list[ComparisonLevelCreator | dict[str, Any]] = [
         cll.CustomLevel(_either_null("tok_dob"), "null").configure(is_null_level=True),
-        _frequency_adjusted(cll.CustomLevel(equal_sql("tok_dob"), "exact"), "tok_dob", exact=True),
+        _frequency_adjusted(cll.CustomLevel(equal_sql("tok_dob"), "exact"), "tok_dob"),
         _frequency_adjusted(cll.CustomLevel(swapped_dob_sql(), "day and month swapped"), "tok_dob"),
         cll.CustomLevel(f"{dob_parts_agreeing_sql()} >= 2", "two of year, month, day"),
         cll.CustomLevel(equal_sql("tok_dob_year"), "year only"),
@@ -176,7 +168,9 @@ def comparisons() -> list[ComparisonCreator | dict[str, Any]]:
         name_comparison("given_names"),
         dob_comparison(),
         exact_comparison("sex", "sex"),
-        exact_comparison("nationality", "nationality", tf_key="tfk_nationality"),
+        # Nationality weighs less where the names agreeing with it are concentrated in it (NGUYEN among
+        # Vietnamese): see linkage.term_frequencies.
+        exact_comparison("nationality", "nationality", tf_key="tfk_name_nationality"),
         document_comparison(),
     ]
 

@@ -1,11 +1,17 @@
 """Term-frequency tables frozen with a model.
 
 Splink adjusts the weight of an agreement on a name or a birth date by how common the value is (WANG or
-MOHAMMED counts for less than a rare name). Names and birth dates are counted among the people of the same
-nationality (the keys ``tfk_*`` of :data:`linkage.input.TF_KEY_COLUMNS`), nationality among everyone: the weight of
-agreeing on nationality, family name and given names together is then that of the whole combination, where
-frequencies over the whole population would count NGUYEN among Vietnamese as if it were as rare as everywhere else
-and add the nationality on top. The frequencies are taken once per model, from the entity table of
+MOHAMMED counts for less than a rare name), on every level that asserts agreement. Frequencies over the whole
+population still undercount names that are common *within one nationality*: NGUYEN is rare among all
+travellers but 38 % of Vietnamese, and VAN AN is common among Vietnamese men, so two different Vietnamese NGUYEN
+VAN ANs would get the weight of two rare names plus that of the nationality. The agreement on nationality is
+therefore adjusted by the key ``tfk_name_nationality`` (:data:`linkage.input.TF_KEY_COLUMNS`): its frequency is
+``P(nationality) * max(1, rf) * max(1, rg)``, where ``rf`` and ``rg`` say how many times more common the family
+and the given names are within the nationality than in the whole population. Family, given names and
+nationality together then weigh about as much as the combination is rare. The within-nationality shares leave
+the entity itself out and lean on the population share in small groups (:data:`PRIOR_ENTITIES`), and the
+correction never adds weight, so a rare name is not mistaken for a concentrated one.
+The frequencies are taken once per model, from the entity table of
 the first linkage with that model, and stored in ``linkage_term_frequencies``; every later run (full or
 incremental) registers the same tables with Splink. A pair therefore gets the same weight whether it was scored
 in a full relink or in a night's increment, and a full relink reproduces the increments exactly. A value first
@@ -30,16 +36,7 @@ log = logging.getLogger(__name__)
 TF_TABLE = "linkage_term_frequencies"
 TF_DDL = f"""CREATE TABLE IF NOT EXISTS {TF_TABLE} (
     model_id VARCHAR NOT NULL, column_name VARCHAR NOT NULL, value UBIGINT NOT NULL, tf DOUBLE NOT NULL)"""
-# Frequencies counted within a group (the key's nationality) rather than among all entities: key column ->
-# (the value it keys, the group). A small group borrows from the whole population: its frequency of a value is
-# (count in the group + PRIOR_ENTITIES * share in the population) / (group size + PRIOR_ENTITIES), so two
-# entities of one rare nationality do not make their name look universal there.
-GROUPED_BY = {
-    "tfk_family_name": ("tok_family_name", "nationality"),
-    "tfk_given_names": ("tok_given_names", "nationality"),
-    "tfk_dob": ("tok_dob", "nationality"),
-}
-PRIOR_ENTITIES = 100
+PRIOR_ENTITIES = 100  # a nationality with fewer entities leans on the population's name shares
 # Month and day of birth (a key of the two tokens) frequent enough to be a default that registrars enter for an
 # unknown date (1 January): at least this share of the dates of birth, and at least DEFAULT_DOB_MIN entities.
 DEFAULT_DOB = "default_month_day"
@@ -97,20 +94,42 @@ def register_term_frequencies(
 
 def frequencies_sql(column: str) -> str:
     """SELECT of ``(?, ?, value, tf)`` rows of one column from the entity table (model id and column bound)."""
+    if column == "tfk_name_nationality":
+        return name_nationality_sql()
     c = quote(column)
-    if column not in GROUPED_BY:
-        return f"""SELECT ?, ?, {c}, count(*) / sum(count(*)) OVER ()
-            FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY {c}"""
-    value, group = (quote(name) for name in GROUPED_BY[column])
-    return f"""WITH counted AS (
-            SELECT {c} AS key, {value} AS value, coalesce({group}, '') AS grp, count(*) AS n
-            FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY ALL
-        ), shares AS (
-            SELECT key, n, sum(n) OVER (PARTITION BY value) / sum(n) OVER () AS share,
-                   sum(n) OVER (PARTITION BY grp) AS group_size
-            FROM counted
+    return f"""SELECT ?, ?, {c}, count(*) / sum(count(*)) OVER ()
+        FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY {c}"""
+
+
+def _concentration_sql(name: str) -> str:
+    """SQL factor: how many times more common ``name`` is within the nationality than overall, at least 1.
+
+    Within-nationality share leaving the entity out, with :data:`PRIOR_ENTITIES` entities of the population share.
+    """
+    share = f"n_{name} / total"
+    within = f"(n_{name}_nationality - 1 + {PRIOR_ENTITIES} * {share}) / (n_nationality - 1 + {PRIOR_ENTITIES})"
+    return f"greatest(1.0, {within} / ({share}))"
+
+
+def name_nationality_sql() -> str:
+    """SELECT of the ``tfk_name_nationality`` frequencies (see the module docstring)."""
+    counts = [
+        ("n_family", "family"),
+        ("n_given", "given"),
+        ("n_nationality", "nationality"),
+        ("n_family_nationality", "family, nationality"),
+        ("n_given_nationality", "given, nationality"),
+    ]
+    windows = ", ".join(f"count(*) OVER (PARTITION BY {by}) AS {alias}" for alias, by in counts)
+    return f"""WITH entities AS (
+            SELECT tok_family_name AS family, tok_given_names AS given, nationality, tfk_name_nationality AS key
+            FROM {INPUT_TABLE} WHERE tfk_name_nationality IS NOT NULL
+        ), counted AS (
+            SELECT key, {windows}, count(*) OVER () AS total FROM entities
         )
-        SELECT ?, ?, key, (n + {PRIOR_ENTITIES} * share) / (group_size + {PRIOR_ENTITIES}) FROM shares"""
+        SELECT DISTINCT ?, ?, key,
+               n_nationality / total * {_concentration_sql("family")} * {_concentration_sql("given")}
+        FROM counted"""
 
 
 def month_day_key_sql(prefix: str = "") -> str:

@@ -11,7 +11,9 @@ import duckdb
 import pytest
 
 from linkage.coherence import Coherence, coherence_figures
+from linkage.link import STATE_DDL
 from linkage.report import name_weight_frame, write_report
+from linkage.term_frequencies import DEFAULT_DOB, TF_DDL, TF_TABLE
 from privacy.keys import Keyring
 from privacy.tokens import IDENTITY_TOKENS, Tokenizer
 from tests.linkage.conftest import CASES, LinkedWarehouse
@@ -38,8 +40,9 @@ def _token(column: str, *inputs: str) -> object:
     return TOKENIZER.tokens_for(SPECS[column], [inputs])[0]
 
 
-def _build(persons: Sequence[Sequence[Rec]]) -> duckdb.DuckDBPyConnection:
-    """In-memory linkage tables of ``persons`` (one entity per record, person i is cluster i), real tokens."""
+def _build(persons: Sequence[Sequence[Rec]], *, defaults: bool = True) -> duckdb.DuckDBPyConnection:
+    """In-memory linkage tables of ``persons`` (one entity per record, person i is cluster i), real tokens; with
+    ``defaults``, a model that took 1 January for a default date."""
     con = duckdb.connect()
     con.execute(
         """CREATE TABLE linkage_input (entity_id INTEGER, cluster_id BIGINT, records INTEGER, tok_dob UBIGINT,
@@ -77,25 +80,32 @@ def _build(persons: Sequence[Sequence[Rec]]) -> duckdb.DuckDBPyConnection:
             else:
                 con.execute("INSERT INTO residence_permits VALUES (?, ?)", [rid, day])
             entity += 1
+    if defaults:  # the model took 1 January for a default date
+        january = [_token(c, "2000-01-01") for c in ("tok_dob_month", "tok_dob_day")]
+        con.execute(TF_DDL)
+        con.execute(STATE_DDL)
+        con.execute("INSERT INTO linkage_state VALUES ('m', 1, now())")
+        con.execute(
+            f"INSERT INTO {TF_TABLE} VALUES ('m', ?, hash(?::UBIGINT, ?::UBIGINT), 0.05)", [DEFAULT_DOB, *january]
+        )
     return con
 
 
-# Persons whose days 01 and 07 have a swapped date: tell the figures which day tokens are days of 1-12.
-BACKGROUND = [[Rec(dob="1990-02-01")], [Rec(dob="1990-02-07")]]
+BACKGROUND = [[Rec(dob="1990-02-01")], [Rec(dob="1990-02-07")]]  # other persons, coherent
 
 
 @pytest.mark.parametrize(
     ("dates", "incompatible"),
     [
         (("2003-03-05", "2003-12-16"), 1),  # same year, month and day both differ
-        (("2003-11-20", "2003-04-25"), 1),  # days above 12 have no swapped date: not a default date
+        (("2003-11-20", "2003-04-25"), 1),  # same year only
         (("1985-03-02", "1987-09-14"), 1),  # nothing in common
         (("2003-03-05", "2003-05-03", "2003-12-16"), 1),  # two compatible, a third is not
         (("2003-03-05", "2003-05-03"), 0),  # day and month swapped
         (("2003-03-05", "2003-03-15"), 0),  # one component differs (day)
         (("2003-03-05", "2004-03-05"), 0),  # one component differs (year)
         (("2003-01-01", "2003-07-19"), 0),  # a defaulted 1 January against a date of the same year
-        (("2003-07-07", "2003-11-19"), 0),  # any day equal to its month
+        (("2003-07-07", "2003-11-19"), 1),  # a day equal to its month is not a default the model learnt
         (("2003-01-01", "2004-07-19"), 1),  # a default date of another year
         (("2003-03-05", "2003-03-05"), 0),  # one date
         (("2003-03-05", None), 0),  # a record without a birth date
@@ -107,9 +117,9 @@ def test_incompatible_birth_dates(dates: tuple[str | None, ...], incompatible: i
     assert figures.persons_several_birth_dates == (len({d for d in dates if d}) > 1)
 
 
-def test_a_day_never_seen_with_another_month_counts_as_an_ordinary_day() -> None:
-    """Without a date telling that the day token of 01 is a day of 1-12, 1 January is not recognised (stricter)."""
-    figures = coherence_figures(_build([[Rec(dob="2003-01-01"), Rec(dob="2003-07-19")]]))
+def test_without_a_learnt_default_1_january_counts_as_an_ordinary_day() -> None:
+    """A model that found no default date (too few 1 January births) makes 1 January an ordinary date (stricter)."""
+    figures = coherence_figures(_build([[Rec(dob="2003-01-01"), Rec(dob="2003-07-19")]], defaults=False))
     assert figures.persons_incompatible_birth_dates == 1
 
 

@@ -15,6 +15,7 @@ from linkage.evaluate import cluster_summary, load_truth
 from pipeline.contract import load_contract
 from pipeline.ingest import ingest
 from pipeline.landing import discover_partitions, read_landing_file
+from pipeline.synth.names import DEFAULT_NAME_MIX
 from pipeline.validate import checked_rows_sql
 from pipeline.warehouse import RECORD_TABLES, connect
 from privacy.keys import Keyring
@@ -109,6 +110,12 @@ def test_synthetic_wrapper_passes_its_arguments_to_the_generator(
     assert calls == [
         (
             tmp_path / "landing",
-            {"persons": 40, "start": dt.date(2023, 1, 1), "end": dt.date(2024, 12, 31), "seed": 3},
+            {
+                "persons": 40,
+                "start": dt.date(2023, 1, 1),
+                "end": dt.date(2024, 12, 31),
+                "seed": 3,
+                "name_mix": DEFAULT_NAME_MIX,
+            },
         )
     ]
