@@ -60,7 +60,20 @@ CASES = [
         "AUT",
         "P4455667",
     ),  # both names replaced, same passport and birth date
+    ("Z25", "PETRENKO", "OLENA", "1991-04-12", "F", "UKR", "FE1029384"),
+    ("Z26", "PETRENKO", "OLENA", "1991-04-21", "F", "UKR", "FE1029384"),  # birth-date keying error (day)
+    ("Z27", "HAIDARI", "GUL AHMAD", "1979-08-23", "M", "AFG", "P01928374"),
+    ("Z28", "HAIDARI", "GUL AHMAD", "1979-01-01", "M", "AFG", "P01928374"),  # a default 1 January
 ]
+# Twelve NGUYEN VAN AN records born in 1987: six men, each with his own birth date (no two one keying error
+# apart) and passport, seen twice (ids Y01..Y12, Y01 and Y02 are the first man).
+NAMESAKE_DATES = ("1987-02-14", "1987-05-23", "1987-07-09", "1987-09-27", "1987-11-03", "1987-12-18")
+NAMESAKES = [
+    (f"Y{2 * i + k + 1:02d}", "NGUYEN", "VAN AN", dob, "M", "VNM", f"C{i + 2}{i + 5}{i + 1}0{i + 7}{i + 3}{i}")
+    for i, dob in enumerate(NAMESAKE_DATES)
+    for k in range(2)
+]
+CASES += NAMESAKES
 
 
 @dataclass

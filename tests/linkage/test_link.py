@@ -7,7 +7,7 @@ import math
 import pytest
 
 from linkage.model import drop_splink_tables, make_linker
-from tests.linkage.conftest import LinkedWarehouse
+from tests.linkage.conftest import NAMESAKES, LinkedWarehouse
 
 SAME_PERSON = [
     ("typo in the family name, no document", "Z01", "Z02"),
@@ -20,6 +20,8 @@ SAME_PERSON = [
     ("typos in both the family and the given name, no document", "Z19", "Z20"),
     ("given names recorded as initials, no document", "Z21", "Z22"),
     ("both names replaced, same passport and birth date", "Z23", "Z24"),
+    ("a birth-date keying error", "Z25", "Z26"),
+    ("a default 1 January against the full date", "Z27", "Z28"),
 ]
 DIFFERENT_PEOPLE = [
     ("twins of different sex", "Z09", "Z11"),
@@ -37,6 +39,13 @@ def test_links_the_same_person(linked: LinkedWarehouse, case: str, a: str, b: st
 @pytest.mark.parametrize(("case", "a", "b"), DIFFERENT_PEOPLE, ids=[c[0] for c in DIFFERENT_PEOPLE])
 def test_keeps_different_people_apart(linked: LinkedWarehouse, case: str, a: str, b: str) -> None:
     assert linked.cluster(a) != linked.cluster(b), case
+
+
+def test_twelve_nguyen_van_an_records_are_six_persons(linked: LinkedWarehouse) -> None:
+    """Same name, birth year, sex and nationality; six birth dates and six passports: six men, each whole."""
+    clusters = [linked.cluster(rid) for rid, *_ in NAMESAKES]
+    assert len(set(clusters)) == len(NAMESAKES) // 2
+    assert all(clusters[i] == clusters[i + 1] for i in range(0, len(clusters), 2))
 
 
 def test_every_record_has_one_cluster_and_person_key(linked: LinkedWarehouse) -> None:
