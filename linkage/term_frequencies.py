@@ -11,11 +11,12 @@ and the given names are within the nationality than in the whole population. Fam
 nationality together then weigh about as much as the combination is rare. The within-nationality shares leave
 the entity itself out and lean on the population share in small groups (:data:`PRIOR_ENTITIES`), and the
 correction never adds weight, so a rare name is not mistaken for a concentrated one.
-The frequencies are taken once per model, from the entity table of
-the first linkage with that model, and stored in ``linkage_term_frequencies``; every later run (full or
-incremental) registers the same tables with Splink. A pair therefore gets the same weight whether it was scored
-in a full relink or in a night's increment, and a full relink reproduces the increments exactly. A value first
-seen after the snapshot gets no adjustment (the level's average weight) until the next model is trained.
+
+The frequencies are taken once per model, from the entity table of the first linkage with that model, and stored in
+``linkage_term_frequencies``; every later run (full or incremental) registers the same tables with Splink. A pair
+therefore gets the same weight whether it was scored in a full relink or in a night's increment, and a full relink
+reproduces the increments exactly. A value first seen after the snapshot gets no adjustment (the level's average
+weight) until the next model is trained.
 """
 
 from __future__ import annotations
@@ -64,14 +65,7 @@ def ensure_snapshot(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> bool
         return False
     for column in tf_columns(model.settings):
         con.execute(f"INSERT INTO {TF_TABLE} {frequencies_sql(column)}", [model.model_id, column])
-    con.execute(
-        f"""INSERT INTO {TF_TABLE}
-        SELECT ?, ?, {month_day_key_sql()}, count(*) / sum(count(*)) OVER () AS share
-        FROM {INPUT_TABLE} WHERE tok_dob_month IS NOT NULL AND tok_dob_day IS NOT NULL
-        GROUP BY tok_dob_month, tok_dob_day
-        QUALIFY share >= ? AND count(*) >= ?""",
-        [model.model_id, DEFAULT_DOB, DEFAULT_DOB_SHARE, DEFAULT_DOB_MIN],
-    )
+    con.execute(f"INSERT INTO {TF_TABLE} {default_month_days_sql()}", [model.model_id, DEFAULT_DOB])
     log.info("term frequencies of model %s taken from %s", model.model_id[:8], INPUT_TABLE)
     return True
 
@@ -130,6 +124,15 @@ def name_nationality_sql() -> str:
         SELECT DISTINCT ?, ?, key,
                n_nationality / total * {_concentration_sql("family")} * {_concentration_sql("given")}
         FROM counted"""
+
+
+def default_month_days_sql() -> str:
+    """SELECT of ``(?, ?, key, share)`` rows (model id and column bound): the month-and-day combinations of the
+    entities' birth dates common enough to be a default date (:data:`DEFAULT_DOB_SHARE`, :data:`DEFAULT_DOB_MIN`)."""
+    return f"""SELECT ?, ?, {month_day_key_sql()}, count(*) / sum(count(*)) OVER () AS share
+        FROM {INPUT_TABLE} WHERE tok_dob_month IS NOT NULL AND tok_dob_day IS NOT NULL
+        GROUP BY tok_dob_month, tok_dob_day
+        QUALIFY share >= {DEFAULT_DOB_SHARE} AND count(*) >= {DEFAULT_DOB_MIN}"""
 
 
 def month_day_key_sql(prefix: str = "") -> str:
