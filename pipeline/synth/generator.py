@@ -15,7 +15,7 @@ import pyarrow.csv as pacsv
 
 from pipeline.contract import load_contract
 from pipeline.synth.concentration import Concentration, name_concentration
-from pipeline.synth.kinds import RESIDENT_AT_START, Kind
+from pipeline.synth.kinds import KIND_AGES, REALISTIC_KIND_AGES, RESIDENT_AT_START, Kind
 from pipeline.synth.lifecourse import SIMULATORS, simulate
 from pipeline.synth.names import DEFAULT_NAME_MIX, NAME_MIXES, build_pool
 from pipeline.synth.nationalities import CODES
@@ -234,7 +234,8 @@ def generate(
     s_day = int(np.datetime64(start, "D").astype(np.int64))
     e_day = int(np.datetime64(end, "D").astype(np.int64))
     pool = build_pool(name_mix)
-    people = build_population(persons, s_day, e_day, pool, streams[0])
+    ages = REALISTIC_KIND_AGES if name_mix == "realistic" else KIND_AGES
+    people = build_population(persons, s_day, e_day, pool, streams[0], ages)
     step()
     log = simulate(people, (s_day, e_day), streams[1], progress=step)
     crossings, visas, permits = log.arrays()

@@ -16,6 +16,7 @@ from functools import cache
 import numpy as np
 from unidecode import unidecode
 
+from pipeline.synth.name_cohorts import fashion_factors
 from pipeline.synth.name_data import KNOWN_VARIANTS, TRADITIONS, NameTradition
 from pipeline.synth.name_frequencies import ASIA, Frequencies, Table
 from pipeline.synth.name_frequencies_other import OTHER
@@ -108,6 +109,22 @@ class Sampler:
         return self.ids[np.minimum(pos, len(self.ids) - 1)]
 
 
+def draw_by_cohort(
+    plain: Sampler, cohorts: tuple[Sampler, ...], uniforms: np.ndarray, decades: np.ndarray | None
+) -> np.ndarray:
+    """Map uniform draws to name ids with the sampler of each person's birth decade.
+
+    Falls back to `plain` when there are no cohort samplers (legacy mix) or no birth decades.
+    """
+    if not cohorts or decades is None:
+        return plain.draw(uniforms)
+    out = np.empty(len(uniforms), dtype=plain.ids.dtype)
+    for d in np.unique(decades):
+        at = decades == d
+        out[at] = cohorts[d].draw(uniforms[at])
+    return out
+
+
 @dataclass(frozen=True)
 class NameShape:
     """How the names of one tradition are put together (see `pipeline.synth.name_frequencies.Frequencies`).
@@ -141,6 +158,9 @@ class NamePool:
         stripped: Id of the name with diacritics removed.
         icao: Id of the name as written in a machine-readable zone.
         has_diacritics: Whether the name has letters outside A-Z.
+        male_cohorts: Male given-name samplers per tradition and birth decade
+            (`pipeline.synth.name_cohorts.COHORT_DECADES`), empty in the legacy mix.
+        female_cohorts: The same for women.
     """
 
     strings: np.ndarray
@@ -154,6 +174,8 @@ class NamePool:
     stripped: np.ndarray
     icao: np.ndarray
     has_diacritics: np.ndarray
+    male_cohorts: tuple[tuple[Sampler, ...], ...] = ()
+    female_cohorts: tuple[tuple[Sampler, ...], ...] = ()
 
     def tradition_index(self, key: str) -> int:
         """Position of tradition `key` in the sampler tuples."""
@@ -241,7 +263,8 @@ def icao_spelling(name: str) -> str:
     return unidecode("".join(ICAO_LATIN.get(ch, ch) for ch in name)).upper()
 
 
-Samplers = tuple[list[Sampler], list[Sampler], list[Sampler], list[NameShape]]
+Cohorts = list[tuple[Sampler, ...]]
+Samplers = tuple[list[Sampler], list[Sampler], list[Sampler], list[NameShape], Cohorts, Cohorts]
 
 
 def _legacy_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> Samplers:
@@ -265,11 +288,16 @@ def _legacy_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> Sam
             zipf = tradition.family_zipf if is_family else GIVEN_ZIPF
             out.append(Sampler(ids, zipf_cdf(len(head), share, zipf, len(tail))))
     shapes = [NameShape(TRADITIONS[k].compound_family, TRADITIONS[k].second_given) for k in keys]
-    return family, male, female, shapes
+    return family, male, female, shapes, [], []
 
 
 def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> Samplers:
-    """Published frequency tables of `FREQUENCIES` followed by syllable-built rare names."""
+    """Published frequency tables of `FREQUENCIES` followed by syllable-built rare names.
+
+    Given names also get one sampler per birth decade: the listed shares re-weighted by
+    `pipeline.synth.name_cohorts.fashion_factors` and scaled back to their sum, so the rare tail keeps its
+    share in every decade.
+    """
 
     def sampler(head: Table, tail: list[str], middle: Table = ()) -> Sampler:
         names = [name for name, _ in head]
@@ -292,6 +320,8 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
     male: list[Sampler] = []
     female: list[Sampler] = []
     shapes: list[NameShape] = []
+    male_cohorts: Cohorts = []
+    female_cohorts: Cohorts = []
     for key in keys:
         freq = FREQUENCIES[key]
         tradition = replace(TRADITIONS[key], syllables=TRADITIONS[key].syllables + tuple(freq.tail_syllables.split()))
@@ -299,17 +329,24 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
         span = tradition.family_syllables
         rare_family = rare_names(tradition, key, "family", tail_count(tradition, span, RARE_FAMILY_NAMES), span, listed)
         family.append(sampler(freq.family, rare_family))
-        for role, head, middle, out in (
-            ("male", freq.male, freq.male_middle, male),
-            ("female", freq.female, freq.female_middle, female),
+        for role, head, middle, out, cohorts in (
+            ("male", freq.male, freq.male_middle, male, male_cohorts),
+            ("female", freq.female, freq.female_middle, female, female_cohorts),
         ):
             span = (1, 1) if middle else tradition.given_syllables
             wanted = tail_count(tradition, span, REALISTIC_RARE_GIVEN)
             tail = rare_names(tradition, key, role, wanted, span, {name for name, _ in head})
             out.append(sampler(head, tail, middle))
+            head_names = [name for name, _ in head]
+            head_p = np.array([share for _, share in head])
+            decades = head_p * fashion_factors(key, role, head_names, head_p)
+            decades *= head_p.sum() / decades.sum(axis=1, keepdims=True)  # the tail keeps its share
+            cohorts.append(
+                tuple(sampler(tuple(zip(head_names, row.tolist(), strict=True)), tail, middle) for row in decades)
+            )
         women = sampler(freq.family_female, rare_family) if freq.family_female else None
         shapes.append(NameShape(freq.compound_family, freq.second_given, freq.patronymic, women))
-    return family, male, female, shapes
+    return family, male, female, shapes, male_cohorts, female_cohorts
 
 
 @cache
@@ -335,7 +372,7 @@ def build_pool(mix: str = DEFAULT_NAME_MIX) -> NamePool:
 
     keys = tuple(sorted(TRADITIONS))
     build = _legacy_samplers if mix == "legacy" else _realistic_samplers
-    family, male, female, shapes = build(keys, intern)
+    family, male, female, shapes, male_cohorts, female_cohorts = build(keys, intern)
 
     n_base = len(strings)
     variant_lists = [[intern(v) for v in spelling_variants(strings[i])] for i in range(n_base)]
@@ -368,4 +405,6 @@ def build_pool(mix: str = DEFAULT_NAME_MIX) -> NamePool:
         stripped,
         icao,
         has_diacritics,
+        tuple(male_cohorts),
+        tuple(female_cohorts),
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from pipeline.synth.kinds import KIND_AGES, KIND_MALE_SHARE, KIND_WEIGHTS, Kind
-from pipeline.synth.names import NamePool
+from pipeline.synth.name_cohorts import decade_index
+from pipeline.synth.names import NamePool, draw_by_cohort
 from pipeline.synth.nationalities import HOST, HOST_TRADITIONS, INDEX, KIND_NATIONALITIES, NATIONALITIES
 
 TWIN_SHARE = 0.006
@@ -77,8 +79,16 @@ def _choose(weights: dict, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.array(keys, dtype=object)[rng.choice(len(keys), size=count, p=p / p.sum())]
 
 
+def _at(values: np.ndarray | None, index: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[index]
+
+
 def draw_names(
-    pool: NamePool, tradition: np.ndarray, sex: np.ndarray, rng: np.random.Generator
+    pool: NamePool,
+    tradition: np.ndarray,
+    sex: np.ndarray,
+    rng: np.random.Generator,
+    birth_year: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     """Name ids (family1, family2, given1, given2; -1 where absent) of persons of the given traditions and sexes.
 
@@ -87,8 +97,12 @@ def draw_names(
         tradition: Index into ``pool.traditions`` per person.
         sex: 0 male, 1 female, 2 unspecified (drawn like men) per person.
         rng: Random stream.
+        birth_year: Year of birth per person; where the pool has given-name samplers per birth decade
+            (realistic mix), given names follow the fashion of the person's decade. ``None`` draws from
+            the shares over all ages. The random draws consumed are the same either way.
     """
     n = len(tradition)
+    decades = None if birth_year is None else decade_index(birth_year)
     family1 = np.full(n, -1, np.int32)
     family2 = np.full(n, -1, np.int32)
     given1 = np.full(n, -1, np.int32)
@@ -109,19 +123,30 @@ def draw_names(
         same = family2[compound] == family1[compound]
         family2[compound[same]] = -1
         female = sex[sel] == 1
-        for mask, sampler in ((~female, pool.male[t]), (female, pool.female[t])):
+        male_cohorts = pool.male_cohorts[t] if pool.male_cohorts else ()
+        female_cohorts = pool.female_cohorts[t] if pool.female_cohorts else ()
+        for mask, sampler, cohorts in ((~female, pool.male[t], male_cohorts), (female, pool.female[t], female_cohorts)):
             who = sel[mask]
-            given1[who] = sampler.draw(rng.random(len(who)))
+            given1[who] = draw_by_cohort(sampler, cohorts, rng.random(len(who)), _at(decades, who))
             second = who[rng.random(len(who)) < shape.second_given]
-            given2[second] = sampler.draw(rng.random(len(second)))
+            given2[second] = draw_by_cohort(sampler, cohorts, rng.random(len(second)), _at(decades, second))
             given2[second[given2[second] == given1[second]]] = -1
     return family1, family2, given1, given2
 
 
 def build_population(
-    persons: int, start_day: int, end_day: int, pool: NamePool, rng: np.random.Generator
+    persons: int,
+    start_day: int,
+    end_day: int,
+    pool: NamePool,
+    rng: np.random.Generator,
+    ages: Mapping[Kind, tuple[int, int]] = KIND_AGES,
 ) -> Population:
-    """Draw kinds, nationalities, sexes, dates of birth, names, twins and passports for `persons` people."""
+    """Draw kinds, nationalities, sexes, dates of birth, names, twins and passports for `persons` people.
+
+    `ages` gives the age range per kind at the start of the window (`KIND_AGES`, or
+    `pipeline.synth.kinds.REALISTIC_KIND_AGES` with the realistic name mix).
+    """
     kinds = np.array([int(k) for k in KIND_WEIGHTS])
     kind_p = np.array(list(KIND_WEIGHTS.values()))
     kind = kinds[rng.choice(len(kinds), size=persons, p=kind_p / kind_p.sum())].astype(np.int8)
@@ -142,8 +167,8 @@ def build_population(
     sex = np.where(rng.random(persons) < male_share, 0, 1).astype(np.int8)
     sex[rng.random(persons) < SEX_X_SHARE] = 2
 
-    age_lo = np.array([KIND_AGES[Kind(k)][0] for k in range(len(Kind))])[kind]
-    age_hi = np.array([KIND_AGES[Kind(k)][1] for k in range(len(Kind))])[kind]
+    age_lo = np.array([ages[Kind(k)][0] for k in range(len(Kind))])[kind]
+    age_hi = np.array([ages[Kind(k)][1] for k in range(len(Kind))])[kind]
     age_days = (age_lo + (age_hi - age_lo) * rng.beta(1.6, 2.2, size=persons)) * 365.25
     dob = (start_day - age_days).astype(np.int32)
     unknown_share = np.array([n.unknown_dob_share for n in NATIONALITIES])[nationality]
@@ -151,7 +176,8 @@ def build_population(
     years = dob[unknown].astype("datetime64[D]").astype("datetime64[Y]")
     dob[unknown] = years.astype("datetime64[D]").astype(np.int32)
 
-    family1, family2, given1, given2 = draw_names(pool, tradition, sex, rng)
+    birth_year = dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+    family1, family2, given1, given2 = draw_names(pool, tradition, sex, rng, birth_year)
 
     twin_of = np.full(persons, -1, dtype=np.int32)
     twins = np.flatnonzero(rng.random(persons) < TWIN_SHARE)
@@ -159,13 +185,13 @@ def build_population(
     twins = twins[~np.isin(twins - 1, twins)]
     sib = twins - 1
     twin_of[twins] = sib
-    for arr in (kind, nationality, tradition, dob, family1, family2):
+    for arr in (kind, nationality, tradition, dob, birth_year, family1, family2):
         arr[twins] = arr[sib]
     same_sex = rng.random(len(twins)) < 0.5
     sex[twins[same_sex]] = sex[sib[same_sex]]
     redo = twins
     for _attempt in range(8):  # twins get given names of their own
-        names = draw_names(pool, tradition[redo], sex[redo], rng)
+        names = draw_names(pool, tradition[redo], sex[redo], rng, birth_year[redo])
         given1[redo], given2[redo] = names[2], names[3]
         redo = twins[given1[twins] == given1[twin_of[twins]]]
         if not len(redo):

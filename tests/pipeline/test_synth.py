@@ -15,8 +15,10 @@ import pytest
 
 from pipeline.synth import ErrorRates, SynthError, generate
 from pipeline.synth.concentration import name_concentration
-from pipeline.synth.names import build_pool
-from pipeline.synth.population import draw_names
+from pipeline.synth.kinds import KIND_AGES, REALISTIC_KIND_AGES, Kind
+from pipeline.synth.name_cohorts import COHORT_DECADES, PEAKS, fashion_factors
+from pipeline.synth.names import FREQUENCIES, build_pool
+from pipeline.synth.population import build_population, draw_names
 
 CONTRACT = json.loads((Path(__file__).resolve().parents[2] / "pipeline" / "contract.json").read_text())
 START, END = date(2023, 1, 1), date(2024, 12, 31)
@@ -342,6 +344,72 @@ def test_realistic_mix_reproduces_published_shares(
 def test_arabic_family_names_are_often_a_fathers_given_name(realistic_names: pd.DataFrame) -> None:
     arabic = realistic_names[realistic_names["tradition"] == "ar"]
     assert 0.05 <= (arabic["family_name"] == "MOHAMMED").mean() <= 0.065  # half of them patronymic x 11 %
+
+
+def _given_draws(tradition: str, sex: int, years: np.ndarray | None, seed: int = 11) -> pd.Series:
+    """First given names of persons of one tradition and sex of the realistic mix, by birth year or over all ages."""
+    pool = build_pool("realistic")
+    n = 40_000 if years is None else len(years)
+    t = np.full(n, pool.tradition_index(tradition))
+    _, _, given1, _ = draw_names(pool, t, np.full(n, sex, np.int8), np.random.default_rng(seed), years)
+    return pd.Series(pool.strings[given1])
+
+
+@pytest.mark.parametrize(
+    ("tradition", "sex", "year", "fashionable", "old"),
+    [
+        ("zh", 0, 1985, "WEI", "JIANGUO"),  # 伟 of the 1980s, 建国 of the 1950s (name reports by decade)
+        ("zh", 1, 1985, "JING", "XIUYING"),
+        ("vi", 1, 2005, "THI VY", "THI LOAN"),
+        ("ko", 1, 2003, "SEOYEON", "YOUNGHEE"),
+        ("tr", 1, 2005, "ZEYNEP", "HANİFE"),
+    ],
+)
+def test_cohort_effect_raises_the_names_of_the_birth_decade(
+    tradition: str, sex: int, year: int, fashionable: str, old: str
+) -> None:
+    everyone = _given_draws(tradition, sex, None)
+    cohort = _given_draws(tradition, sex, np.full(40_000, year))
+    assert (cohort == fashionable).mean() > 1.5 * (everyone == fashionable).mean()
+    assert (cohort == old).mean() < 0.5 * (everyone == old).mean()
+    # the commonest names of the decade take more of it than the commonest names over all ages take of all
+    assert cohort.value_counts(normalize=True).iloc[:5].sum() > everyone.value_counts(normalize=True).iloc[:5].sum()
+
+
+def test_cohort_effect_keeps_the_published_shares_over_all_decades() -> None:
+    years = np.tile(np.array(COHORT_DECADES) + 5, 10_000)
+    assert 0.027 <= (_given_draws("tr", 0, years) == "MEHMET").mean() <= 0.034  # 3.0 % of men
+    assert 0.11 <= _given_draws("pt", 1, years).str.startswith("MARIA").mean() <= 0.13  # 11.8 % of women
+    assert 0.47 <= _given_draws("vi", 1, years).str.startswith("THI ").mean() <= 0.53  # middle names unchanged
+
+
+def test_fashion_factors_average_one_and_classic_names_swing_less() -> None:
+    factors = fashion_factors("en", "male", ["JAMES", "JASON"], [0.033, 0.0066])
+    assert factors.mean(axis=0) == pytest.approx([1.0, 1.0])
+    assert factors[:, 0].max() < factors[:, 1].max()  # JAMES (3.3 %) is a classic, JASON a fashion of the 1970s
+    assert factors[:, 1].argmax() == COHORT_DECADES.index(1970)
+
+
+def test_peak_tables_name_only_listed_given_names() -> None:
+    for (tradition, role), table in PEAKS.items():
+        listed = {name for name, _ in getattr(FREQUENCIES[tradition], role)}
+        assert set(table) <= listed, (tradition, role, set(table) - listed)
+        assert set(table.values()) <= set(COHORT_DECADES)
+
+
+def test_realistic_workers_are_younger_and_legacy_ages_unchanged() -> None:
+    start = int(np.datetime64("2023-01-01", "D").astype(np.int64))
+    ages = {}
+    for name, table in (("legacy", KIND_AGES), ("realistic", REALISTIC_KIND_AGES)):
+        people = build_population(20_000, start, start + 730, build_pool(name), np.random.default_rng(4), table)
+        workers = people.kind == int(Kind.WORKER)
+        ages[name] = (start - people.dob[workers]) / 365.25
+    assert 34 <= np.median(ages["legacy"]) <= 37
+    assert 30 <= np.median(ages["realistic"]) <= 33  # labour migrants: most aged 20-40
+    assert ((ages["realistic"] >= 20) & (ages["realistic"] < 41)).mean() > 0.8
+    assert {k: v for k, v in REALISTIC_KIND_AGES.items() if k != Kind.WORKER} == {
+        k: v for k, v in KIND_AGES.items() if k != Kind.WORKER
+    }
 
 
 def test_concentration_of_a_hand_made_person_table() -> None:
