@@ -303,13 +303,19 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
         names = [name for name, _ in head]
         listed = set(names)
         names += [name for name in tail if name not in listed]
-        cdf = table_cdf(head, len(names) - len(head))
         if middle:  # every middle name with every main name, independently
-            main_p = np.diff(cdf, prepend=0.0)
-            middle_p = np.array([share for _, share in middle])
-            cdf = np.cumsum(np.outer(middle_p / middle_p.sum(), main_p).ravel())
             names = [f"{m} {n}" for m, _ in middle for n in names]
-        return Sampler(np.array([intern(n) for n in names], dtype=np.int32), cdf / cdf[-1])
+        return Sampler(np.array([intern(n) for n in names], dtype=np.int32), cdf(head, len(names), middle))
+
+    def cdf(head: Table, n_names: int, middle: Table = ()) -> np.ndarray:
+        """Cumulative distribution over the names of `sampler` (main names after the middle names)."""
+        n_main = n_names // len(middle) if middle else n_names
+        out = table_cdf(head, n_main - len(head))
+        if middle:
+            main_p = np.diff(out, prepend=0.0)
+            middle_p = np.array([share for _, share in middle])
+            out = np.cumsum(np.outer(middle_p / middle_p.sum(), main_p).ravel())
+        return out / out[-1]
 
     def tail_count(tradition: NameTradition, span: tuple[int, int], wanted: int) -> int:
         """At most as many rare names as the syllables can make (short spans run out early)."""
@@ -336,13 +342,18 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
             span = (1, 1) if middle else tradition.given_syllables
             wanted = tail_count(tradition, span, REALISTIC_RARE_GIVEN)
             tail = rare_names(tradition, key, role, wanted, span, {name for name, _ in head})
-            out.append(sampler(head, tail, middle))
+            plain = sampler(head, tail, middle)
+            out.append(plain)
             head_names = [name for name, _ in head]
             head_p = np.array([share for _, share in head])
             decades = head_p * fashion_factors(key, role, head_names, head_p)
             decades *= head_p.sum() / decades.sum(axis=1, keepdims=True)  # the tail keeps its share
+            n_names = len(plain.ids)
             cohorts.append(
-                tuple(sampler(tuple(zip(head_names, row.tolist(), strict=True)), tail, middle) for row in decades)
+                tuple(
+                    Sampler(plain.ids, cdf(tuple(zip(head_names, row.tolist(), strict=True)), n_names, middle))
+                    for row in decades
+                )
             )
         women = sampler(freq.family_female, rare_family) if freq.family_female else None
         shapes.append(NameShape(freq.compound_family, freq.second_given, freq.patronymic, women))
