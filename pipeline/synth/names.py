@@ -295,8 +295,8 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
     """Published frequency tables of `FREQUENCIES` followed by syllable-built rare names.
 
     Given names also get one sampler per birth decade: the listed shares re-weighted by
-    `pipeline.synth.name_cohorts.fashion_factors` and scaled back to their sum, so the rare tail keeps its
-    share in every decade.
+    `pipeline.synth.name_cohorts.fashion_factors`; the rare tail takes what they leave in that decade (more
+    where few listed names were in fashion), and listed names never take more than half of its share.
     """
 
     def sampler(head: Table, tail: list[str], middle: Table = ()) -> Sampler:
@@ -347,7 +347,8 @@ def _realistic_samplers(keys: tuple[str, ...], intern: Callable[[str], int]) -> 
             head_names = [name for name, _ in head]
             head_p = np.array([share for _, share in head])
             decades = head_p * fashion_factors(key, role, head_names, head_p)
-            decades *= head_p.sum() / decades.sum(axis=1, keepdims=True)  # the tail keeps its share
+            cap = (1.0 + head_p.sum()) / 2  # a decade's listed names take at most half of the tail's share
+            decades *= np.minimum(1.0, cap / decades.sum(axis=1, keepdims=True))
             n_names = len(plain.ids)
             cohorts.append(
                 tuple(
