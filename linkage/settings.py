@@ -143,7 +143,7 @@ def exact_comparison(column: str, description: str, tf_key: str | None = None) -
 
 def document_comparison() -> cl.CustomComparison:
     """Document number and issuing country: exact, at most one keying error apart, another document of the same
-    issuing country, else (another issuer: a second nationality).
+    issuing country, else (another issuer: no evidence of its own, fixed at weight 0).
 
     Another document of the same issuer is a renewal or another person; its weight is what training measures.
     Whether the two documents were in use at the same time (which a renewal never is) changes as records arrive,
@@ -154,7 +154,9 @@ def document_comparison() -> cl.CustomComparison:
         cll.CustomLevel(equal_sql("tok_document"), "exact"),
         cll.CustomLevel(overlap_sql("tok_document_edits"), "one keying error apart"),
         cll.CustomLevel(equal_sql("doc_issuing_country"), "another document of the same issuer"),
-        cll.ElseLevel(),
+        # Another issuer: a dual national's other passport or a travel document of another state. It comes with
+        # another nationality, which the nationality comparison already weighs: no evidence of its own (fixed).
+        cll.ElseLevel().configure(m_probability=0.5, u_probability=0.5, fix_m_probability=True, fix_u_probability=True),
     ]
     return cl.CustomComparison(
         levels, output_column_name="tok_document", comparison_description="document number and issuing country"
