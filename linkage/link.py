@@ -80,6 +80,7 @@ class LinkResult:
     reclustered_entities: int = 0
 
 
+# The day each record was made (crossing, visa decision, permit issue): when its document was seen in use.
 SEEN_SQL = """
 SELECT 'border' AS source, record_id, crossing_time::DATE AS day FROM border_crossings
 UNION ALL SELECT 'visa', record_id, decision_date FROM visa_decisions

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from linkage.errors import ModelNotFoundError
-from linkage.model import load_model, save_model, train_model
+from linkage.model import load_model, save_model, split_term_frequencies, train_model
+from linkage.settings import linkage_settings
 from pipeline.warehouse import connect
 from tests.linkage.conftest import SEED, LinkedWarehouse
 
@@ -44,3 +45,10 @@ def test_training_is_deterministic_for_a_seed(linked: LinkedWarehouse, warehouse
         assert (c1, l1) == (c2, l2)
         assert m1 == pytest.approx(m2, rel=1e-9, abs=1e-12)
         assert u1 == pytest.approx(u2, rel=1e-9, abs=1e-12)
+
+
+def test_the_trained_model_keeps_every_term_frequency_adjustment(linked: LinkedWarehouse) -> None:
+    """Training runs without the adjustments (faster u sampling); the saved model has all of them back."""
+    wanted = split_term_frequencies(linkage_settings().get_settings("duckdb").as_dict())[1]
+    assert wanted  # names, birth date and nationality are adjusted
+    assert split_term_frequencies(linked.model.settings)[1] == wanted
