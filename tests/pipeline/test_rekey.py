@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from linkage.input import TF_KEY_COLUMNS
 from linkage.link import STATE_DDL, STATE_TABLE
 from pipeline.errors import PipelineError
 from pipeline.ingest import ingest
@@ -181,7 +182,7 @@ def test_migration_adds_empty_field_encodings_and_rekey_fills_them_without_a_new
         assert pending == [(c,) for c in sorted(FIELD_CLKS)]
         for table in ("linkage_records", "linkage_input"):  # incremental nights can still append to them
             columns = {c for (c,) in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()}
-            assert set(FIELD_CLKS) <= columns
+            assert set(FIELD_CLKS) | set(TF_KEY_COLUMNS) <= columns  # and the frequency keys of the linkage
 
         summary = rekey_warehouse(con, FileKeyProvider(key_file).load())
         assert (summary.from_version, summary.to_version, summary.records) == (1, 1, 4)
