@@ -136,7 +136,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
     Pseudonym columns added since a warehouse was built (the per-field name encodings ``clk_family`` and
     ``clk_given``, for instance) are added to ``identity_tokens`` and, when linkage has run, to the linkage
-    tables (``linkage_records``, ``linkage_input``) so that incremental nights still append to them. The new
+    tables (``linkage_records``, ``linkage_input``) so that incremental nights still append to them; so are the
+    linkage's term-frequency keys (:data:`linkage.input.TF_KEY_COLUMNS`), which the next full relink fills. The new
     columns are NULL for the existing records: linkage treats a missing value as missing (a null level), and
     ``migralink keys rekey`` derives them from the sealed identities. Columns added to an ``identity_tokens``
     that holds records are listed in ``meta_pending_tokens`` until then.
