@@ -65,15 +65,15 @@ def _run_date(context: dict[str, Any]) -> dt.date:
 
 @contextlib.contextmanager
 def _fail_fast_on_permanent_errors() -> Iterator[None]:
-    """Turn configuration and key errors into a failure without retries: retrying cannot fix them."""
+    """Turn migralink's own errors (configuration, keys, bad input, linkage) into a failure without retries:
+    retrying cannot fix them. Anything else (a full disk, a lost connection) keeps the task's retries."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.errors import ConfigError
-    from privacy.errors import PrivacyError
+    from privacy.errors import MigralinkError
 
     try:
         yield
-    except (ConfigError, PrivacyError) as exc:
+    except MigralinkError as exc:
         raise AirflowFailException(str(exc)) from None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from privacy.errors import MigralinkError
 
-class LinkageError(Exception):
+
+class LinkageError(MigralinkError):
     """Base class of every error the linkage package raises on purpose."""
 
 
@@ -13,3 +15,7 @@ class ModelNotFoundError(LinkageError):
 
 class EmptyInputError(LinkageError):
     """There are no tokenized records to link."""
+
+
+class ReviewError(LinkageError):
+    """A clerical review decision cannot be recorded (unknown or already decided pair, no reviewer)."""

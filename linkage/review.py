@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from linkage.errors import ReviewError
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS review_queue (
         pair_id VARCHAR PRIMARY KEY, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
@@ -22,10 +24,6 @@ SCHEMA = [
         decided_at TIMESTAMP)""",
 ]
 DECISIONS = ("accepted", "rejected")
-
-
-class ReviewError(Exception):
-    """A review decision was refused (unknown or already decided pair, bad decision)."""
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ from rich.table import Table
 from pipeline.cli_linkage import export_app, model_app, review_app
 from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
-from pipeline.errors import PipelineError
-from privacy.errors import PrivacyError
+from privacy.errors import MigralinkError
 
 if TYPE_CHECKING:
     from pipeline.linking import LinkStepSummary
@@ -456,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         err.print(f"migralink: error: {message}{hint}", soft_wrap=True)
         return code
-    except (PipelineError, PrivacyError) as exc:
+    except MigralinkError as exc:
         err.print(f"migralink: error: {exc}", soft_wrap=True)
         return 1
     except Exception as exc:

@@ -60,7 +60,8 @@ def review_list(
 def _decide(
     pair_ids: list[str], decision: str, reviewer: str | None, warehouse: Path | None, config: Path | None
 ) -> None:
-    from linkage.review import ReviewError, decide
+    from linkage.errors import ReviewError
+    from linkage.review import decide
     from pipeline.warehouse import transaction
 
     con = _connect(warehouse, config)

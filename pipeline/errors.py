@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from privacy.errors import MigralinkError
 
-class PipelineError(Exception):
+
+class PipelineError(MigralinkError):
     """Base class of every error the pipeline raises on purpose."""
 
 

@@ -127,6 +127,8 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.errors import ConfigError
+
 EPOCH = dt.date(1970, 1, 1)
 
 PENDING = -1
@@ -158,6 +160,10 @@ _FAR = np.int64(1) << 62
 _T = TypeVar("_T", bound=np.generic)
 
 
+class RuleParamsError(ConfigError, ValueError):
+    """The rule's window and threshold are not two integers with ``0 < threshold < window``."""
+
+
 @dataclass(frozen=True)
 class RuleParams:
     """The rule's two parameters in days; ``tn`` and ``ts`` are derived.
@@ -166,7 +172,7 @@ class RuleParams:
     16 x 365.25 / 12 = 487 days). :meth:`nine_twelve` is the 9/12-month rule (window 365, threshold 274).
 
     Raises:
-        ValueError: unless ``0 < threshold < window`` (both integers).
+        RuleParamsError: unless ``0 < threshold < window`` (both integers); a :class:`ValueError` too.
     """
 
     window: int = 487
@@ -176,9 +182,9 @@ class RuleParams:
         for name in ("window", "threshold"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise ValueError(f"rule parameter {name} must be an integer number of days, got {value!r}")
+                raise RuleParamsError(f"rule parameter {name} must be an integer number of days, got {value!r}")
         if not 0 < self.threshold < self.window:
-            raise ValueError(
+            raise RuleParamsError(
                 f"rule parameters need 0 < threshold < window (days), got window={self.window}, "
                 f"threshold={self.threshold}"
             )

@@ -6,7 +6,16 @@ Messages never contain key material or record values.
 from __future__ import annotations
 
 
-class PrivacyError(Exception):
+class MigralinkError(Exception):
+    """Root of every error migralink raises on purpose (bad input, configuration, keys, linkage, review).
+
+    It lives in the base layer so that every package can derive from it; the command line and the DAG tasks catch
+    it and report its message in one line. Anything else is unexpected and reported by type only. Messages never
+    hold record values or key material.
+    """
+
+
+class PrivacyError(MigralinkError):
     """Base class of every error raised by :mod:`privacy`."""
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from pipeline.errors import PipelineError
 
-class SynthError(ValueError):
+
+class SynthError(PipelineError, ValueError):
     """Invalid generator configuration; the message says which setting to fix."""
 
 

@@ -7,7 +7,8 @@ import datetime as dt
 import duckdb
 import pytest
 
-from linkage.review import ReviewError, decide, enqueue_pairs, pending_pairs, review_constraints
+from linkage.errors import ReviewError
+from linkage.review import decide, enqueue_pairs, pending_pairs, review_constraints
 
 NIGHT = dt.date(2024, 1, 2)
 AT = dt.datetime(2024, 1, 3, 9, 0)
