@@ -197,7 +197,7 @@ def constrained_clusters(
         entities: Attributes of entity ``i`` at position ``i``.
         left: Entity index of each edge's first end.
         right: Entity index of each edge's other end.
-        weight: Match weight of each edge (ties are processed in input order).
+        weight: Match weight of each edge (ties are processed by ``left``, then ``right``).
         forced: Edges a reviewer accepted: merged whatever the constraints say.
 
     Returns:
@@ -216,7 +216,7 @@ def constrained_clusters(
             x = parent[x]
         return x
 
-    order = np.argsort(-weight, kind="stable")
+    order = np.lexsort((right, left, -weight))  # ties by entity ids: the result does not depend on the edges' order
     weights = weight.tolist()
     lefts, rights = left[order].tolist(), right[order].tolist()
     for pos, a, b in zip(order.tolist(), lefts, rights, strict=True):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.migration_rule import RuleParams
 
 ENV_PREFIX = "MIGRALINK_"
 _COUNTRY = re.compile(r"[A-Z]{1,3}")
@@ -51,6 +52,10 @@ class Settings:
     rule_threshold: int = 365
     visa_exempt: tuple[str, ...] = ()
     visa_free_days: int = 90
+
+    def __post_init__(self) -> None:
+        # Checked now, before any step commits: the rule is applied only after ingest and linkage.
+        RuleParams(window=self.rule_window, threshold=self.rule_threshold)
 
     def require(self, *names: str) -> Settings:
         """Raise :class:`ConfigError` naming the first setting in ``names`` that is not set."""

@@ -239,3 +239,10 @@ def test_a_namesake_born_the_same_day_never_joins_a_passport_in_use(
     person, theirs = person_with_stranger(records, namesake, weights, stranger_weights)
     documented = [label for label, (_, doc) in zip(person, records, strict=True) if doc is not None]
     assert theirs not in documented
+
+
+def test_the_result_does_not_depend_on_the_order_of_the_edges() -> None:
+    """Equal weights are common (identical pairs); the whole-cluster rules make their order matter."""
+    entities = [entity(dob=(1980, 2, 3)), entity(dob=(1980, 1, 1), doc=None), entity(dob=(1980, 12, 16), doc=None)]
+    edges = [(0, 1, 12.0), (1, 2, 12.0)]
+    assert run(entities, edges).tolist() == run(entities, edges[::-1]).tolist() == [0, 0, 2]

@@ -216,3 +216,20 @@ def test_model_train_needs_enough_records(
     assert "linkage: 1 records: too few to train a linkage model" in capsys.readouterr().out
     assert main(["model", "train", *wh]) == 1
     assert "too few to train a linkage model" in one_line_error(capsys)
+
+
+def test_a_rule_threshold_not_below_the_window_fails_before_any_step(
+    write_csv: WriteCsv,
+    landing: Path,
+    tmp_path: Path,
+    key_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Settings are checked at start-up: nothing is ingested or linked before the rule's parameters fail."""
+    write_csv("border", "2024-01-02", [row("border")])
+    monkeypatch.setenv("MIGRALINK_RULE_THRESHOLD", "487")
+    argv = ["run", "--date", "2024-01-02", "--landing", str(landing), "--warehouse", str(tmp_path / "wh")]
+    assert main([*argv, "--key-file", str(key_file), "--quiet"]) == 1
+    assert "0 < threshold < window" in one_line_error(capsys)
+    assert not (tmp_path / "wh").exists()
