@@ -68,6 +68,9 @@ SCHEMA = [
         night DATE NOT NULL, cutoff DATE NOT NULL, finished_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
         persons BIGINT NOT NULL, crossings BIGINT NOT NULL, pending BIGINT NOT NULL, anomalies BIGINT NOT NULL,
         window_days INTEGER NOT NULL, threshold_days INTEGER NOT NULL, host_country VARCHAR NOT NULL)""",
+    # The visa policy the stays were built with (added later: NULL in older rows, which forces one full recompute).
+    "ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS visa_exempt VARCHAR",
+    "ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS visa_free_days INTEGER",
 ]
 HISTORY_TABLES = ("crossing_classification", "person_stays", "stay_authorizations")
 VIEWS = [
@@ -440,7 +443,7 @@ def build_histories(
     ).fetchall()[0]
     mode = "incremental" if reason is None else "full"
     con.execute(
-        "INSERT INTO history_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO history_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             night,
             cutoff,
@@ -452,6 +455,7 @@ def build_histories(
             policy.params.window,
             policy.params.threshold,
             policy.host_country,
+            *_visa_policy(policy),
         ],
     )
     for scratch in ("__scope", "__gone", "__classified", "__stays", "__stay_auth"):
@@ -484,12 +488,20 @@ def _extend_open_stays(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> None:
     )
 
 
+def _visa_policy(policy: HistoryPolicy) -> tuple[str, int]:
+    """The visa policy as stored in ``history_runs``: exempt states (sorted, comma-separated) and free days."""
+    return ",".join(sorted(policy.visa_exempt)), int(policy.visa_free_days)
+
+
 def _needs_full(con: duckdb.DuckDBPyConnection, policy: HistoryPolicy) -> str | None:
     rows = con.execute(
-        "SELECT window_days, threshold_days, host_country FROM history_runs ORDER BY finished_at DESC LIMIT 1"
+        """SELECT window_days, threshold_days, host_country, visa_exempt, visa_free_days
+        FROM history_runs ORDER BY finished_at DESC LIMIT 1"""
     ).fetchall()
     if not rows:
         return "no histories yet"
-    if rows[0] != (policy.params.window, policy.params.threshold, policy.host_country):
+    if rows[0][:3] != (policy.params.window, policy.params.threshold, policy.host_country):
         return "the rule parameters or the host state changed"
+    if rows[0][3:] != _visa_policy(policy):
+        return "the visa policy changed"
     return None

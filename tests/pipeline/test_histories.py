@@ -157,6 +157,22 @@ def test_entry_without_a_required_visa_and_visa_free_days(wh: Warehouse) -> None
     assert stay["covered_until"] == plus(89) and stay["overstay_days"] == 10
 
 
+def test_a_change_of_visa_policy_recomputes_existing_stays(wh: Warehouse) -> None:
+    visitor = wh.crossing("G1", D0, "ARR", nationality="GBR")
+    wh.crossing("G1", plus(99), "DEP", nationality="GBR")
+    build_histories(wh.con, night=plus(600), policy=POLICY)
+    assert wh.stay(visitor)["overstay_days"] == 10  # 90 visa-free days
+    longer = HistoryPolicy(host_country="UTO", visa_exempt=("GBR",), visa_free_days=180)
+    summary = build_histories(wh.con, night=plus(600), policy=longer)
+    assert (summary.mode, summary.reason) == ("full", "the visa policy changed")
+    assert wh.stay(visitor)["overstay_days"] == 0
+    exempt_no_more = HistoryPolicy(host_country="UTO", visa_exempt=(), visa_free_days=180)
+    assert build_histories(wh.con, night=plus(600), policy=exempt_no_more).mode == "full"
+    stay = wh.stay(visitor)
+    assert stay["visa_required"] and stay["entry_without_visa"]
+    assert build_histories(wh.con, night=plus(600), policy=exempt_no_more).mode == "incremental"
+
+
 def test_two_arrivals_in_a_row_are_counted_not_fatal(wh: Warehouse) -> None:
     first = wh.crossing("P1", D0, "ARR")
     second = wh.crossing("P1", plus(50), "ARR")
