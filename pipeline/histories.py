@@ -36,6 +36,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from linkage.link import STATE_TABLE as LINKAGE_STATE
 from pipeline.migration_rule import ANOMALY_NAMES, ANOMALY_NONE, RuleParams, classify
 
 log = logging.getLogger(__name__)
@@ -486,6 +487,18 @@ def _extend_open_stays(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> None:
         f"""UPDATE person_stays SET end_date = {end}, overstay_days = {days}, overstay_start = {start}
         WHERE departure_date IS NULL AND NOT departure_missing AND end_date <> {end}"""
     )
+
+
+def histories_current(con: duckdb.DuckDBPyConnection, night: dt.date, policy: HistoryPolicy) -> bool:
+    """True when the histories were built for ``night`` (as cut-off) with ``policy`` and nothing was linked since:
+    building them again would change nothing, so a second run for the same night can leave everything as it is."""
+    ensure_schema(con)
+    last = "SELECT night, cutoff, finished_at FROM history_runs ORDER BY finished_at DESC LIMIT 1"
+    rows = con.execute(last).fetchall()
+    if not rows or rows[0][0] != night or rows[0][1] != night or _needs_full(con, policy) is not None:
+        return False
+    linked = con.execute(f"SELECT max(finished_at) FROM {LINKAGE_STATE}").fetchall()[0][0]
+    return linked is not None and linked <= rows[0][2]
 
 
 def _visa_policy(policy: HistoryPolicy) -> tuple[str, int]:

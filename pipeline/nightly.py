@@ -7,7 +7,7 @@ import logging
 from dataclasses import asdict, dataclass
 
 from pipeline.config import Settings
-from pipeline.histories import HistoryPolicy, HistorySummary, build_histories
+from pipeline.histories import HistoryPolicy, HistorySummary, build_histories, histories_current
 from pipeline.ingest import IngestSummary, Progress, ingest
 from pipeline.linking import LinkStepSummary, link_night
 from pipeline.warehouse import connect, transaction
@@ -144,6 +144,8 @@ def history_step(
             0
         ]:
             return HistoryStepSummary("skipped", "no person keys yet: the records have not been linked")
+        if not full and histories_current(con, night, policy):
+            return HistoryStepSummary("skipped", "the histories and statistics of this night are current")
         tell = progress or (lambda _stage, _done, _total: None)
         stage = "classifying crossings, building statistics"
         tell(stage, 0, 2)

@@ -56,6 +56,21 @@ def _identifiers(landing: Path) -> set[str]:
     return found
 
 
+def _snapshot(warehouse: Path) -> dict[str, object]:
+    """A checksum of every table's rows, and every report's bytes and modification time."""
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()]
+        rows = "CAST(t AS VARCHAR)"
+        checksum = f"count(*), md5(coalesce(string_agg({rows}, chr(10) ORDER BY {rows}), ''))"
+        out: dict[str, object] = {t: con.execute(f'SELECT {checksum} FROM "{t}" t').fetchall()[0] for t in tables}
+    finally:
+        con.close()
+    for report in sorted((warehouse / "reports").iterdir()):
+        out[report.name] = (report.read_bytes(), report.stat().st_mtime_ns)
+    return out
+
+
 def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     generated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -134,8 +149,10 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     assert {r["person_key"] for r in classified} <= persons
     assert not [v for v in identifiers if v in crossings.read_text()]
 
+    before = _snapshot(warehouse)
     assert main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out
+    assert _snapshot(warehouse) == before  # a second run for the same night changes no table and no report
     assert main(["link", "--date", "2024-07-01", "--warehouse", str(warehouse), "--full"]) == 0
     relinked = capsys.readouterr().out
     assert "linkage (relinked every record)" in relinked and f"-> {len(persons):,} persons" in relinked
