@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linkage.errors import LinkageError
+from privacy.sql import quote_identifier
 
 if TYPE_CHECKING:
     import duckdb
@@ -169,7 +170,7 @@ def quote_name(name: str) -> str:
     parts = name.split(".")
     if not all(parts):
         raise EvaluationError(f"not a table name: {name!r}")
-    return ".".join('"' + p.replace('"', '""') + '"' for p in parts)
+    return ".".join(quote_identifier(p) for p in parts)
 
 
 def pairwise_counts_sql(clusters: str, truth: str) -> str:

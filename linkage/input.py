@@ -25,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from privacy.sql import quote_identifier
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -65,19 +67,15 @@ RECORDS_TABLE = "linkage_records"
 INPUT_TABLE = "linkage_input"
 
 
-def quote(name: str) -> str:
-    """Quote one SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 def unioned_records_sql(tokens: str = "identity_tokens") -> str:
     """SQL selecting every record of ``tokens`` (default: all) with its clear coarse attributes, one row each."""
-    clear = ", ".join(f"r.{quote(c)}" for c in CLEAR_COLUMNS)
-    columns = ", ".join(f"t.{quote(c)}" for c in TOKEN_COLUMNS)
-    keys = ", ".join(f"{sql} AS {quote(c)}" for c, sql in TF_KEY_COLUMNS.items())
+    clear = ", ".join(f"r.{quote_identifier(c)}" for c in CLEAR_COLUMNS)
+    columns = ", ".join(f"t.{quote_identifier(c)}" for c in TOKEN_COLUMNS)
+    keys = ", ".join(f"{sql} AS {quote_identifier(c)}" for c, sql in TF_KEY_COLUMNS.items())
     parts = [
         f"SELECT t.source || ':' || t.record_id AS unique_id, t.source, t.record_id, {columns}, {clear}, {keys} "
-        f"FROM {quote(tokens)} t JOIN {quote(table)} r ON r.record_id = t.record_id AND t.source = '{source}'"
+        f"FROM {quote_identifier(tokens)} t JOIN {quote_identifier(table)} r "
+        f"ON r.record_id = t.record_id AND t.source = '{source}'"
         for source, table in RECORD_TABLES.items()
     ]
     return "\nUNION ALL\n".join(parts)
@@ -85,7 +83,7 @@ def unioned_records_sql(tokens: str = "identity_tokens") -> str:
 
 def signature_sql(prefix: str = "") -> str:
     """SQL hash of the identity signature (NULLs included as themselves)."""
-    cols = ", ".join(f"{prefix}{quote(c)}" for c in SIGNATURE_COLUMNS)
+    cols = ", ".join(f"{prefix}{quote_identifier(c)}" for c in SIGNATURE_COLUMNS)
     return f"hash(struct_pack({cols}))"
 
 
@@ -98,7 +96,7 @@ def records_table_sql(tokens: str = "identity_tokens") -> str:
 
 
 def _kept_columns() -> str:
-    return ", ".join(f"arg_min({quote(c)}, unique_id) AS {quote(c)}" for c in COMPARED_COLUMNS)
+    return ", ".join(f"arg_min({quote_identifier(c)}, unique_id) AS {quote_identifier(c)}" for c in COMPARED_COLUMNS)
 
 
 def entities_table_sql(input_table: str = INPUT_TABLE) -> str:
@@ -108,7 +106,7 @@ def entities_table_sql(input_table: str = INPUT_TABLE) -> str:
     empty (clustering fills it in).
     """
     return f"""
-CREATE OR REPLACE TABLE {quote(input_table)} AS
+CREATE OR REPLACE TABLE {quote_identifier(input_table)} AS
 WITH grouped AS (
   SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records, {_kept_columns()}
   FROM __linkage_all GROUP BY signature
@@ -120,9 +118,9 @@ FROM grouped ORDER BY unique_id"""
 def record_map_sql(records_table: str = RECORDS_TABLE, input_table: str = INPUT_TABLE) -> str:
     """CREATE statement of the record table (every record with its entity)."""
     return f"""
-CREATE OR REPLACE TABLE {quote(records_table)} AS
+CREATE OR REPLACE TABLE {quote_identifier(records_table)} AS
 SELECT a.* EXCLUDE (signature), e.entity_id
-FROM __linkage_all a JOIN {quote(input_table)} e USING (signature) ORDER BY a.unique_id"""
+FROM __linkage_all a JOIN {quote_identifier(input_table)} e USING (signature) ORDER BY a.unique_id"""
 
 
 def build_input(
@@ -142,8 +140,8 @@ def build_input(
     con.execute(entities_table_sql(input_table))
     con.execute(record_map_sql(records_table, input_table))
     con.execute("DROP TABLE IF EXISTS __linkage_all")
-    records = con.execute(f"SELECT count(*) FROM {quote(records_table)}").fetchall()[0][0]
-    entities = con.execute(f"SELECT count(*) FROM {quote(input_table)}").fetchall()[0][0]
+    records = con.execute(f"SELECT count(*) FROM {quote_identifier(records_table)}").fetchall()[0][0]
+    entities = con.execute(f"SELECT count(*) FROM {quote_identifier(input_table)}").fetchall()[0][0]
     return int(records), int(entities)
 
 

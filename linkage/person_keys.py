@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from privacy.sql import quote_identifier
+
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS person_keys (
         source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_key VARCHAR NOT NULL,
@@ -47,17 +49,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.date) -> KeyAssignment:
     """Give every record of ``clusters`` (source, record_id, cluster_id) a stable person key.
 
     Records absent from ``clusters`` keep their keys. Runs inside the caller's transaction.
     """
     ensure_schema(con)
-    c = _q(clusters)
+    c = quote_identifier(clusters)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE pk_overlap AS
         SELECT c.cluster_id, p.person_key, count(*) AS n

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from linkage.errors import ReviewError
+from privacy.sql import quote_identifier
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS review_queue (
@@ -43,10 +44,6 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def pair_id_sql(left: str, right: str) -> str:
     """SQL for a pair id that does not depend on the order of the two records."""
     return f"md5(least({left}, {right}) || '|' || greatest({left}, {right}))[:20]"
@@ -62,11 +59,12 @@ def enqueue_pairs(
     which become the agreement pattern the reviewer sees).
     """
     ensure_schema(con)
-    described = con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {_q(predictions)})").fetchall()
+    relation = quote_identifier(predictions)
+    described = con.execute(f"SELECT column_name FROM (DESCRIBE SELECT * FROM {relation})").fetchall()
     levels = [c for (c,) in described if c.startswith("gamma_")]
     weights = [c for (c,) in described if c.startswith("mw_") and not c.startswith("mw_tf_adj_")]
-    parts = [f"'{c[6:]}: ' || coalesce({_q(c)}::VARCHAR, '-')" for c in levels] + [
-        f"'{c[3:]}: ' || coalesce(printf('%+.1f', {_q(c)}), '-')" for c in weights
+    parts = [f"'{c[6:]}: ' || coalesce({quote_identifier(c)}::VARCHAR, '-')" for c in levels] + [
+        f"'{c[3:]}: ' || coalesce(printf('%+.1f', {quote_identifier(c)}), '-')" for c in weights
     ]
     pattern = " || ', ' || ".join(parts) or "''"
     before = con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0]
@@ -75,7 +73,7 @@ def enqueue_pairs(
                                      agreement, queued_on)
         SELECT {pair_id_sql("unique_id_l", "unique_id_r")} AS pair_id, least(unique_id_l, unique_id_r),
                greatest(unique_id_l, unique_id_r), match_weight, match_probability, {pattern}, ?
-        FROM {_q(predictions)}
+        FROM {quote_identifier(predictions)}
         WHERE match_weight >= ? AND match_weight < ?
         ON CONFLICT DO NOTHING""",
         [night, lower, upper],

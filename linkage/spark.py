@@ -45,9 +45,10 @@ from sqlglot import exp
 
 from linkage.cluster import Entity, connected_components, constrained_clusters
 from linkage.errors import LinkageError
-from linkage.input import INPUT_TABLE, quote
+from linkage.input import INPUT_TABLE
 from linkage.link import load_entities
 from linkage.term_frequencies import TF_DDL, TF_TABLE, default_month_days, ensure_snapshot, tf_columns
+from privacy.sql import quote_identifier
 
 if TYPE_CHECKING:
     import duckdb
@@ -418,11 +419,11 @@ def input_arrow(
     ``UBIGINT`` and ``UBIGINT[]`` columns become ``int64`` and ``list<int64>`` (two's-complement
     reinterpretation); ``BIT`` columns become ``list<int64>`` words (:func:`bits_to_words`).
     """
-    described = con.execute(f"DESCRIBE {quote(table)}").fetchall()
+    described = con.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()
     present_bits = [str(name) for name, kind, *_ in described if str(kind) == "BIT" and name in bit_columns]
-    replace = ", ".join(f"{quote(c)}::VARCHAR AS {quote(c)}" for c in present_bits)
+    replace = ", ".join(f"{quote_identifier(c)}::VARCHAR AS {quote_identifier(c)}" for c in present_bits)
     select = f"* REPLACE ({replace})" if replace else "*"
-    arrow = con.sql(f"SELECT {select} FROM {quote(table)} ORDER BY entity_id").to_arrow_table()
+    arrow = con.sql(f"SELECT {select} FROM {quote_identifier(table)} ORDER BY entity_id").to_arrow_table()
     columns = {}
     for name in arrow.column_names:
         column = arrow.column(name)
@@ -475,7 +476,7 @@ def term_frequencies_arrow(
     out: dict[str, pa.Table] = {}
     for column in tf_columns(model.settings):
         table = con.sql(
-            f"SELECT value AS {quote(column)}, tf AS {quote('tf_' + column)} FROM {TF_TABLE} "
+            f"SELECT value AS {quote_identifier(column)}, tf AS {quote_identifier('tf_' + column)} FROM {TF_TABLE} "
             "WHERE model_id = ? AND column_name = ? ORDER BY value",
             params=[model.model_id, column],
         ).to_arrow_table()

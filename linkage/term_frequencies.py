@@ -24,7 +24,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from linkage.input import INPUT_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS, quote
+from linkage.input import INPUT_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS
+from privacy.sql import quote_identifier
 
 if TYPE_CHECKING:
     import duckdb
@@ -79,8 +80,8 @@ def register_term_frequencies(
     for column in tf_columns(model.settings):  # token column names (checked by tf_columns)
         view = f"__linkage_tf_{column}"
         con.execute(
-            f"""CREATE OR REPLACE TEMP VIEW {quote(view)} AS
-            SELECT value AS {quote(column)}, tf AS {quote("tf_" + column)} FROM {TF_TABLE}
+            f"""CREATE OR REPLACE TEMP VIEW {quote_identifier(view)} AS
+            SELECT value AS {quote_identifier(column)}, tf AS {quote_identifier("tf_" + column)} FROM {TF_TABLE}
             WHERE model_id = '{model_id}' AND column_name = '{column}'"""
         )
         linker.table_management.register_term_frequency_lookup(db.register(view), column)
@@ -90,7 +91,7 @@ def frequencies_sql(column: str) -> str:
     """SELECT of ``(?, ?, value, tf)`` rows of one column from the entity table (model id and column bound)."""
     if column == "tfk_name_nationality":
         return name_nationality_sql()
-    c = quote(column)
+    c = quote_identifier(column)
     return f"""SELECT ?, ?, {c}, count(*) / sum(count(*)) OVER ()
         FROM {INPUT_TABLE} WHERE {c} IS NOT NULL GROUP BY {c}"""
 

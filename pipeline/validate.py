@@ -11,6 +11,7 @@ from functools import cache
 
 from pipeline.contract import Column, SourceContract
 from pipeline.countries import known_country_codes
+from privacy.sql import quote_identifier
 
 EARLIEST_EVENT = "1950-01-01"
 EARLIEST_BIRTH = "1880-01-01"
@@ -26,13 +27,9 @@ def _country_list() -> str:
     return ", ".join(f"'{c}'" for c in codes)
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def typed_expr(col: Column) -> str:
     """SQL that turns the raw text of ``col`` into its typed value (``NULL`` when empty or unparseable)."""
-    raw = f"nullif(trim({_q(col.name)}), '')"
+    raw = f"nullif(trim({quote_identifier(col.name)}), '')"
     if col.type == "date":
         return f"try_strptime({raw}, '%Y-%m-%d')::DATE"
     if col.type == "timestamp":
@@ -44,8 +41,8 @@ def typed_expr(col: Column) -> str:
 
 def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
     """(condition that marks a failure, reason) pairs for one column; conditions refer to t_<col>."""
-    raw = f"nullif(trim({_q(col.name)}), '')"
-    typed = _q("t_" + col.name)
+    raw = f"nullif(trim({quote_identifier(col.name)}), '')"
+    typed = quote_identifier("t_" + col.name)
     out: list[tuple[str, str]] = []
     if not col.nullable:
         out.append((f"{raw} IS NULL", f"{col.name} is empty"))
@@ -66,7 +63,7 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
             )
         )
     event = EVENT_COLUMN[contract.source]
-    event_day = f"{_q('t_' + event)}::DATE"
+    event_day = f"{quote_identifier('t_' + event)}::DATE"
     if col.name == "date_of_birth":
         out += [
             (f"{typed} > _partition", "date_of_birth is in the future"),
@@ -86,7 +83,7 @@ def _checks(col: Column, contract: SourceContract) -> list[tuple[str, str]]:
             )
         )
     if col.name == "valid_until":
-        out.append((f"{typed} < {_q('t_valid_from')}", "valid_until is before valid_from"))
+        out.append((f"{typed} < {quote_identifier('t_valid_from')}", "valid_until is before valid_from"))
     return out
 
 
@@ -97,13 +94,13 @@ def checked_rows_sql(contract: SourceContract, raw_table: str, stored_table: str
     ``record_id`` repeats an earlier valid row of the batch, or a record already stored in
     ``stored_table``, fail with a duplicate reason.
     """
-    typed = ",\n  ".join(f"{typed_expr(c)} AS {_q('t_' + c.name)}" for c in contract.columns)
+    typed = ",\n  ".join(f"{typed_expr(c)} AS {quote_identifier('t_' + c.name)}" for c in contract.columns)
     checks = [chk for c in contract.columns for chk in _checks(c, contract)]
     reasons = ",\n    ".join(f"CASE WHEN {cond} THEN '{reason}' END" for cond, reason in checks)
     return f"""
 WITH typed AS (
   SELECT *, {typed}
-  FROM {_q(raw_table)}
+  FROM {quote_identifier(raw_table)}
 ), checked AS (
   SELECT *, coalesce(_problem, nullif(concat_ws('; ',
     {reasons}), '')) AS _reason_1
@@ -121,5 +118,5 @@ SELECT r.*,
     WHEN r._seen > 1 THEN 'duplicate record_id (repeated in this batch)'
   END AS _reason
 FROM ranked r
-LEFT JOIN {_q(stored_table)} s ON s.record_id = r.t_record_id
+LEFT JOIN {quote_identifier(stored_table)} s ON s.record_id = r.t_record_id
 """
