@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,12 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli_common import ConfigOpt, WarehouseOpt, connect_warehouse, parse_date
 from pipeline.cli_linkage import export_app, model_app, review_app
 from pipeline.cli_ops import quarantine_app, retention_app
 from pipeline.config import load_settings
 from privacy.errors import MigralinkError
 
 if TYPE_CHECKING:
+    from pipeline.ingest import Progress as StepProgress
     from pipeline.linking import LinkStepSummary
     from pipeline.nightly import HistoryStepSummary
 
@@ -43,24 +45,14 @@ app.add_typer(review_app, name="review")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
 
-ProgressCallback = Callable[[str, int, int], None]
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
 KeyOpt = Annotated[Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE).")]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
-
-
-def parse_date(text: str, flag: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback | None]:
+def progress_bar(enabled: bool = True) -> Iterator[StepProgress | None]:
     """Yield a ``callback(stage, done, total)`` that draws a progress bar on stderr."""
     if not enabled:
         yield None
@@ -117,13 +109,12 @@ def keys_rekey(
 ) -> None:
     """Re-derive every pseudonym and re-seal every blob with the active key version."""
     from pipeline.rekey import rekey_warehouse
-    from pipeline.warehouse import connect
     from privacy.keys import FileKeyProvider
 
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
-    assert settings.warehouse is not None and settings.key_file is not None
+    assert settings.key_file is not None
     ring = FileKeyProvider(settings.key_file).load()
-    con = connect(settings.warehouse, create=False)
+    con = connect_warehouse(settings)
     try:
         with progress_bar(not quiet) as bar:
             summary = rekey_warehouse(con, ring, progress=bar)
@@ -152,16 +143,16 @@ def keys_retire(
 ) -> None:
     """Remove an old key version from the key file once the warehouse no longer uses it."""
     from pipeline.rekey import retire_check
-    from pipeline.warehouse import check_key, connect, transaction
+    from pipeline.warehouse import check_key, transaction
     from privacy.errors import KeyringError
     from privacy.keys import FileKeyProvider, retire_key_version
 
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
-    assert settings.warehouse is not None and settings.key_file is not None
+    assert settings.key_file is not None
     ring = FileKeyProvider(settings.key_file).load()
     if version == ring.active_version:
         raise KeyringError(f"key version {version} is the active version and cannot be retired")
-    con = connect(settings.warehouse, create=False)
+    con = connect_warehouse(settings)
     try:
         check_key(con, ring)
         with transaction(con):
@@ -307,11 +298,7 @@ def print_linkage(link: LinkStepSummary | None) -> None:
 @app.command()
 def status(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
     """Show processed partitions, runs and quarantine counts of a warehouse."""
-    from pipeline.warehouse import connect
-
-    settings = load_settings(config, warehouse=warehouse).require("warehouse")
-    assert settings.warehouse is not None
-    con = connect(settings.warehouse, create=False)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         for title, sql in (
             (

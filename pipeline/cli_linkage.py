@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli_common import ConfigOpt, WarehouseOpt, connect_warehouse
 from pipeline.config import load_settings
 from pipeline.errors import PipelineError
 
@@ -18,17 +19,6 @@ review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pse
 model_app = typer.Typer(no_args_is_help=True, help="Train and inspect the linkage model.")
 export_app = typer.Typer(no_args_is_help=True, help="Export linkage results.")
 out = Console(highlight=False)
-
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
-
-
-def _connect(warehouse: Path | None, config: Path | None):  # type: ignore[no-untyped-def]
-    from pipeline.warehouse import connect
-
-    settings = load_settings(config, warehouse=warehouse).require("warehouse")
-    assert settings.warehouse is not None
-    return connect(settings.warehouse, create=False)
 
 
 @review_app.command("list")
@@ -40,7 +30,7 @@ def review_list(
     """Show pending pairs, most uncertain first, with their match weight and agreement pattern."""
     from linkage.review import pending_pairs
 
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         pairs = pending_pairs(con, limit)
     finally:
@@ -64,7 +54,7 @@ def _decide(
     from linkage.review import decide
     from pipeline.warehouse import transaction
 
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         with transaction(con):
             n = decide(con, pair_ids, decision, reviewer=reviewer or getpass.getuser(), at=dt.datetime.now(dt.UTC))
@@ -107,7 +97,7 @@ def export_links(
 
     if out_file.exists():
         raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         ensure_schema(con)
         records = " UNION ALL ".join(f"SELECT '{s}' AS source, record_id FROM {t}" for s, t in RECORD_TABLES.items())
@@ -138,7 +128,7 @@ def model_train(
     """Train a new model version on the whole warehouse (u by random sampling, m by EM); nightly runs use it."""
     from pipeline.linking import MIN_RECORDS_TO_TRAIN, tokenized_records, train_and_save
 
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         records = tokenized_records(con)
         if records < MIN_RECORDS_TO_TRAIN:
@@ -158,7 +148,7 @@ def model_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None
     """Show the saved model versions."""
     from linkage.model import ensure_tables
 
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         ensure_tables(con)
         rows = con.execute(
@@ -187,7 +177,7 @@ def export_crossings(
 
     if out_file.exists():
         raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
-    con = _connect(warehouse, config)
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         ensure_schema(con)
         classified, total = con.execute(

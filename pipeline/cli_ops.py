@@ -9,18 +9,16 @@ one-line messages, which ``migralink``'s entry point prints as one line.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.cli_common import ConfigOpt, WarehouseOpt, open_warehouse, parse_date
 from pipeline.config import Settings, load_settings
 from privacy.keys import Keyring
 
@@ -30,11 +28,9 @@ retention_app = typer.Typer(no_args_is_help=True, help="Purge or archive landing
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
 KeyOpt = Annotated[
     Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE / key_source).")
 ]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
 LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Only this source (border, visa, permit).")]
 
@@ -51,34 +47,12 @@ def _ring(settings: Settings) -> Keyring:
     return key_provider_from_settings(settings).load()
 
 
-@contextlib.contextmanager
-def _warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
-    from pipeline.warehouse import connect
-
-    settings.require("warehouse")
-    assert settings.warehouse is not None
-    con = connect(settings.warehouse, create=False)
-    try:
-        yield con
-    finally:
-        con.close()
-
-
-def _parse_date(text: str | None, flag: str) -> dt.date | None:
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
-
-
 @quarantine_app.command("list")
 def quarantine_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None, source: SourceOpt = None) -> None:
     """Count unresolved quarantined rows by source and reason."""
     from pipeline.quarantine import quarantine_counts
 
-    with _warehouse(_settings(config, warehouse=warehouse)) as con:
+    with open_warehouse(_settings(config, warehouse=warehouse)) as con:
         counts = quarantine_counts(con, source=source)
     table = Table(title="unresolved quarantined rows")
     for col in ("source", "reason", "rows"):
@@ -101,7 +75,7 @@ def quarantine_export(
     from pipeline.quarantine import export_quarantine
 
     settings = _settings(config, warehouse=warehouse, key_file=key_file)
-    with _warehouse(settings) as con:
+    with open_warehouse(settings) as con:
         paths = export_quarantine(con, _ring(settings), out_dir, source=source)
     if not paths:
         out.print("no unresolved quarantined rows; nothing written")
@@ -128,7 +102,7 @@ def quarantine_replay(
     from pipeline.quarantine import replay_quarantine
 
     settings = _settings(config, warehouse=warehouse, key_file=key_file)
-    with _warehouse(settings) as con:
+    with open_warehouse(settings) as con:
         summary = replay_quarantine(con, _ring(settings), file)
     still = sum(summary.still_invalid.values())
     out.print(
@@ -154,7 +128,7 @@ def quarantine_discard(
     """Close quarantine entries that will never be fixed."""
     from pipeline.quarantine import discard_quarantine
 
-    with _warehouse(_settings(config, warehouse=warehouse)) as con:
+    with open_warehouse(_settings(config, warehouse=warehouse)) as con:
         n = discard_quarantine(con, ids, reason)
     out.print(f"discarded {n:,} quarantine entries")
 
@@ -180,7 +154,7 @@ def retention_purge(
     """Remove processed landing partitions older than the retention period (never unprocessed ones)."""
     from pipeline.retention import purge_landing
 
-    day = _parse_date(today, "--today") or dt.datetime.now(dt.UTC).date()
+    day = parse_date(today, "--today") if today is not None else dt.datetime.now(dt.UTC).date()
     settings = _settings(
         config,
         landing=landing,
@@ -191,7 +165,7 @@ def retention_purge(
     ).require("landing", "retention_days")
     assert settings.landing is not None and settings.retention_days is not None
     ring = _ring(settings) if settings.landing_archive is not None else None
-    with _warehouse(settings) as con:
+    with open_warehouse(settings) as con:
         summary = purge_landing(
             con,
             settings.landing,
@@ -227,7 +201,7 @@ def retention_restore(
     settings = _settings(config, landing=landing, warehouse=warehouse, key_file=key_file).require("landing")
     assert settings.landing is not None
     ring = _ring(settings)
-    with _warehouse(settings) as con:
+    with open_warehouse(settings) as con:
         action = restore_archive(file, settings.landing, ring=ring, con=con)
     out.print(
         f"restored {action.source}/{action.partition_date} ({action.files:,} files, {action.bytes:,} bytes) "

@@ -1,0 +1,50 @@
+"""What the command modules share: the common options, the date parser and the warehouse connection.
+
+The commands are split over ``pipeline.cli`` (runs, keys, status), ``pipeline.cli_ops`` (quarantine, retention)
+and ``pipeline.cli_linkage`` (review, models, exports); each takes these from here rather than keeping a copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from pipeline.config import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
+
+
+def parse_date(text: str, flag: str) -> dt.date:
+    """A ``YYYY-MM-DD`` option value, or a usage error naming ``flag``."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
+
+
+def connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
+    """Open the configured warehouse, which must exist (commands other than ``run`` never create one)."""
+    from pipeline.warehouse import connect
+
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    return connect(settings.warehouse, create=False)
+
+
+@contextlib.contextmanager
+def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`connect_warehouse` for the length of a ``with`` block."""
+    con = connect_warehouse(settings)
+    try:
+        yield con
+    finally:
+        con.close()
