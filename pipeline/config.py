@@ -33,6 +33,7 @@ from pipeline.migration_rule import RuleParams
 
 ENV_PREFIX = "MIGRALINK_"
 _COUNTRY = re.compile(r"[A-Z]{1,3}")
+_HOST = re.compile(r"[A-Z]{3}")  # the statistics need the host's three-letter code (checked before any step)
 _URL = re.compile(r"https?://[^\s/]+(/\S*)?")
 
 
@@ -71,8 +72,10 @@ class Settings:
 def _coerce(name: str, value: Any) -> Any:
     if name == "host_country":
         code = str(value).strip().upper()
-        if not _COUNTRY.fullmatch(code):
-            raise ConfigError(f"host_country must be an ISO 3166-1 alpha-3 or ICAO code, e.g. UTO (got {code!r})")
+        if not _HOST.fullmatch(code):
+            raise ConfigError(
+                f"host_country must be a three-letter ISO 3166-1 alpha-3 or ICAO code, e.g. UTO (got {code!r})"
+            )
         return code
     if name in ("retention_days", "rule_window", "rule_threshold", "visa_free_days"):
         return _coerce_days(value, name)

@@ -218,7 +218,18 @@ def test_model_train_needs_enough_records(
     assert "too few to train a linkage model" in one_line_error(capsys)
 
 
-def test_a_rule_threshold_not_below_the_window_fails_before_any_step(
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MIGRALINK_RULE_THRESHOLD", "487", "0 < threshold < window"),
+        ("MIGRALINK_HOST_COUNTRY", "D", "host_country must be a three-letter"),  # statistics need three letters
+    ],
+    ids=["rule threshold not below the window", "one-letter host code"],
+)
+def test_a_setting_the_later_steps_cannot_use_fails_before_any_step(
+    variable: str,
+    value: str,
+    message: str,
     write_csv: WriteCsv,
     landing: Path,
     tmp_path: Path,
@@ -226,10 +237,10 @@ def test_a_rule_threshold_not_below_the_window_fails_before_any_step(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Settings are checked at start-up: nothing is ingested or linked before the rule's parameters fail."""
+    """Settings are checked at start-up: nothing is ingested or linked before a bad setting fails."""
     write_csv("border", "2024-01-02", [row("border")])
-    monkeypatch.setenv("MIGRALINK_RULE_THRESHOLD", "487")
+    monkeypatch.setenv(variable, value)
     argv = ["run", "--date", "2024-01-02", "--landing", str(landing), "--warehouse", str(tmp_path / "wh")]
     assert main([*argv, "--key-file", str(key_file), "--quiet"]) == 1
-    assert "0 < threshold < window" in one_line_error(capsys)
+    assert message in one_line_error(capsys)
     assert not (tmp_path / "wh").exists()
