@@ -31,6 +31,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -493,12 +494,11 @@ def histories_current(con: duckdb.DuckDBPyConnection, night: dt.date, policy: Hi
     """True when the histories were built for ``night`` (as cut-off) with ``policy`` and nothing was linked since:
     building them again would change nothing, so a second run for the same night can leave everything as it is."""
     ensure_schema(con)
-    last = "SELECT night, cutoff, finished_at FROM history_runs ORDER BY finished_at DESC LIMIT 1"
-    rows = con.execute(last).fetchall()
-    if not rows or rows[0][0] != night or rows[0][1] != night or _needs_full(con, policy) is not None:
+    last = _last_run(con)
+    if last is None or last[:2] != (night, night) or _needs_full(con, policy, last) is not None:
         return False
     linked = con.execute(f"SELECT max(finished_at) FROM {LINKAGE_STATE}").fetchall()[0][0]
-    return linked is not None and linked <= rows[0][2]
+    return linked is not None and linked <= last[2]
 
 
 def _visa_policy(policy: HistoryPolicy) -> tuple[str, int]:
@@ -506,15 +506,27 @@ def _visa_policy(policy: HistoryPolicy) -> tuple[str, int]:
     return ",".join(sorted(policy.visa_exempt)), int(policy.visa_free_days)
 
 
-def _needs_full(con: duckdb.DuckDBPyConnection, policy: HistoryPolicy) -> str | None:
+def _last_run(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The newest ``history_runs`` row: night, cut-off, finished_at, then the parameters and policy it used."""
     rows = con.execute(
-        """SELECT window_days, threshold_days, host_country, visa_exempt, visa_free_days
+        """SELECT night, cutoff, finished_at, window_days, threshold_days, host_country, visa_exempt, visa_free_days
         FROM history_runs ORDER BY finished_at DESC LIMIT 1"""
     ).fetchall()
-    if not rows:
+    return tuple(rows[0]) if rows else None
+
+
+def _needs_full(
+    con: duckdb.DuckDBPyConnection, policy: HistoryPolicy, last: tuple[Any, ...] | None = None
+) -> str | None:
+    """Why every person must be recomputed (no histories yet, another rule, host or visa policy), or None.
+
+    ``last`` is the newest run as :func:`_last_run` returns it, when the caller has read it already.
+    """
+    last = last or _last_run(con)
+    if last is None:
         return "no histories yet"
-    if rows[0][:3] != (policy.params.window, policy.params.threshold, policy.host_country):
+    if last[3:6] != (policy.params.window, policy.params.threshold, policy.host_country):
         return "the rule parameters or the host state changed"
-    if rows[0][3:] != _visa_policy(policy):
+    if last[6:] != _visa_policy(policy):
         return "the visa policy changed"
     return None
