@@ -36,8 +36,8 @@ def phase_generate(out: Path, persons: int, start: dt.date, end: dt.date) -> dic
 
 
 def phase_ingest(landing: Path, warehouse: Path, end: dt.date) -> dict[str, Any]:
-    from pipeline.ingest import ingest
-    from pipeline.warehouse import connect
+    from pipeline.ingest.load import ingest
+    from pipeline.warehouse.connection import connect
     from privacy.keys import Keyring
 
     con = connect(warehouse)

@@ -27,13 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from pipeline.config import Settings
-from pipeline.histories import build_histories
-from pipeline.nightly import history_policy, ingest_step, link_step
-from pipeline.statistics import compute_statistics
+from pipeline.histories.build import build_histories
+from pipeline.nightly.settings import Settings
+from pipeline.nightly.steps import history_policy, ingest_step, link_step
+from pipeline.statistics.tables import compute_statistics
 from pipeline.synth import generate
 from pipeline.synth.nationalities import visa_exempt_codes
-from pipeline.warehouse import connect, transaction
+from pipeline.warehouse.connection import connect, transaction
 from privacy.keys import write_new_key_file
 
 HISTORY_END = dt.date(2024, 12, 29)

@@ -1,4 +1,4 @@
-"""Benchmark of the 12/16-month rule classifier (pipeline.migration_rule): throughput, wall time, peak memory.
+"""Benchmark of the 12/16-month rule classifier (pipeline.histories.rule): throughput, wall time, peak memory.
 
 Generates random but realistic crossing histories: ~235,000 persons, ~800,000 crossings over two years, 40%
 residents (who mostly leave first) and 60% visitors and migrants (who mostly arrive first), trips of days to
@@ -23,7 +23,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.migration_rule import PENDING, RuleParams, classify, classify_person, date_to_day, day_to_date
+from pipeline.histories.rule import PENDING, RuleParams, classify, date_to_day, day_to_date
+from tests.reference.migration_rule import classify_person
 
 Arrays = tuple[npt.NDArray[np.int64], npt.NDArray[np.int32], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.config import Settings
-from pipeline.nightly import ingest_step, link_step
+from pipeline.nightly.settings import Settings
+from pipeline.nightly.steps import ingest_step, link_step
 from pipeline.synth import generate
 from privacy.keys import write_new_key_file
 

@@ -1,6 +1,6 @@
 """Pseudonymization benchmark: every linkage pseudonym of about 1,000,000 generated records.
 
-Times :func:`pipeline.ingest.pseudonymize` (HMAC tokens of names, name parts, sorted parts, phonetic codes,
+Times :func:`pipeline.ingest.load.pseudonymize` (HMAC tokens of names, name parts, sorted parts, phonetic codes,
 birth-date parts and swap, SLK-581, document; keyed balanced Bloom filters; identifiers sealed per partition)
 on checked records already in DuckDB. The baseline, run in the same process on the same rows, is what keyed
 pseudonymization replaces: unkeyed SHA-256 of the full name, birth date and document number in DuckDB SQL.
@@ -21,12 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.contract import SOURCES, load_contract
-from pipeline.ingest import VAULT_PURPOSE, _read_all, pseudonymize
-from pipeline.landing import discover_partitions
+from pipeline.ingest.contract import SOURCES, load_contract
+from pipeline.ingest.landing import discover_partitions
+from pipeline.ingest.load import VAULT_PURPOSE, _read_all, pseudonymize
+from pipeline.ingest.validate import checked_rows_sql
 from pipeline.synth import generate
-from pipeline.validate import checked_rows_sql
-from pipeline.warehouse import RECORD_TABLES, connect, registered
+from pipeline.warehouse.connection import connect, registered
+from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
 from privacy.tokens import Tokenizer

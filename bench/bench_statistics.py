@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import duckdb
 
-from pipeline.statistics import compute_statistics
+from pipeline.statistics.tables import compute_statistics
 from pipeline.synth.nationalities import CODES
-from pipeline.warehouse import connect, transaction
+from pipeline.warehouse.connection import connect, transaction
 
 HOST = "UTO"
 NIGHT1, CUTOFF1 = dt.date(2024, 12, 31), dt.date(2024, 12, 30)

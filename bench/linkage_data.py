@@ -1,6 +1,6 @@
 """Landing zones with known truth for linkage benchmarks: FEBRL4 mapped onto the contract, and synthetic data.
 
-Both writers produce ``<out>/<source>/<YYYY-MM-DD>/*.csv`` files that satisfy ``pipeline/contract.json`` and a
+Both writers produce ``<out>/<source>/<YYYY-MM-DD>/*.csv`` files that satisfy ``pipeline/ingest/contract.json`` and a
 ``<out>/truth.csv`` (``source``, ``record_id``, ``person_id``) beside them, so the same data can go through the
 real ingest and pseudonymization (``migralink run``) and be scored with :func:`linkage.evaluate.pairwise_scores`.
 
@@ -99,7 +99,7 @@ def febrl4_frame(
     """
     import pandas as pd
 
-    from pipeline.contract import load_contract
+    from pipeline.ingest.contract import load_contract
 
     n = len(frame)
     record_id = [f"{prefix}{i:05d}" for i in range(1, n + 1)]
@@ -196,8 +196,8 @@ def synthetic_warehouse(
     """Generate a synthetic landing zone under ``root`` (``name_mix`` as :func:`write_synthetic_landing`), ingest
     it with a fresh key into ``root/wh`` and load its truth as the temp table ``truth``; returns the open
     warehouse connection."""
-    from pipeline.ingest import ingest
-    from pipeline.warehouse import connect
+    from pipeline.ingest.load import ingest
+    from pipeline.warehouse.connection import connect
     from privacy.keys import Keyring
 
     truth = write_synthetic_landing(root / "landing", persons, seed, name_mix=name_mix)

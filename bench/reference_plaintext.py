@@ -46,7 +46,7 @@ if __package__ in (None, ""):
 
 from bench.linkage_data import landing_from_args
 from linkage.evaluate import PairwiseScores, cluster_summary, load_truth, pairwise_scores
-from pipeline.contract import SOURCES
+from pipeline.ingest.contract import SOURCES
 
 if TYPE_CHECKING:
     from splink import SettingsCreator

@@ -45,14 +45,14 @@ from airflow.sdk import Param, dag, task
 from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
 
 if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
-    from pipeline.config import Settings
+    from pipeline.nightly.settings import Settings
 
 SETTING_PARAMS = ("landing", "warehouse", "key_file")
 
 
 def _settings(params: dict[str, Any]) -> Settings:
     """Settings from the config file and ``MIGRALINK_*`` environment, overridden by non-empty DAG params."""
-    from pipeline.config import load_settings
+    from pipeline.nightly.settings import load_settings
 
     return load_settings(None, **{name: params.get(name) or None for name in SETTING_PARAMS})
 
@@ -100,26 +100,15 @@ def migration_nightly() -> None:
     @task
     def check_key(**context: Any) -> dict[str, object]:
         """Load the key and verify it against the warehouse (if there is one yet); reads no landing data."""
-        from pipeline.warehouse import DB_FILE, connect
-        from pipeline.warehouse import check_key as verify_warehouse_key
-        from privacy.providers import key_provider_from_settings
+        from pipeline.nightly.steps import key_check_step
 
         with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"]).require("warehouse")
-            ring = key_provider_from_settings(settings).load()
-            exists = (settings.warehouse / DB_FILE).exists()
-            if exists:
-                con = connect(settings.warehouse, create=False)
-                try:
-                    verify_warehouse_key(con, ring)
-                finally:
-                    con.close()
-        return {"key_id": ring.key_id, "key_version": ring.active_version, "warehouse_exists": exists}
+            return key_check_step(_settings(context["params"])).as_dict()
 
     @task(outlets=[MIGRALINK_RECORDS])
     def ingest_partitions(**context: Any) -> dict[str, object]:
         """Ingest every pending landing partition dated on or before the day before the run."""
-        from pipeline.nightly import ingest_step
+        from pipeline.nightly.steps import ingest_step
 
         with _fail_fast_on_permanent_errors():
             result = ingest_step(_settings(context["params"]), _run_date(context)).as_dict()
@@ -131,7 +120,7 @@ def migration_nightly() -> None:
     @task(outlets=[MIGRALINK_PERSONS])
     def link_persons(**context: Any) -> dict[str, object]:
         """Link records into persons (pseudonyms only), keep person keys stable, queue uncertain pairs."""
-        from pipeline.nightly import link_step
+        from pipeline.nightly.steps import link_step
 
         with _fail_fast_on_permanent_errors():
             result = link_step(_settings(context["params"]), _run_date(context)).as_dict()
@@ -141,7 +130,7 @@ def migration_nightly() -> None:
     @task(outlets=[MIGRALINK_STATISTICS])
     def classify_crossings(**context: Any) -> dict[str, object]:
         """Classify crossings with the 12/16-month rule for the persons touched tonight; rebuild the statistics."""
-        from pipeline.nightly import history_step
+        from pipeline.nightly.steps import history_step
 
         with _fail_fast_on_permanent_errors():
             result = history_step(_settings(context["params"]), _run_date(context)).as_dict()

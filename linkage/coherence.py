@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING
 
 from linkage.cluster import CONCURRENT_DAYS
 from linkage.input import INPUT_TABLE, RECORDS_TABLE
-from linkage.link import CLUSTERS_TABLE, SEEN_SQL, STATE_DDL, STATE_TABLE
-from linkage.term_frequencies import DEFAULT_DOB, TF_DDL, TF_TABLE, month_day_key_sql
+from linkage.link import SEEN_SQL
+from linkage.schema import CLUSTERS_TABLE, STATE_TABLE, TF_TABLE, ensure_schema
+from linkage.term_frequencies import DEFAULT_DOB, month_day_key_sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -172,8 +173,7 @@ def coherence_figures(con: duckdb.DuckDBPyConnection) -> Coherence:
         Counts and distributions of persons; no identifiers.
     """
     began = time.perf_counter()
-    con.execute(TF_DDL)  # a warehouse linked before these existed has no defaults: every date counts as given
-    con.execute(STATE_DDL)
+    ensure_schema(con)  # a warehouse linked before the defaults existed has none: every date counts as given
     try:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE __coherence_persons AS

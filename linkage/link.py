@@ -41,7 +41,7 @@ from linkage.errors import EmptyInputError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, TOUCHED_TABLE, append_input, build_input
 from linkage.model import LinkageModel, drop_splink_tables, make_linker_with_db
 from linkage.person_keys import KeyAssignment, assign_person_keys
-from linkage.review import ensure_schema as ensure_review_schema
+from linkage.schema import CLUSTERS_TABLE, PAIRS_TABLE, STATE_TABLE, ensure_schema
 from linkage.term_frequencies import default_month_days, month_day_key_sql, register_term_frequencies
 
 if TYPE_CHECKING:
@@ -49,13 +49,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAIRS_TABLE = "linkage_pairs"
-CLUSTERS_TABLE = "linkage_clusters"
-STATE_TABLE = "linkage_state"
 # Two entities (aliases a, b) with the same document and date of birth: linked whatever their weight.
 SAME_DOCUMENT_AND_BIRTH_SQL = "(a.tok_document = b.tok_document AND a.tok_dob = b.tok_dob)"
-STATE_DDL = f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
-    model_id VARCHAR NOT NULL, token_version INTEGER, finished_at TIMESTAMP NOT NULL)"""
 
 
 @dataclass(frozen=True)
@@ -381,8 +376,7 @@ def _finish(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.date)
           AND n.source = c.source AND n.record_id = c.record_id"""
     )
     con.execute("DROP TABLE IF EXISTS __linkage_changed")
-    token_version = con.execute("SELECT max(version) FROM meta_token_version").fetchall()[0][0]
-    con.execute(STATE_DDL)
+    token_version = pseudonym_version(con)
     con.execute(f"DELETE FROM {STATE_TABLE}")
     con.execute(f"INSERT INTO {STATE_TABLE} VALUES (?, ?, now())", [model.model_id, token_version])
     return keys
@@ -444,7 +438,7 @@ def _link(
     constrained: bool = True,
 ) -> LinkResult:
     began = time.perf_counter()
-    ensure_review_schema(con)
+    ensure_schema(con)
     if full:
         new_records, new_entities = build_input(con)
         if new_records == 0:
@@ -493,6 +487,28 @@ def _link(
     )
 
 
+def pseudonym_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The key version of the pseudonyms linkage reads (``identity_tokens``, its input), or None when empty.
+
+    A rekey moves every pseudonym to one new version; a linkage made under another version must start over.
+    """
+    version = con.execute("SELECT max(key_version) FROM identity_tokens").fetchall()[0][0]
+    return None if version is None else int(version)
+
+
+def require_full_relink(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the next linkage relink everything (its tables are stale: pseudonym columns were refilled)."""
+    ensure_schema(con)
+    con.execute(f"UPDATE {STATE_TABLE} SET token_version = NULL")
+
+
+def linked_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
+    """When the last linkage finished, or None when nothing was linked yet."""
+    ensure_schema(con)
+    found = con.execute(f"SELECT max(finished_at) FROM {STATE_TABLE}").fetchall()[0][0]
+    return found if isinstance(found, dt.datetime) else None
+
+
 def needs_full_relink(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> str | None:
     """Why the next run must relink everything (no linkage yet, another model, re-keyed pseudonyms), or None."""
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -504,7 +520,7 @@ def needs_full_relink(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> st
     model_id, token_version = state[0]
     if model_id != model.model_id:
         return "the model changed"
-    current = con.execute("SELECT max(version) FROM meta_token_version").fetchall()[0][0]
+    current = pseudonym_version(con)
     if token_version != current:
         return "the pseudonyms were re-keyed"
     return None

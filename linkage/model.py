@@ -25,6 +25,7 @@ from splink.internals.exceptions import EMTrainingException
 
 from linkage.errors import EmptyInputError, ModelNotFoundError
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
+from linkage.schema import ensure_schema
 from linkage.settings import (
     deterministic_rules,
     fallback_training_blocking_rules,
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     import duckdb
 
 log = logging.getLogger(__name__)
-
-MODELS_DDL = """CREATE TABLE IF NOT EXISTS linkage_models (
-    model_id VARCHAR PRIMARY KEY, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
-    settings JSON NOT NULL, summary JSON NOT NULL, link_threshold DOUBLE NOT NULL, review_threshold DOUBLE NOT NULL)"""
 
 LINK_THRESHOLD = 6.0  # match weight above which two entities may be merged (cluster constraints permitting)
 M_FLOOR = 5e-4  # smallest m of a level: caps a single disagreement at about -11 bits
@@ -244,14 +241,9 @@ def _input_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1])
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``linkage_models`` if it does not exist."""
-    con.execute(MODELS_DDL)
-
-
 def save_model(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> LinkageModel:
     """Store ``model`` as the next version in ``linkage_models``; returns it with its version set."""
-    ensure_tables(con)
+    ensure_schema(con)
     version = int(con.execute("SELECT coalesce(max(version), 0) + 1 FROM linkage_models").fetchall()[0][0])
     con.execute(
         "INSERT INTO linkage_models VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -282,7 +274,7 @@ def load_model(con: duckdb.DuckDBPyConnection, model_id: str | None = None) -> L
     Raises:
         ModelNotFoundError: no such model (or no model at all).
     """
-    ensure_tables(con)
+    ensure_schema(con)
     columns = "model_id, version, created_at, settings, summary, link_threshold, review_threshold"
     if model_id is None:
         rows = con.execute(f"SELECT {columns} FROM linkage_models ORDER BY version DESC LIMIT 1").fetchall()

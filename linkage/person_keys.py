@@ -21,16 +21,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from linkage.schema import ensure_schema
 from privacy.sql import quote_identifier
-
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS person_keys (
-        source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_key VARCHAR NOT NULL,
-        assigned_on DATE NOT NULL, PRIMARY KEY (source, record_id))""",
-    """CREATE TABLE IF NOT EXISTS person_key_history (
-        night DATE NOT NULL, old_key VARCHAR NOT NULL, new_key VARCHAR NOT NULL, reason VARCHAR NOT NULL,
-        records BIGINT NOT NULL)""",
-]
 
 
 @dataclass(frozen=True)
@@ -42,11 +34,6 @@ class KeyAssignment:
     merged_keys: int
     split_keys: int
     changed_records: int
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in SCHEMA:
-        con.execute(ddl)
 
 
 def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.date) -> KeyAssignment:

@@ -3,7 +3,8 @@
 Pairs scored between a lower and an upper match weight go to ``review_queue``. A reviewer sees the pair's
 record references, its match weight and its agreement pattern (the comparison level of each field, e.g.
 ``family_name: 3``) — never a name, date or number. Decisions (``accepted`` / ``rejected``) are kept and later
-runs honour them: accepted pairs become must-links, rejected pairs cannot-links (:func:`review_constraints`).
+runs honour them: accepted pairs become must-links, rejected pairs cannot-links (applied by the clustering,
+:mod:`linkage.link`).
 A pair once queued is never queued again, whatever its later score.
 """
 
@@ -15,15 +16,9 @@ from dataclasses import dataclass
 import duckdb
 
 from linkage.errors import ReviewError
+from linkage.schema import ensure_schema
 from privacy.sql import quote_identifier
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS review_queue (
-        pair_id VARCHAR PRIMARY KEY, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
-        match_weight DOUBLE NOT NULL, match_probability DOUBLE, agreement VARCHAR NOT NULL,
-        queued_on DATE NOT NULL, status VARCHAR NOT NULL DEFAULT 'pending', decided_by VARCHAR,
-        decided_at TIMESTAMP)""",
-]
 DECISIONS = ("accepted", "rejected")
 
 
@@ -37,11 +32,6 @@ class QueuedPair:
     match_weight: float
     agreement: str
     status: str
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in SCHEMA:
-        con.execute(ddl)
 
 
 def pair_id_sql(left: str, right: str) -> str:
@@ -115,14 +105,3 @@ def decide(
         [decision, reviewer.strip(), at, pair_ids],
     )
     return len(pair_ids)
-
-
-def review_constraints(con: duckdb.DuckDBPyConnection) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """The reviewers' decisions as (must-link pairs, cannot-link pairs) of unique ids."""
-    ensure_schema(con)
-    rows = con.execute(
-        "SELECT status, unique_id_l, unique_id_r FROM review_queue WHERE status <> 'pending' ORDER BY ALL"
-    ).fetchall()
-    must = [(left, right) for status, left, right in rows if status == "accepted"]
-    cannot = [(left, right) for status, left, right in rows if status == "rejected"]
-    return must, cannot

@@ -47,7 +47,8 @@ from linkage.cluster import Entity, connected_components, constrained_clusters
 from linkage.errors import LinkageError
 from linkage.input import INPUT_TABLE
 from linkage.link import load_entities
-from linkage.term_frequencies import TF_DDL, TF_TABLE, default_month_days, ensure_snapshot, tf_columns
+from linkage.schema import TF_TABLE, ensure_schema
+from linkage.term_frequencies import default_month_days, ensure_snapshot, tf_columns
 from privacy.sql import quote_identifier
 
 if TYPE_CHECKING:
@@ -472,7 +473,7 @@ def term_frequencies_arrow(
     if take_snapshot:
         ensure_snapshot(con, model)
     else:
-        con.execute(TF_DDL)
+        ensure_schema(con)
     out: dict[str, pa.Table] = {}
     for column in tf_columns(model.settings):
         table = con.sql(

@@ -25,6 +25,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from linkage.input import INPUT_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS
+from linkage.schema import TF_TABLE, ensure_schema
 from privacy.sql import quote_identifier
 
 if TYPE_CHECKING:
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TF_TABLE = "linkage_term_frequencies"
-TF_DDL = f"""CREATE TABLE IF NOT EXISTS {TF_TABLE} (
-    model_id VARCHAR NOT NULL, column_name VARCHAR NOT NULL, value UBIGINT NOT NULL, tf DOUBLE NOT NULL)"""
 PRIOR_ENTITIES = 100  # a nationality with fewer entities leans on the population's name shares
 # Month and day of birth (a key of the two tokens) frequent enough to be a default that registrars enter for an
 # unknown date (1 January): at least this share of the dates of birth, and at least DEFAULT_DOB_MIN entities.
@@ -61,7 +59,7 @@ def tf_columns(settings: dict[str, Any]) -> list[str]:
 
 def ensure_snapshot(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> bool:
     """Store the model's term frequencies from the current entity table unless it has them; True if taken now."""
-    con.execute(TF_DDL)
+    ensure_schema(con)
     if con.execute(f"SELECT count(*) FROM {TF_TABLE} WHERE model_id = ?", [model.model_id]).fetchall()[0][0]:
         return False
     for column in tf_columns(model.settings):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipeline.config import Settings, load_settings
-from pipeline.contract import SOURCES, load_contract
 from pipeline.errors import ConfigError, LandingFileError, PipelineError, WarehouseError
-from pipeline.nightly import NightlyResult, run_nightly
+from pipeline.ingest.contract import SOURCES, load_contract
+from pipeline.nightly.settings import Settings, load_settings
+from pipeline.nightly.steps import NightlyResult, run_nightly
 
 __all__ = [
     "SOURCES",

@@ -29,3 +29,7 @@ class KeyMismatchError(PrivacyError):
 
 class InvalidCiphertext(PrivacyError):
     """Decryption failed: wrong key, or the data were altered. Deliberately says no more."""
+
+
+class SchemaError(MigralinkError):
+    """The warehouse's schema cannot be used by this code (newer than the code, or not migrated yet)."""

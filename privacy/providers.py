@@ -244,7 +244,7 @@ class VaultKeyProvider:
 
 
 class _KeySettings(Protocol):
-    """The settings the factory reads (``pipeline.config.Settings`` has them)."""
+    """The settings the factory reads (``pipeline.nightly.settings.Settings`` has them)."""
 
     @property
     def key_source(self) -> str: ...
@@ -263,7 +263,7 @@ def key_provider_from_settings(settings: _KeySettings) -> KeyProvider:
         KeyringError: the setting is malformed, or a setting it needs (``key_file``, ``vault_addr``) is missing.
 
     Examples:
-        >>> from pipeline.config import Settings
+        >>> from pipeline.nightly.settings import Settings
         >>> key_provider_from_settings(Settings(key_source="airflow-variable:migralink_keyring"))
         AirflowVariableKeyProvider(name='migralink_keyring')
     """

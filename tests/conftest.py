@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.contract import load_contract
+from pipeline.ingest.contract import load_contract
 from privacy.keys import Keyring, write_new_key_file
 
 BORDER_ROW = {

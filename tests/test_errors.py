@@ -9,11 +9,11 @@ import pytest
 from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError, ReviewError
 from linkage.evaluate import EvaluationError
 from linkage.spark import SparkTranslationError, SparkUnavailableError
-from pipeline.cli import main
+from pipeline.cli.main import main
 from pipeline.errors import ConfigError, LandingFileError, PipelineError, WarehouseError
-from pipeline.migration_rule import RuleParams, RuleParamsError
-from pipeline.quarantine import QuarantineError
-from pipeline.retention import RetentionError
+from pipeline.histories.rule import RuleParams, RuleParamsError
+from pipeline.ingest.quarantine import QuarantineError
+from pipeline.ingest.retention import RetentionError
 from pipeline.synth import SynthError
 from privacy.bloom import ClkConfigError
 from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, MigralinkError, PrivacyError
@@ -60,7 +60,7 @@ def test_the_command_line_reports_a_linkage_error_by_its_message(
     def failing(**_: object) -> None:
         raise EmptyInputError("there are no tokenized records to link")
 
-    monkeypatch.setattr("pipeline.cli.typer.main.get_command", lambda app: SimpleNamespace(main=failing))
+    monkeypatch.setattr("pipeline.cli.main.typer.main.get_command", lambda app: SimpleNamespace(main=failing))
     assert main(["status"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "migralink: error: there are no tokenized records to link"

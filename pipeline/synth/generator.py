@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from pipeline.contract import load_contract
+from pipeline.ingest.contract import load_contract
 from pipeline.synth.concentration import Concentration, name_concentration
 from pipeline.synth.kinds import KIND_AGES, REALISTIC_KIND_AGES, RESIDENT_AT_START, Kind
 from pipeline.synth.lifecourse import SIMULATORS, simulate

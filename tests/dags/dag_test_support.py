@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from pipeline.contract import load_contract
+from pipeline.ingest.contract import load_contract
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "dags"

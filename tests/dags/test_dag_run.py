@@ -126,8 +126,8 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
 
 
 def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_landing: Path, tmp_path: Path) -> None:
-    from pipeline.config import load_settings
-    from pipeline.nightly import run_nightly
+    from pipeline.nightly.settings import load_settings
+    from pipeline.nightly.steps import run_nightly
     from privacy.keys import write_new_key_file
 
     key_file, other_key, warehouse = tmp_path / "migralink.key", tmp_path / "other.key", tmp_path / "warehouse"

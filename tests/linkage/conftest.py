@@ -16,10 +16,10 @@ import pytest
 
 from linkage.link import LinkResult, link_all
 from linkage.model import LinkageModel, save_model, train_model
-from pipeline.contract import load_contract
-from pipeline.ingest import ingest
+from pipeline.ingest.contract import load_contract
+from pipeline.ingest.load import ingest
 from pipeline.synth import generate
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from privacy.keys import Keyring
 from tests.conftest import row
 

@@ -11,9 +11,9 @@ import duckdb
 import pytest
 
 from linkage.coherence import Coherence, coherence_figures
-from linkage.link import STATE_DDL
 from linkage.report import name_weight_frame, write_report
-from linkage.term_frequencies import DEFAULT_DOB, TF_DDL, TF_TABLE
+from linkage.schema import STATE_DDL, TF_DDL, TF_TABLE
+from linkage.term_frequencies import DEFAULT_DOB
 from privacy.keys import Keyring
 from privacy.tokens import IDENTITY_TOKENS, Tokenizer
 from tests.linkage.conftest import CASES, LinkedWarehouse

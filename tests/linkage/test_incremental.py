@@ -11,9 +11,9 @@ import pytest
 from linkage.link import link, link_new, needs_full_relink
 from linkage.model import LinkageModel, save_model, train_model
 from linkage.review import decide, enqueue_pairs
-from pipeline.ingest import ingest
+from pipeline.ingest.load import ingest
 from pipeline.synth import generate
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from privacy.keys import Keyring
 
 START, END = dt.date(2024, 1, 1), dt.date(2024, 6, 30)

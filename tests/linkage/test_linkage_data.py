@@ -12,12 +12,13 @@ import pytest
 
 from bench.linkage_data import FEBRL_DAY, write_febrl4_landing, write_synthetic_landing
 from linkage.evaluate import cluster_summary, load_truth
-from pipeline.contract import load_contract
-from pipeline.ingest import ingest
-from pipeline.landing import discover_partitions, read_landing_file
+from pipeline.ingest.contract import load_contract
+from pipeline.ingest.landing import discover_partitions, read_landing_file
+from pipeline.ingest.load import ingest
+from pipeline.ingest.validate import checked_rows_sql
 from pipeline.synth.names import DEFAULT_NAME_MIX
-from pipeline.validate import checked_rows_sql
-from pipeline.warehouse import RECORD_TABLES, connect
+from pipeline.warehouse.connection import connect
+from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
 
 

@@ -9,7 +9,7 @@ import pytest
 from linkage.errors import ModelNotFoundError
 from linkage.model import load_model, save_model, split_term_frequencies, train_model
 from linkage.settings import linkage_settings
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from tests.linkage.conftest import SEED, LinkedWarehouse
 
 

@@ -8,7 +8,8 @@ import duckdb
 import pytest
 
 from linkage.errors import ReviewError
-from linkage.review import decide, enqueue_pairs, pending_pairs, review_constraints
+from linkage.review import decide, enqueue_pairs, pending_pairs
+from tests.reference.review import review_constraints
 
 NIGHT = dt.date(2024, 1, 2)
 AT = dt.datetime(2024, 1, 3, 9, 0)

@@ -9,7 +9,7 @@ from pathlib import Path
 from linkage.link import link_all
 from linkage.model import load_model
 from linkage.review import decide, enqueue_pairs
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from tests.linkage.conftest import LinkedWarehouse
 
 

@@ -39,9 +39,9 @@ from linkage.spark import (
     spark_settings,
     translate_sql,
 )
-from pipeline.ingest import ingest
+from pipeline.ingest.load import ingest
 from pipeline.synth import generate
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from privacy.bloom import dice, dice_sql
 from privacy.keys import Keyring
 from tests.linkage.conftest import SEED, write_cases

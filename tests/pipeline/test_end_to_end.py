@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.cli import main
+from pipeline.cli.main import main
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linkage.person_keys import ensure_schema as ensure_person_key_schema
-from pipeline.cli import main
-from pipeline.histories import EXPORT_COLUMNS, HistoryPolicy, build_histories
-from pipeline.migration_rule import RuleParams
-from pipeline.warehouse import connect
+from linkage.schema import ensure_schema as ensure_person_key_schema
+from pipeline.cli.main import main
+from pipeline.histories.build import EXPORT_COLUMNS, HistoryPolicy, build_histories
+from pipeline.histories.rule import RuleParams
+from pipeline.warehouse.connection import connect
 
 D0 = dt.date(2017, 1, 1)
 POLICY = HistoryPolicy(host_country="UTO", visa_exempt=("GBR",), visa_free_days=90)

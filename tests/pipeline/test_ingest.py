@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from pipeline.errors import LandingFileError
-from pipeline.ingest import ingest
-from pipeline.warehouse import connect
+from pipeline.ingest.load import ingest
+from pipeline.warehouse.connection import connect
 from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring
 from privacy.sealing import Sealer

@@ -1,4 +1,4 @@
-"""The 12/16-month rule (pipeline.migration_rule) against Stats NZ's migrbc test vectors, plus properties.
+"""The 12/16-month rule (pipeline.histories.rule) against Stats NZ's migrbc test vectors, plus properties.
 
 Vectors: DOMAIN.md's table and every scenario of migrbc's testthat files (test-RBC_algorithm_non_residence_rcpp.R,
 test-RBC_algorithm_residence_rcpp.R, test-RBC_algorithm_with_IRS.R), restated as data: dates of crossings and,
@@ -16,21 +16,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.migration_rule import (
+from pipeline.histories.rule import (
     ANOMALY_AFTER_CUTOFF,
     ANOMALY_NAMES,
     ANOMALY_NONE,
     ANOMALY_SAME_DIRECTION,
     ANOMALY_UNSORTED,
     PENDING,
-    CrossingResult,
     RuleParams,
     RuleResult,
     classify,
-    classify_person,
     date_to_day,
     day_to_date,
 )
+from tests.reference.migration_rule import CrossingResult, classify_person
 
 D0 = dt.date(2017, 1, 1)
 UNLIMITED = dt.date(2035, 1, 1)  # at least Tw days after every crossing below: every result is final
@@ -673,7 +672,7 @@ def test_property_results_change_only_when_a_pending_day_is_reached(
     person: Person, first: int, later: int, params: RuleParams
 ) -> None:
     """Same data, later cut-off: a person without a pending crossing whose ``resolved_day`` has been reached keeps
-    every result. This is what lets nightly runs skip the persons nobody touched (pipeline.histories)."""
+    every result. This is what lets nightly runs skip the persons nobody touched (pipeline.histories.build)."""
     cutoff = START + first
     new_cutoff = cutoff + later
     old = _vec_table(_together([person], cutoff, params))

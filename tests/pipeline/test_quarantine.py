@@ -13,10 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline import quarantine as quarantine_module
-from pipeline.cli_ops import quarantine_app
-from pipeline.ingest import ingest
-from pipeline.quarantine import (
+from pipeline.cli.ops import quarantine_app
+from pipeline.ingest import quarantine as quarantine_module
+from pipeline.ingest.load import ingest
+from pipeline.ingest.quarantine import (
     QuarantineError,
     discard_quarantine,
     export_quarantine,
@@ -24,7 +24,7 @@ from pipeline.quarantine import (
     replay_quarantine,
     unreconciled_partitions,
 )
-from pipeline.warehouse import connect
+from pipeline.warehouse.connection import connect
 from privacy.errors import InvalidCiphertext, KeyMismatchError
 from privacy.keys import Keyring
 from tests.conftest import WriteCsv, row

@@ -13,11 +13,12 @@ import duckdb
 import pytest
 
 from linkage.input import TF_KEY_COLUMNS
-from linkage.link import STATE_DDL, STATE_TABLE
+from linkage.schema import STATE_DDL, STATE_TABLE
 from pipeline.errors import PipelineError
-from pipeline.ingest import ingest
-from pipeline.rekey import rekey_warehouse, retire_check
-from pipeline.warehouse import connect, migrate, transaction
+from pipeline.ingest.load import ingest
+from pipeline.warehouse.connection import connect, transaction
+from pipeline.warehouse.rekey import rekey_warehouse, retire_check
+from pipeline.warehouse.schema import migrate
 from privacy.errors import InvalidCiphertext, KeyMismatchError
 from privacy.keys import FileKeyProvider, retire_key_version, rotate_key_file
 from privacy.sealing import Sealer
@@ -149,9 +150,11 @@ def test_tampered_sealed_identities_stop_the_rekey_and_change_nothing(rotated: P
 
 
 def _old_schema(warehouse: Path) -> None:
-    """Make ``warehouse`` look built before the per-field encodings: no such columns, linkage tables without them."""
+    """Make ``warehouse`` look built before the per-field encodings (and the schema registry): no such columns,
+    linkage tables without them, no recorded schema version."""
     con = duckdb.connect(str(warehouse / "migralink.duckdb"))
     try:
+        con.execute("DROP TABLE meta_schema")
         for column in FIELD_CLKS:
             con.execute(f"ALTER TABLE identity_tokens DROP COLUMN {column}")
         for table in ("linkage_records", "linkage_input"):

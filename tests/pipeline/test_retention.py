@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from pipeline import retention as retention_module
-from pipeline.cli_ops import retention_app
-from pipeline.config import load_settings
+from pipeline.cli.ops import retention_app
 from pipeline.errors import ConfigError
-from pipeline.ingest import ingest
-from pipeline.retention import RetentionError, purge_landing, restore_archive
-from pipeline.warehouse import connect
+from pipeline.ingest import retention as retention_module
+from pipeline.ingest.load import ingest
+from pipeline.ingest.retention import RetentionError, purge_landing, restore_archive
+from pipeline.nightly.settings import load_settings
+from pipeline.warehouse.connection import connect
 from privacy.errors import InvalidCiphertext, KeyMismatchError
 from privacy.keys import Keyring
 from tests.conftest import WriteCsv, row
@@ -51,7 +51,7 @@ def partitions(landing: Path) -> list[str]:
 def test_purge_deletes_only_old_processed_partitions_and_records_each(
     con: duckdb.DuckDBPyConnection, landing: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="pipeline.retention")
+    caplog.set_level(logging.INFO, logger="pipeline.ingest.retention")
     summary = purge_landing(con, landing, retention_days=30, today=TODAY, by="op1")
     assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == OLD
     assert (summary.kept_recent, summary.kept_unprocessed, summary.kept_unsafe) == (1, ["permit/2024-01-03"], {})

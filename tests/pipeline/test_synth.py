@@ -20,7 +20,7 @@ from pipeline.synth.name_cohorts import COHORT_DECADES, PEAKS, fashion_factors
 from pipeline.synth.names import FREQUENCIES, build_pool
 from pipeline.synth.population import build_population, draw_names
 
-CONTRACT = json.loads((Path(__file__).resolve().parents[2] / "pipeline" / "contract.json").read_text())
+CONTRACT = json.loads((Path(__file__).resolve().parents[2] / "pipeline" / "ingest" / "contract.json").read_text())
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")

@@ -9,8 +9,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.cli import main
-from pipeline.contract import load_contract
+from pipeline.cli.main import main
+from pipeline.ingest.contract import load_contract
 
 CANARIES = {
     "family_name": "QZXCANARYFAMILY",

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pipeline.config import Settings, load_settings
 from pipeline.errors import ConfigError
+from pipeline.nightly.settings import Settings, load_settings
 from privacy.errors import KeyringError
 from privacy.keys import EnvKeyProvider, FileKeyProvider, Keyring
 from privacy.providers import (

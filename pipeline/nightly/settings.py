@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.migration_rule import RuleParams
+from pipeline.histories.rule import RuleParams
 
 ENV_PREFIX = "MIGRALINK_"
 _COUNTRY = re.compile(r"[A-Z]{1,3}")

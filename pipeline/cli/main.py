@@ -19,16 +19,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.cli_common import ConfigOpt, WarehouseOpt, connect_warehouse, parse_date
-from pipeline.cli_linkage import export_app, model_app, review_app
-from pipeline.cli_ops import quarantine_app, retention_app
-from pipeline.config import load_settings
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, open_warehouse, parse_date
+from pipeline.cli.linkage import export_app, model_app, review_app
+from pipeline.cli.ops import quarantine_app, retention_app
+from pipeline.nightly.settings import load_settings
 from privacy.errors import MigralinkError
 
 if TYPE_CHECKING:
-    from pipeline.ingest import Progress as StepProgress
-    from pipeline.linking import LinkStepSummary
-    from pipeline.nightly import HistoryStepSummary
+    from pipeline.ingest.load import Progress as StepProgress
+    from pipeline.nightly.linking import LinkStepSummary
+    from pipeline.nightly.steps import HistoryStepSummary
 
 app = typer.Typer(
     add_completion=False,
@@ -108,7 +108,7 @@ def keys_rekey(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Re-derive every pseudonym and re-seal every blob with the active key version."""
-    from pipeline.rekey import rekey_warehouse
+    from pipeline.warehouse.rekey import rekey_warehouse
     from privacy.keys import FileKeyProvider
 
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
@@ -134,6 +134,32 @@ def keys_rekey(
         )
 
 
+@keys_app.command("check")
+def keys_check(key_file: KeyOpt = None, warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
+    """Load the key and verify it is the warehouse's key (changes nothing; the DAG's first task does the same)."""
+    from pipeline.nightly.steps import key_check_step
+    from privacy.keys import FileKeyProvider
+
+    settings = load_settings(config, warehouse=warehouse, key_file=key_file)
+    provider = FileKeyProvider(key_file) if key_file is not None else None  # an explicit flag wins
+    found = key_check_step(settings, key_provider=provider)
+    where = "matches the warehouse" if found.warehouse_exists else "no warehouse yet: the first run registers it"
+    out.print(f"key {found.key_id}, active version {found.key_version}: {where}")
+
+
+@app.command()
+def migrate(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
+    """Bring an existing warehouse to this release's schema (numbered migrations; `run` does it too)."""
+    from pipeline.nightly.steps import migrate_step
+    from pipeline.warehouse.schema import versions
+
+    applied = migrate_step(load_settings(config, warehouse=warehouse))
+    for line in applied:
+        out.print(f"applied {line}")
+    current = ", ".join(f"{name} v{version}" for name, version in versions().items())
+    out.print(f"schema current: {current}" + ("" if applied else " (nothing to do)"))
+
+
 @keys_app.command("retire")
 def keys_retire(
     version: Annotated[int, typer.Option("--version", help="The key version to remove.")],
@@ -142,8 +168,8 @@ def keys_retire(
     config: ConfigOpt = None,
 ) -> None:
     """Remove an old key version from the key file once the warehouse no longer uses it."""
-    from pipeline.rekey import retire_check
-    from pipeline.warehouse import check_key, transaction
+    from pipeline.warehouse.connection import check_key, transaction
+    from pipeline.warehouse.rekey import retire_check
     from privacy.errors import KeyringError
     from privacy.keys import FileKeyProvider, retire_key_version
 
@@ -175,7 +201,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run the nightly pipeline for every unprocessed partition up to --date."""
-    from pipeline.nightly import run_nightly
+    from pipeline.nightly.steps import run_nightly
 
     run_date = parse_date(date, "--date")
     settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
@@ -225,7 +251,7 @@ def link_command(
     ] = False,
 ) -> None:
     """Link the warehouse's records into persons without ingesting (the nightly run does both)."""
-    from pipeline.nightly import link_step
+    from pipeline.nightly.steps import link_step
 
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
@@ -244,7 +270,7 @@ def histories_command(
     ] = False,
 ) -> None:
     """Classify crossings with the 12/16-month rule and rebuild stays and statistics (the nightly run does this)."""
-    from pipeline.nightly import history_step
+    from pipeline.nightly.steps import history_step
 
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
@@ -297,35 +323,18 @@ def print_linkage(link: LinkStepSummary | None) -> None:
 
 @app.command()
 def status(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
-    """Show processed partitions, runs and quarantine counts of a warehouse."""
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
-    try:
-        for title, sql in (
-            (
-                "partitions by source",
-                "SELECT source, count(*) AS partitions, min(partition_date) AS first, "
-                "max(partition_date) AS last, sum(rows_read) AS read, sum(rows_accepted) AS accepted, "
-                "sum(rows_quarantined) AS quarantined FROM meta_partitions GROUP BY 1 ORDER BY 1",
-            ),
-            (
-                "quarantine by reason",
-                "SELECT source, reason, count(*) AS rows FROM quarantine GROUP BY 1, 2 ORDER BY 3 DESC",
-            ),
-            (
-                "last runs",
-                "SELECT run_id[:8] AS run, run_date, status, partitions, rows_read AS read FROM meta_runs "
-                "ORDER BY started_at DESC LIMIT 5",
-            ),
-        ):
-            res = con.execute(sql)
-            table = Table(title=title)
-            for d in res.description:
-                table.add_column(str(d[0]))
-            for row in res.fetchall():
-                table.add_row(*(str(v) for v in row))
-            out.print(table)
-    finally:
-        con.close()
+    """Show processed partitions, runs, quarantine counts and schema versions (read only: changes nothing)."""
+    from pipeline.warehouse.reads import warehouse_status
+
+    with open_warehouse(load_settings(config, warehouse=warehouse), read_only=True) as con:
+        tables = warehouse_status(con)
+    for shown in tables:
+        table = Table(title=shown.title)
+        for column in shown.columns:
+            table.add_column(column)
+        for row in shown.rows:
+            table.add_row(*(str(v) for v in row))
+        out.print(table)
 
 
 @app.command()
@@ -377,7 +386,7 @@ def demo(
     persons: Annotated[int, typer.Option("--persons", min=1)] = 3000,
 ) -> None:
     """Generate a landing zone, create a key, run the nightly pipeline and print where the outputs are."""
-    from pipeline.nightly import run_nightly
+    from pipeline.nightly.steps import run_nightly
     from pipeline.synth import generate
     from pipeline.synth.nationalities import visa_exempt_codes
     from privacy.keys import write_new_key_file

@@ -8,7 +8,7 @@ Workflow (operators hold the key; analysts never see these files):
    The files hold identifiers in clear: they belong to the operator zone and must be deleted after use.
 2. The operator corrects values in that file and deletes the rows they do not want to replay.
 3. :func:`replay_quarantine` re-checks every row of the file with the ingest contract checks and stores it
-   through :func:`pipeline.ingest.store_rows` at its original partition, file and line.
+   through :func:`pipeline.ingest.load.store_rows` at its original partition, file and line.
 4. :func:`discard_quarantine` closes entries that will never be fixed, with the operator's reason.
 
 Rules of a replay (one transaction: on any error the warehouse stays as it was):
@@ -43,10 +43,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from pipeline.contract import SOURCES, load_contract
 from pipeline.errors import PipelineError
-from pipeline.ingest import store_rows
-from pipeline.warehouse import RECORD_TABLES, check_key, transaction, verify_key
+from pipeline.ingest.contract import SOURCES, load_contract
+from pipeline.ingest.load import store_rows
+from pipeline.warehouse.connection import check_key, transaction, verify_key
+from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
 from privacy.tokens import Tokenizer

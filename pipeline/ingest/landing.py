@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from pipeline.contract import SOURCES, SourceContract
 from pipeline.errors import LandingFileError
+from pipeline.ingest.contract import SOURCES, SourceContract
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """Operator commands: ``migralink quarantine ...`` and ``migralink retention ...``.
 
-Thin wrappers over :mod:`pipeline.quarantine` and :mod:`pipeline.retention`. Settings come from
-:func:`pipeline.config.load_settings` (config file, then ``MIGRALINK_*``, then flags: flags win; ``--key-file``
-selects the key file whatever ``key_source`` says). Output is counts, names and ids, never record values.
+Thin wrappers over :mod:`pipeline.ingest.quarantine` and :mod:`pipeline.ingest.retention`. Settings come from
+:func:`pipeline.nightly.settings.load_settings` (config file, then ``MIGRALINK_*``, then flags: flags win;
+``--key-file`` selects the key file whatever ``key_source`` says). Output is counts, names and ids, never record values.
 Errors are :class:`~pipeline.errors.PipelineError` or :class:`~privacy.errors.PrivacyError` subclasses with
 one-line messages, which ``migralink``'s entry point prints as one line.
 """
@@ -18,8 +18,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli_common import ConfigOpt, WarehouseOpt, open_warehouse, parse_date
-from pipeline.config import Settings, load_settings
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, open_warehouse, parse_date
+from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="List, export, replay and discard quarantined rows.")
@@ -50,7 +50,7 @@ def _ring(settings: Settings) -> Keyring:
 @quarantine_app.command("list")
 def quarantine_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None, source: SourceOpt = None) -> None:
     """Count unresolved quarantined rows by source and reason."""
-    from pipeline.quarantine import quarantine_counts
+    from pipeline.ingest.quarantine import quarantine_counts
 
     with open_warehouse(_settings(config, warehouse=warehouse)) as con:
         counts = quarantine_counts(con, source=source)
@@ -72,7 +72,7 @@ def quarantine_export(
     source: SourceOpt = None,
 ) -> None:
     """Write unresolved quarantined rows, opened, to one CSV per source (mode 0600) for fixing."""
-    from pipeline.quarantine import export_quarantine
+    from pipeline.ingest.quarantine import export_quarantine
 
     settings = _settings(config, warehouse=warehouse, key_file=key_file)
     with open_warehouse(settings) as con:
@@ -99,7 +99,7 @@ def quarantine_replay(
     show_ids: Annotated[bool, typer.Option("--show-ids", help="List the ids of rows still invalid.")] = False,
 ) -> None:
     """Re-check the rows of a fixed export file; store those now valid and resolve their entries."""
-    from pipeline.quarantine import replay_quarantine
+    from pipeline.ingest.quarantine import replay_quarantine
 
     settings = _settings(config, warehouse=warehouse, key_file=key_file)
     with open_warehouse(settings) as con:
@@ -126,7 +126,7 @@ def quarantine_discard(
     config: ConfigOpt = None,
 ) -> None:
     """Close quarantine entries that will never be fixed."""
-    from pipeline.quarantine import discard_quarantine
+    from pipeline.ingest.quarantine import discard_quarantine
 
     with open_warehouse(_settings(config, warehouse=warehouse)) as con:
         n = discard_quarantine(con, ids, reason)
@@ -152,7 +152,7 @@ def retention_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
 ) -> None:
     """Remove processed landing partitions older than the retention period (never unprocessed ones)."""
-    from pipeline.retention import purge_landing
+    from pipeline.ingest.retention import purge_landing
 
     day = parse_date(today, "--today") if today is not None else dt.datetime.now(dt.UTC).date()
     settings = _settings(
@@ -196,7 +196,7 @@ def retention_restore(
     config: ConfigOpt = None,
 ) -> None:
     """Put an archived landing partition back, byte for byte (it stays processed: ingest will not re-read it)."""
-    from pipeline.retention import restore_archive
+    from pipeline.ingest.retention import restore_archive
 
     settings = _settings(config, landing=landing, warehouse=warehouse, key_file=key_file).require("landing")
     assert settings.landing is not None

@@ -19,7 +19,7 @@ tables that hold pseudonymous keys and coarse attributes only:
 
 Initial residence before a person's first crossing: citizens of the host state (``host_country``) and holders
 of a permanent permit valid on that day are residents; everybody else is not. The rule itself is
-:mod:`pipeline.migration_rule` (Stats NZ's ``migrbc`` semantics). Nightly runs recompute only the persons
+:mod:`pipeline.histories.rule` (Stats NZ's ``migrbc`` semantics). Nightly runs recompute only the persons
 touched tonight: persons with new or re-keyed records, persons whose key disappeared (merged or split), and
 persons with a pending crossing that may resolve by the new cut-off. :func:`build_histories` with ``full=True``
 recomputes everybody and gives identical tables (tested).
@@ -37,8 +37,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from linkage.link import STATE_TABLE as LINKAGE_STATE
-from pipeline.migration_rule import ANOMALY_NAMES, ANOMALY_NONE, RuleParams, classify
+from linkage import linked_at
+from pipeline.histories.rule import ANOMALY_NAMES, ANOMALY_NONE, RuleParams, classify
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +46,6 @@ EPOCH = dt.date(1970, 1, 1)
 RESIDENT, NON_RESIDENT = "RESIDENT", "NON_RESIDENT"
 PERMANENT_PERMITS = ("PERMANENT",)
 
-SCHEMA = [
-    """CREATE TABLE IF NOT EXISTS crossing_classification (
-        record_id VARCHAR PRIMARY KEY, person_key VARCHAR NOT NULL, direction VARCHAR NOT NULL,
-        crossing_date DATE NOT NULL, seq INTEGER NOT NULL, residence_before VARCHAR NOT NULL,
-        residence_after VARCHAR NOT NULL, long_term_migration BOOLEAN, status VARCHAR NOT NULL,
-        resolved_date DATE NOT NULL, anomaly VARCHAR, nationality VARCHAR, sex VARCHAR, birth_year INTEGER,
-        country_of_birth VARCHAR, authorization_category VARCHAR, computed_on DATE NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS person_stays (
-        person_key VARCHAR NOT NULL, stay_id VARCHAR PRIMARY KEY, arrival_record_id VARCHAR NOT NULL,
-        departure_record_id VARCHAR, arrival_date DATE NOT NULL, departure_date DATE, end_date DATE NOT NULL,
-        departure_missing BOOLEAN NOT NULL, nationality VARCHAR, visa_required BOOLEAN NOT NULL,
-        needs_permission BOOLEAN NOT NULL, covered_until DATE, entry_without_visa BOOLEAN NOT NULL,
-        overstay_days INTEGER NOT NULL, overstay_start DATE)""",
-    """CREATE TABLE IF NOT EXISTS stay_authorizations (
-        stay_id VARCHAR NOT NULL, person_key VARCHAR NOT NULL, source VARCHAR NOT NULL, record_id VARCHAR NOT NULL,
-        category VARCHAR, valid_from DATE NOT NULL, valid_until DATE NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS crossing_vintages (
-        night DATE NOT NULL, record_id VARCHAR NOT NULL, change VARCHAR NOT NULL,
-        previous_status VARCHAR, status VARCHAR NOT NULL, previous_long_term BOOLEAN, long_term_migration BOOLEAN,
-        previous_residence_after VARCHAR, residence_after VARCHAR NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS history_runs (
-        night DATE NOT NULL, cutoff DATE NOT NULL, finished_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL,
-        persons BIGINT NOT NULL, crossings BIGINT NOT NULL, pending BIGINT NOT NULL, anomalies BIGINT NOT NULL,
-        window_days INTEGER NOT NULL, threshold_days INTEGER NOT NULL, host_country VARCHAR NOT NULL)""",
-    # The visa policy the stays were built with (added later: NULL in older rows, which forces one full recompute).
-    "ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS visa_exempt VARCHAR",
-    "ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS visa_free_days INTEGER",
-]
 HISTORY_TABLES = ("crossing_classification", "person_stays", "stay_authorizations")
 VIEWS = [
     # Spells in and out of the country: each crossing starts one, up to the next crossing (open at the end).
@@ -136,11 +108,6 @@ class HistorySummary:
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
-
-
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    for ddl in SCHEMA:
-        con.execute(ddl)
 
 
 def _day(value: dt.date) -> int:
@@ -408,7 +375,6 @@ def build_histories(
     began = time.perf_counter()
     policy = policy or HistoryPolicy()
     cutoff = cutoff or night
-    ensure_schema(con)
     for view in VIEWS:
         con.execute(view)
     reason = "asked for" if full else _needs_full(con, policy)
@@ -493,11 +459,10 @@ def _extend_open_stays(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> None:
 def histories_current(con: duckdb.DuckDBPyConnection, night: dt.date, policy: HistoryPolicy) -> bool:
     """True when the histories were built for ``night`` (as cut-off) with ``policy`` and nothing was linked since:
     building them again would change nothing, so a second run for the same night can leave everything as it is."""
-    ensure_schema(con)
     last = _last_run(con)
     if last is None or last[:2] != (night, night) or _needs_full(con, policy, last) is not None:
         return False
-    linked = con.execute(f"SELECT max(finished_at) FROM {LINKAGE_STATE}").fetchall()[0][0]
+    linked = linked_at(con)
     return linked is not None and linked <= last[2]
 
 

@@ -36,10 +36,10 @@ from typing import BinaryIO
 
 import duckdb
 
-from pipeline.contract import SOURCES
 from pipeline.errors import PipelineError
-from pipeline.landing import FILE_SUFFIXES, Partition, discover_partitions
-from pipeline.warehouse import transaction, verify_key
+from pipeline.ingest.contract import SOURCES
+from pipeline.ingest.landing import FILE_SUFFIXES, Partition, discover_partitions
+from pipeline.warehouse.connection import transaction, verify_key
 from privacy.errors import InvalidCiphertext
 from privacy.keys import Keyring
 from privacy.sealing import Sealer

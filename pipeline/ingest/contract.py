@@ -47,7 +47,7 @@ class SourceContract:
 @cache
 def load_contract() -> dict[str, SourceContract]:
     """Return the contract of every source, keyed by source name."""
-    doc = json.loads(resources.files("pipeline").joinpath("contract.json").read_text(encoding="utf-8"))
+    doc = json.loads(resources.files("pipeline.ingest").joinpath("contract.json").read_text(encoding="utf-8"))
     contracts = {}
     for source, spec in doc["sources"].items():
         columns = tuple(

@@ -6,11 +6,11 @@ import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
-from pipeline.config import Settings
-from pipeline.histories import HistoryPolicy, HistorySummary, build_histories, histories_current
-from pipeline.ingest import IngestSummary, Progress, ingest
-from pipeline.linking import LinkStepSummary, link_night
-from pipeline.warehouse import connect, transaction
+from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
+from pipeline.ingest.load import IngestSummary, Progress, ingest
+from pipeline.nightly.linking import LinkStepSummary, link_night
+from pipeline.nightly.settings import Settings
+from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
 
@@ -41,6 +41,48 @@ class NightlyResult:
             **({f"linkage_{k}": v for k, v in self.linkage.as_dict().items()} if self.linkage else {}),
             **({f"histories_{k}": v for k, v in self.histories.as_dict().items()} if self.histories else {}),
         }
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The key that will be used tonight (id and version only, never key material)."""
+
+    key_id: str
+    key_version: int
+    warehouse_exists: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def key_check_step(settings: Settings, *, key_provider: KeyProvider | None = None) -> KeyCheck:
+    """Load the secret key and, when the warehouse exists, verify it is the warehouse's key (registers nothing:
+    ingest registers a new key version, in its own transaction). Reads no landing data.
+
+    Raises:
+        privacy.errors.KeyringError: no usable key.
+        privacy.errors.KeyMismatchError: another key than the warehouse's, or a version in use is missing.
+    """
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    ring = (key_provider or key_provider_from_settings(settings)).load()
+    exists = (settings.warehouse / DB_FILE).exists()
+    if exists:
+        con = connect(settings.warehouse, create=False)
+        try:
+            verify_key(con, ring)
+        finally:
+            con.close()
+    return KeyCheck(ring.key_id, ring.active_version, exists)
+
+
+def migrate_step(settings: Settings) -> list[str]:
+    """Bring an existing warehouse to this code's schema; returns the migrations applied (empty when current)."""
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    applied: list[str] = []
+    connect(settings.warehouse, create=False, applied=applied).close()
+    return applied
 
 
 def run_nightly(
@@ -115,7 +157,7 @@ class HistoryStepSummary:
 
 def history_policy(settings: Settings) -> HistoryPolicy:
     """The host state, the 12/16-month rule's parameters and the visa policy from the settings."""
-    from pipeline.migration_rule import RuleParams
+    from pipeline.histories.rule import RuleParams
 
     return HistoryPolicy(
         host_country=settings.host_country,
@@ -133,7 +175,8 @@ def history_step(
     The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. Pseudonyms
     only; the key is not needed.
     """
-    from pipeline.statistics import compute_statistics, write_statistics_report
+    from pipeline.statistics.report import write_statistics_report
+    from pipeline.statistics.tables import compute_statistics
 
     settings.require("warehouse")
     assert settings.warehouse is not None

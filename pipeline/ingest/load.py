@@ -24,11 +24,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.contract import SOURCES, SourceContract, load_contract
 from pipeline.errors import PipelineError
-from pipeline.landing import Partition, discover_partitions, empty_table, read_landing_file
-from pipeline.validate import checked_rows_sql
-from pipeline.warehouse import RECORD_TABLES, check_key, registered, transaction
+from pipeline.ingest.contract import SOURCES, SourceContract, load_contract
+from pipeline.ingest.landing import Partition, discover_partitions, empty_table, read_landing_file
+from pipeline.ingest.validate import checked_rows_sql
+from pipeline.warehouse.connection import check_key, registered, transaction
+from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
 from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec

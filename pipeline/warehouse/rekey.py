@@ -8,9 +8,9 @@ identifiers stay equal (the same records share tokens as before), so person keys
 Afterwards ``migralink keys retire`` can remove the old version from the key file.
 
 The same re-derivation fills pseudonym columns that a schema migration added to an existing warehouse
-(``meta_pending_tokens``, see :func:`pipeline.warehouse.migrate`): when such columns are pending, the rekey runs
-even without a new key version, keeps the version, and marks the linkage for a full relink (its tables hold the
-new columns empty and incremental nights would never fill them).
+(``meta_pending_tokens``, see :func:`pipeline.warehouse.tables.add_token_columns`): when such columns are pending,
+the rekey runs even without a new key version, keeps the version, and marks the linkage for a full relink (its
+tables hold the new columns empty and incremental nights would never fill them).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from linkage.link import STATE_TABLE
+from linkage import require_full_relink
 from pipeline.errors import PipelineError
-from pipeline.ingest import VAULT_PURPOSE, Progress, store_tokens
-from pipeline.warehouse import check_key, registered, transaction
+from pipeline.ingest.load import VAULT_PURPOSE, Progress, store_tokens
+from pipeline.warehouse.connection import check_key, registered, transaction
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
 from privacy.tokens import Tokenizer
@@ -99,7 +99,7 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
         con.execute("UPDATE meta_token_version SET version = ?, since = now()", [ring.active_version])
         con.execute("DELETE FROM meta_pending_tokens")
         if current == ring.active_version:
-            _require_full_relink(con)
+            require_full_relink(con)
     log.info(
         "rekeyed %d records from key version %d to %d (%d added pseudonym columns filled)",
         summary.records,
@@ -108,13 +108,6 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
         len(summary.filled_columns),
     )
     return summary
-
-
-def _require_full_relink(con: duckdb.DuckDBPyConnection) -> None:
-    """Make the next linkage relink everything, as after a new key version (the linkage tables are stale)."""
-    tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if STATE_TABLE in tables:
-        con.execute(f"UPDATE {STATE_TABLE} SET token_version = NULL")
 
 
 def _typed_vault_sql(columns: list[str]) -> str:

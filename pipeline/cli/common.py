@@ -1,7 +1,7 @@
 """What the command modules share: the common options, the date parser and the warehouse connection.
 
-The commands are split over ``pipeline.cli`` (runs, keys, status), ``pipeline.cli_ops`` (quarantine, retention)
-and ``pipeline.cli_linkage`` (review, models, exports); each takes these from here rather than keeping a copy.
+The commands are split over ``pipeline.cli.main`` (runs, keys, status), ``pipeline.cli.ops`` (quarantine, retention)
+and ``pipeline.cli.linkage`` (review, models, exports); each takes these from here rather than keeping a copy.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pipeline.config import Settings
+from pipeline.nightly.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -31,19 +31,20 @@ def parse_date(text: str, flag: str) -> dt.date:
         raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
 
 
-def connect_warehouse(settings: Settings) -> duckdb.DuckDBPyConnection:
-    """Open the configured warehouse, which must exist (commands other than ``run`` never create one)."""
-    from pipeline.warehouse import connect
+def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the configured warehouse, which must exist (commands other than ``run`` never create one); read only
+    for commands that only look (status, exports: no migration, no write)."""
+    from pipeline.warehouse.connection import connect
 
     settings.require("warehouse")
     assert settings.warehouse is not None
-    return connect(settings.warehouse, create=False)
+    return connect(settings.warehouse, create=False, read_only=read_only)
 
 
 @contextlib.contextmanager
-def open_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(settings: Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """:func:`connect_warehouse` for the length of a ``with`` block."""
-    con = connect_warehouse(settings)
+    con = connect_warehouse(settings, read_only=read_only)
     try:
         yield con
     finally:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from pipeline.contract import Column, SourceContract
-from pipeline.countries import known_country_codes
+from pipeline.ingest.contract import Column, SourceContract
+from pipeline.ingest.countries import known_country_codes
 from privacy.sql import quote_identifier
 
 EARLIEST_EVENT = "1950-01-01"

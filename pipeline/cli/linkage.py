@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli_common import ConfigOpt, WarehouseOpt, connect_warehouse
-from pipeline.config import load_settings
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, open_warehouse
 from pipeline.errors import PipelineError
+from pipeline.nightly.settings import load_settings
 
 review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pseudonymous: no names are shown).")
 model_app = typer.Typer(no_args_is_help=True, help="Train and inspect the linkage model.")
@@ -52,7 +52,7 @@ def _decide(
 ) -> None:
     from linkage.errors import ReviewError
     from linkage.review import decide
-    from pipeline.warehouse import transaction
+    from pipeline.warehouse.connection import transaction
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
@@ -92,29 +92,12 @@ def export_links(
     config: ConfigOpt = None,
 ) -> None:
     """One row per ingested record: source, record_id, person_key."""
-    from linkage.person_keys import ensure_schema
-    from pipeline.warehouse import RECORD_TABLES
+    from pipeline.warehouse.reads import export_links as write_links
 
-    if out_file.exists():
-        raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
-    try:
-        ensure_schema(con)
-        records = " UNION ALL ".join(f"SELECT '{s}' AS source, record_id FROM {t}" for s, t in RECORD_TABLES.items())
-        missing, total = con.execute(
-            f"SELECT count(*) FILTER (WHERE p.person_key IS NULL), count(*) FROM ({records}) r "
-            "LEFT JOIN person_keys p USING (source, record_id)"
-        ).fetchall()[0]
-        if total and missing == total:
-            raise PipelineError("no person keys yet: run the linkage (`migralink run` links after ingest)")
-        con.execute(
-            f"COPY (SELECT r.source, r.record_id, p.person_key FROM ({records}) r "
-            "LEFT JOIN person_keys p USING (source, record_id) ORDER BY ALL) TO ? (HEADER, DELIMITER ',')",
-            [str(out_file)],
-        )
-    finally:
-        con.close()
-    out.print(f"wrote {total:,} links to {out_file}" + (f" ({missing:,} records not linked yet)" if missing else ""))
+    with open_warehouse(load_settings(config, warehouse=warehouse), read_only=True) as con:
+        done = write_links(con, out_file)
+    note = f" ({done.not_ready:,} records not linked yet)" if done.not_ready else ""
+    out.print(f"wrote {done.rows:,} links to {out_file}{note}")
 
 
 @model_app.command("train")
@@ -126,13 +109,11 @@ def model_train(
     ] = 20240101,
 ) -> None:
     """Train a new model version on the whole warehouse (u by random sampling, m by EM); nightly runs use it."""
-    from pipeline.linking import MIN_RECORDS_TO_TRAIN, tokenized_records, train_and_save
+    from pipeline.nightly.linking import check_training_data, train_and_save
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
-        records = tokenized_records(con)
-        if records < MIN_RECORDS_TO_TRAIN:
-            raise PipelineError(f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})")
+        check_training_data(con)
         model = train_and_save(con, seed=seed)
     finally:
         con.close()
@@ -146,11 +127,9 @@ def model_train(
 @model_app.command("list")
 def model_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
     """Show the saved model versions."""
-    from linkage.model import ensure_tables
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
-        ensure_tables(con)
         rows = con.execute(
             "SELECT version, model_id[:8], created_at, link_threshold, review_threshold FROM linkage_models "
             "ORDER BY version DESC"
@@ -173,25 +152,8 @@ def export_crossings(
 ) -> None:
     """One row per border record: record_id, person_key, direction, crossing_date, residence_before,
     residence_after, long_term_migration (true, false or pending), resolved_date."""
-    from pipeline.histories import EXPORT_SQL, ensure_schema
+    from pipeline.warehouse.reads import export_crossings as write_crossings
 
-    if out_file.exists():
-        raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
-    try:
-        ensure_schema(con)
-        classified, total = con.execute(
-            "SELECT (SELECT count(*) FROM crossing_classification), (SELECT count(*) FROM border_crossings)"
-        ).fetchall()[0]
-        if total and not classified:
-            raise PipelineError("no crossings classified yet: run the pipeline (`migralink run`) first")
-        if classified != total:
-            raise PipelineError(
-                f"{total - classified:,} border records are not classified yet: run `migralink run` to bring the "
-                "histories up to date"
-            )
-        con.execute(f"COPY ({EXPORT_SQL}) TO ? (HEADER, DELIMITER ',')", [str(out_file)])
-        pending = con.execute("SELECT count(*) FROM crossing_classification WHERE status = 'pending'").fetchall()[0][0]
-    finally:
-        con.close()
-    out.print(f"wrote {classified:,} crossings to {out_file} ({pending:,} pending: provisional until resolved)")
+    with open_warehouse(load_settings(config, warehouse=warehouse), read_only=True) as con:
+        done = write_crossings(con, out_file)
+    out.print(f"wrote {done.rows:,} crossings to {out_file} ({done.not_ready:,} pending: provisional until resolved)")

@@ -22,17 +22,13 @@ from linkage.coherence import coherence_figures
 from linkage.errors import ModelNotFoundError
 from linkage.link import PAIRS_TABLE, link
 from linkage.model import load_model, save_model, train_model
-from linkage.person_keys import ensure_schema as ensure_person_key_schema
 from linkage.report import write_report
 from linkage.review import enqueue_pairs
-from linkage.review import ensure_schema as ensure_review_schema
-from pipeline.warehouse import transaction
+from pipeline.errors import PipelineError
+from pipeline.warehouse.connection import transaction
 
 log = logging.getLogger(__name__)
 
-LINKAGE_RUNS_DDL = """CREATE TABLE IF NOT EXISTS linkage_runs (
-    night DATE NOT NULL, finished_at TIMESTAMP NOT NULL, records BIGINT NOT NULL, persons BIGINT NOT NULL,
-    review_pairs_queued BIGINT NOT NULL)"""
 MIN_RECORDS_TO_TRAIN = 500  # fewer records than this give EM too few pairs to estimate anything
 TRAINING_SEED = 20240101
 
@@ -69,6 +65,22 @@ def tokenized_records(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute("SELECT count(*) FROM identity_tokens").fetchall()[0][0])
 
 
+class TooFewRecordsError(PipelineError):
+    """The warehouse has too few records to train a linkage model."""
+
+
+def check_training_data(con: duckdb.DuckDBPyConnection) -> int:
+    """The number of pseudonymized records to train on; refuses fewer than :data:`MIN_RECORDS_TO_TRAIN`.
+
+    Raises:
+        TooFewRecordsError: too few records for EM to estimate anything.
+    """
+    records = tokenized_records(con)
+    if records < MIN_RECORDS_TO_TRAIN:
+        raise TooFewRecordsError(f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})")
+    return records
+
+
 def train_and_save(con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED):  # type: ignore[no-untyped-def]
     """Train a model on the whole warehouse and save it as the next version.
 
@@ -82,9 +94,6 @@ def train_and_save(con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED)
 
 def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     """True when every record has a person key and no review decision came after the last linkage."""
-    ensure_person_key_schema(con)
-    ensure_review_schema(con)
-    con.execute(LINKAGE_RUNS_DDL)
     unkeyed = con.execute(
         "SELECT count(*) FROM identity_tokens t LEFT JOIN person_keys p USING (source, record_id) "
         "WHERE p.person_key IS NULL"
@@ -119,12 +128,10 @@ def link_night(
     try:
         model = load_model(con)
     except ModelNotFoundError:
-        if records < MIN_RECORDS_TO_TRAIN:
-            return LinkStepSummary(
-                "skipped",
-                f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})",
-                records=records,
-            )
+        try:
+            check_training_data(con)
+        except TooFewRecordsError as exc:
+            return LinkStepSummary("skipped", str(exc), records=records)
         log.info("no linkage model yet: training one on %d records", records)
         tell("training a first linkage model", 0, 1)
         model = train_and_save(con)

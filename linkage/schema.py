@@ -1,0 +1,108 @@
+"""The tables linkage owns, declared in one place, and their numbered migrations.
+
+Kept tables (created by migration 1, never rebuilt):
+
+* ``linkage_models``: every trained model (settings JSON, training summary, thresholds), one version each;
+* ``linkage_term_frequencies``: the term frequencies frozen with each model, and its learnt default birth dates;
+* ``linkage_state``: the model and pseudonym key version of the last linkage (what forces a full relink);
+* ``review_queue``: pairs for clerical review (agreement patterns, decisions; never a name or date);
+* ``person_keys``, ``person_key_history``: the stable pseudonymous person keys and their merges and splits.
+
+Derived tables (rebuilt by every full relink, appended by incremental nights): ``linkage_records``,
+``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`).
+Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked.
+
+Linkage reads the pipeline's ``identity_tokens`` and record tables as its input and writes nothing else.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS
+from privacy.schema import Component, Migration, apply_migrations
+from privacy.sql import quote_identifier
+from privacy.tokens import ALL_TOKENS
+
+MODELS_TABLE = "linkage_models"
+TF_TABLE = "linkage_term_frequencies"
+STATE_TABLE = "linkage_state"
+REVIEW_TABLE = "review_queue"
+PERSON_KEYS_TABLE = "person_keys"
+PERSON_KEY_HISTORY_TABLE = "person_key_history"
+PAIRS_TABLE = "linkage_pairs"
+CLUSTERS_TABLE = "linkage_clusters"
+
+MODELS_DDL = f"""CREATE TABLE IF NOT EXISTS {MODELS_TABLE} (
+    model_id VARCHAR PRIMARY KEY, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
+    settings JSON NOT NULL, summary JSON NOT NULL, link_threshold DOUBLE NOT NULL, review_threshold DOUBLE NOT NULL)"""
+TF_DDL = f"""CREATE TABLE IF NOT EXISTS {TF_TABLE} (
+    model_id VARCHAR NOT NULL, column_name VARCHAR NOT NULL, value UBIGINT NOT NULL, tf DOUBLE NOT NULL)"""
+STATE_DDL = f"""CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+    model_id VARCHAR NOT NULL, token_version INTEGER, finished_at TIMESTAMP NOT NULL)"""
+REVIEW_DDL = f"""CREATE TABLE IF NOT EXISTS {REVIEW_TABLE} (
+    pair_id VARCHAR PRIMARY KEY, unique_id_l VARCHAR NOT NULL, unique_id_r VARCHAR NOT NULL,
+    match_weight DOUBLE NOT NULL, match_probability DOUBLE, agreement VARCHAR NOT NULL,
+    queued_on DATE NOT NULL, status VARCHAR NOT NULL DEFAULT 'pending', decided_by VARCHAR,
+    decided_at TIMESTAMP)"""
+PERSON_KEYS_DDL = f"""CREATE TABLE IF NOT EXISTS {PERSON_KEYS_TABLE} (
+    source VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_key VARCHAR NOT NULL,
+    assigned_on DATE NOT NULL, PRIMARY KEY (source, record_id))"""
+PERSON_KEY_HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS {PERSON_KEY_HISTORY_TABLE} (
+    night DATE NOT NULL, old_key VARCHAR NOT NULL, new_key VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+    records BIGINT NOT NULL)"""
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
+    """The column names of ``table`` in the main schema, or None when there is no such table."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND NOT internal",
+        [table],
+    ).fetchall()
+    return {name for (name,) in rows} or None
+
+
+def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Add to ``linkage_records`` and ``linkage_input`` (when linked already) the pseudonym and frequency-key
+    columns introduced since; NULL for existing entities (a null level) until the next full relink fills them."""
+    types = {spec.column: spec.sql_type for spec in ALL_TOKENS} | dict.fromkeys(TF_KEY_COLUMNS, "UBIGINT")
+    for table in (RECORDS_TABLE, INPUT_TABLE):
+        present = _columns(con, table)
+        if present is None:
+            continue
+        for column in (c for c in (*TOKEN_COLUMNS, *TF_KEY_COLUMNS) if c not in present):
+            con.execute(
+                f"ALTER TABLE {quote_identifier(table)} ADD COLUMN IF NOT EXISTS {quote_identifier(column)} "
+                f"{types[column]}"
+            )
+
+
+LINKAGE = Component(
+    name="linkage",
+    tables=(
+        MODELS_TABLE,
+        TF_TABLE,
+        STATE_TABLE,
+        REVIEW_TABLE,
+        PERSON_KEYS_TABLE,
+        PERSON_KEY_HISTORY_TABLE,
+        RECORDS_TABLE,
+        INPUT_TABLE,
+        PAIRS_TABLE,
+        CLUSTERS_TABLE,
+    ),
+    migrations=(
+        Migration(
+            1,
+            "models, frozen term frequencies, link state, review queue, person keys",
+            (MODELS_DDL, TF_DDL, STATE_DDL, REVIEW_DDL, PERSON_KEYS_DDL, PERSON_KEY_HISTORY_DDL),
+        ),
+        Migration(2, "pseudonym and frequency-key columns of linked records and entities", apply=add_token_columns),
+    ),
+)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring linkage's tables up to date on a database that is not a migrated warehouse (a scratch or test
+    database); on a warehouse opened by the pipeline this is a no-op. Runs in the caller's transaction, if any."""
+    apply_migrations(con, [LINKAGE], transactional=False)

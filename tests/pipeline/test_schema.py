@@ -1,0 +1,151 @@
+"""The schema registry: numbered migrations per package, read-only opening, a newer warehouse refused."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from linkage.schema import LINKAGE
+from pipeline.cli.main import main
+from pipeline.warehouse.connection import DB_FILE, connect
+from pipeline.warehouse.schema import COMPONENTS, migrate, versions
+from pipeline.warehouse.tables import PIPELINE
+from privacy.errors import SchemaError
+from privacy.schema import Component, Migration, apply_migrations, recorded_versions
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() WHERE schema_name = 'main' "
+        "AND table_name != 'meta_schema' ORDER BY table_name, column_index"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, kind in rows:
+        out.setdefault(table, []).append((column, kind))
+    return out
+
+
+def test_a_new_warehouse_records_every_package_at_the_code_version(tmp_path: Path) -> None:
+    con = connect(tmp_path / "wh")
+    try:
+        assert recorded_versions(con) == versions() == {"pipeline": PIPELINE.version, "linkage": LINKAGE.version}
+        assert migrate(con) == []  # idempotent
+        present = set(_tables(con))
+        for component in COMPONENTS:  # every kept table is created by a migration; derived ones by the linkage
+            kept = {t for t in component.tables if not t.startswith("linkage_") or t in present}
+            assert kept <= present, kept - present
+    finally:
+        con.close()
+
+
+def test_every_table_is_owned_by_exactly_one_package() -> None:
+    owned = [t for component in COMPONENTS for t in component.tables]
+    assert len(owned) == len(set(owned))
+
+
+def test_migrations_must_be_numbered_in_order() -> None:
+    with pytest.raises(ValueError, match=r"numbered 1\.\.n"):
+        Component("x", ("t",), (Migration(2, "second first"),))
+
+
+def test_a_failing_migration_leaves_the_schema_as_it_was() -> None:
+    con = duckdb.connect()
+
+    def boom(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute("CREATE TABLE half (a INTEGER)")
+        raise RuntimeError("migration failed")
+
+    broken = Component(
+        "x", ("ok", "half"), (Migration(1, "ok", ("CREATE TABLE ok (a INTEGER)",)), Migration(2, "b", apply=boom))
+    )
+    with pytest.raises(RuntimeError):
+        apply_migrations(con, [broken])
+    assert recorded_versions(con) == {"x": 1}
+    assert [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()] == [
+        "meta_schema",
+        "ok",
+    ]
+
+
+def test_a_pre_registry_warehouse_is_brought_to_the_same_schema_as_a_new_one(tmp_path: Path) -> None:
+    connect(tmp_path / "new").close()
+    old = connect(tmp_path / "old")
+    try:  # as built before the registry: no version table, history_runs without the visa policy
+        old.execute("DROP TABLE meta_schema")
+        old.execute("ALTER TABLE history_runs DROP COLUMN visa_exempt")
+        old.execute("ALTER TABLE history_runs DROP COLUMN visa_free_days")
+    finally:
+        old.close()
+    applied: list[str] = []
+    old = connect(tmp_path / "old", applied=applied)
+    new = connect(tmp_path / "new", read_only=True)
+    try:
+        assert len(applied) == sum(c.version for c in COMPONENTS)
+        assert _tables(old) == _tables(new)
+    finally:
+        old.close()
+        new.close()
+
+
+def test_status_and_exports_open_read_only_and_change_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = tmp_path / "wh"
+    connect(warehouse).close()
+    before = _digest(warehouse / DB_FILE)
+    assert main(["status", "--warehouse", str(warehouse)]) == 0
+    assert "schema" in capsys.readouterr().out
+    assert main(["export", "crossings", "--warehouse", str(warehouse), "--out", str(tmp_path / "c.csv")]) == 0
+    assert _digest(warehouse / DB_FILE) == before
+
+
+def test_a_warehouse_newer_than_the_code_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    warehouse = tmp_path / "wh"
+    con = connect(warehouse)
+    con.execute("INSERT INTO meta_schema VALUES ('linkage', 99, 'from the future', now())")
+    con.close()
+    with pytest.raises(SchemaError, match="linkage schema is version 99, newer than this migralink"):
+        connect(warehouse)
+    for command in ("status", "migrate"):
+        assert main([command, "--warehouse", str(warehouse)]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "newer than this migralink" in err[0], err
+
+
+def test_status_refuses_a_warehouse_with_pending_migrations_until_migrate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    warehouse = tmp_path / "wh"
+    con = connect(warehouse)
+    con.execute("DELETE FROM meta_schema WHERE component = 'pipeline' AND version = 3")
+    con.close()
+    before = _digest(warehouse / DB_FILE)
+    assert main(["status", "--warehouse", str(warehouse)]) == 1
+    assert "run `migralink migrate`" in capsys.readouterr().err
+    assert _digest(warehouse / DB_FILE) == before  # refused without writing
+    assert main(["migrate", "--warehouse", str(warehouse)]) == 0
+    assert "applied pipeline v3" in capsys.readouterr().out
+    assert main(["migrate", "--warehouse", str(warehouse)]) == 0
+    assert "nothing to do" in capsys.readouterr().out
+    assert main(["status", "--warehouse", str(warehouse)]) == 0
+
+
+def test_keys_check_verifies_without_registering(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    key, other = tmp_path / "key", tmp_path / "other"
+    assert main(["keys", "init", "--key-file", str(key)]) == 0
+    assert main(["keys", "init", "--key-file", str(other)]) == 0
+    warehouse = tmp_path / "wh"
+    assert main(["keys", "check", "--key-file", str(key), "--warehouse", str(warehouse)]) == 0
+    assert "no warehouse yet" in capsys.readouterr().out
+    connect(warehouse).close()
+    assert main(["keys", "check", "--key-file", str(key), "--warehouse", str(warehouse)]) == 0
+    con = connect(warehouse, read_only=True)
+    assert con.execute("SELECT count(*) FROM meta_keys").fetchall() == [(0,)]  # checking registers nothing
+    con.close()

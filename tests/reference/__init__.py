@@ -1,0 +1,1 @@
+"""Reference implementations that tests and benchmarks check the production code against."""
