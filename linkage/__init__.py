@@ -1,24 +1,53 @@
-"""migralink linkage: probabilistic linkage of pseudonymized records into persons."""
+"""migralink linkage: probabilistic linkage of pseudonymized records into persons.
+
+The names below are the package's public API; the pipeline imports nothing else from it.
+"""
 
 from __future__ import annotations
 
-from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError
-from linkage.link import LinkResult, link_all, linked_at, require_full_relink
+from linkage.backends import BACKENDS, DuckDBBackend, SparkBackend, backend_for
+from linkage.coherence import Coherence, coherence_figures
+from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError, ReviewError
+from linkage.link import (
+    PAIRS_TABLE,
+    LinkResult,
+    PairScorer,
+    link,
+    link_all,
+    linked_at,
+    require_full_relink,
+)
 from linkage.model import LinkageModel, TrainingSummary, load_model, save_model, train_model
+from linkage.report import write_report
+from linkage.review import decide, enqueue_pairs, pending_pairs
 from linkage.schema import LINKAGE as LINKAGE_SCHEMA
 
 __all__ = [
+    "BACKENDS",
     "LINKAGE_SCHEMA",
+    "PAIRS_TABLE",
+    "Coherence",
+    "DuckDBBackend",
     "EmptyInputError",
     "LinkResult",
     "LinkageError",
     "LinkageModel",
     "ModelNotFoundError",
+    "PairScorer",
+    "ReviewError",
+    "SparkBackend",
     "TrainingSummary",
+    "backend_for",
+    "coherence_figures",
+    "decide",
+    "enqueue_pairs",
+    "link",
     "link_all",
     "linked_at",
     "load_model",
+    "pending_pairs",
     "require_full_relink",
     "save_model",
     "train_model",
+    "write_report",
 ]

@@ -31,7 +31,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -144,23 +144,41 @@ def load_entities(
     return out
 
 
-def _store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, threshold: float, *, replace: bool) -> None:
-    """Write (or append) Splink predictions into :data:`PAIRS_TABLE` with ``unique_id_l < unique_id_r``.
-
-    Kept: pairs at or above ``threshold`` (the review threshold), and pairs with the same document and date of
-    birth whatever their weight (see :func:`review_edges_sql`).
-    """
-    select = f"""
+def kept_pairs_sql(predictions: str, threshold: float) -> str:
+    """The scored pairs of ``predictions`` that linkage keeps, ordered ``unique_id_l < unique_id_r``: those at or
+    above ``threshold`` (the review threshold), and those with the same document and date of birth whatever
+    their weight (:data:`SAME_DOCUMENT_AND_BIRTH_SQL`, flagged in ``same_document_and_birth``). Every backend's
+    pairs pass through it."""
+    return f"""
         SELECT CASE WHEN p.unique_id_l < p.unique_id_r THEN p.entity_id_l ELSE p.entity_id_r END AS entity_id_l,
                CASE WHEN p.unique_id_l < p.unique_id_r THEN p.entity_id_r ELSE p.entity_id_l END AS entity_id_r,
                least(p.unique_id_l, p.unique_id_r) AS unique_id_l,
                greatest(p.unique_id_l, p.unique_id_r) AS unique_id_r,
-               p.match_weight, p.match_probability, COLUMNS('^mw_'), false AS linked, false AS review
+               p.match_weight, p.match_probability, COLUMNS('^mw_'),
+               {SAME_DOCUMENT_AND_BIRTH_SQL} AS same_document_and_birth
         FROM {predictions} p
         JOIN {INPUT_TABLE} a ON a.entity_id = p.entity_id_l
         JOIN {INPUT_TABLE} b ON b.entity_id = p.entity_id_r
         WHERE p.match_weight >= {float(threshold)!r}
            OR {SAME_DOCUMENT_AND_BIRTH_SQL}"""
+
+
+class PairScorer(Protocol):
+    """What a linkage backend does: score entity pairs into :data:`PAIRS_TABLE` (see :mod:`linkage.backends`)."""
+
+    name: str
+
+    def predict(self, con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_new: int | None) -> int: ...
+
+
+def store_pairs(con: duckdb.DuckDBPyConnection, predictions: str, threshold: float, *, replace: bool) -> None:
+    """Write (or append) Splink predictions into :data:`PAIRS_TABLE` with ``unique_id_l < unique_id_r``.
+
+    Kept: pairs at or above ``threshold`` (the review threshold), and pairs with the same document and date of
+    birth whatever their weight (see :func:`review_edges_sql`).
+    """
+    select = f"""SELECT * EXCLUDE (same_document_and_birth), false AS linked, false AS review
+        FROM ({kept_pairs_sql(predictions, threshold)})"""
     if replace:
         con.execute(f"CREATE OR REPLACE TABLE {PAIRS_TABLE} AS {select}")
     else:
@@ -184,7 +202,7 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
         if first_new is None:
             everything = db.register(INPUT_TABLE, dataset_display_name="entities")
             found = linker.inference.predict_within(everything, warning_mode="never")
-            _store_pairs(con, found.physical_name, threshold, replace=True)
+            store_pairs(con, found.physical_name, threshold, replace=True)
         else:
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW __linkage_new AS SELECT * FROM {INPUT_TABLE} "
@@ -197,9 +215,9 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
             new = db.register("__linkage_new", dataset_display_name="new_entities")
             old = db.register("__linkage_old", dataset_display_name="old_entities")
             within = linker.inference.predict_within(new, warning_mode="never")
-            _store_pairs(con, within.physical_name, threshold, replace=False)
+            store_pairs(con, within.physical_name, threshold, replace=False)
             between = linker.inference.predict_between(new, old, warning_mode="never")
-            _store_pairs(con, between.physical_name, threshold, replace=False)
+            store_pairs(con, between.physical_name, threshold, replace=False)
     finally:
         drop_splink_tables(con)
         con.execute("DROP VIEW IF EXISTS __linkage_new")
@@ -388,8 +406,11 @@ def link_all(
     *,
     constrained: bool = True,
     night: dt.date | None = None,
+    scorer: PairScorer | None = None,
 ) -> LinkResult:
     """Link every record of the warehouse behind ``con`` into persons with ``model`` (a full relink).
+
+    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None).
 
     Args:
         con: Warehouse connection.
@@ -404,17 +425,23 @@ def link_all(
     Raises:
         EmptyInputError: the warehouse holds no tokenized record.
     """
-    return _link(con, model, night=night, full=True, constrained=constrained)
+    return _link(con, model, night=night, full=True, constrained=constrained, scorer=scorer)
 
 
-def link_new(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, night: dt.date | None = None) -> LinkResult:
+def link_new(
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    *,
+    night: dt.date | None = None,
+    scorer: PairScorer | None = None,
+) -> LinkResult:
     """Link the records not linked yet against the person index and among themselves (an increment).
 
     The warehouse must have been linked with ``model`` before (see :func:`needs_full_relink`). Components
     holding a new entity, an entity that gained records or an entity of a review decision taken since the
     last run are reclustered; everything else keeps its clusters and person keys.
     """
-    return _link(con, model, night=night, full=False)
+    return _link(con, model, night=night, full=False, scorer=scorer)
 
 
 def _touched_entities(con: duckdb.DuckDBPyConnection) -> np.ndarray:
@@ -436,6 +463,7 @@ def _link(
     night: dt.date | None,
     full: bool,
     constrained: bool = True,
+    scorer: PairScorer | None = None,
 ) -> LinkResult:
     began = time.perf_counter()
     ensure_schema(con)
@@ -448,7 +476,12 @@ def _link(
         increment = append_input(con)
         new_records, new_entities, first_new = increment.records, increment.new_entities, increment.first_new_entity
     predicted = time.perf_counter()
-    pairs = predict_pairs(con, model, first_new=first_new) if new_entities else 0
+    if not new_entities:
+        pairs = 0
+    elif scorer is None:
+        pairs = predict_pairs(con, model, first_new=first_new)
+    else:
+        pairs = scorer.predict(con, model, first_new=first_new)
     clustered = time.perf_counter()
     touched = None if full else _touched_entities(con)
     clustering = cluster_entities(con, model, touched=touched, constrained=constrained)
@@ -527,11 +560,17 @@ def needs_full_relink(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> st
 
 
 def link(
-    con: duckdb.DuckDBPyConnection, model: LinkageModel, *, night: dt.date | None = None, full: bool = False
+    con: duckdb.DuckDBPyConnection,
+    model: LinkageModel,
+    *,
+    night: dt.date | None = None,
+    full: bool = False,
+    scorer: PairScorer | None = None,
 ) -> LinkResult:
-    """Link tonight's records incrementally, or everything when ``full`` or :func:`needs_full_relink` says so."""
+    """Link tonight's records incrementally, or everything when ``full`` or :func:`needs_full_relink` says so;
+    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None)."""
     reason = "asked for" if full else needs_full_relink(con, model)
     if reason is not None:
         log.info("full relink: %s", reason)
-        return link_all(con, model, night=night)
-    return link_new(con, model, night=night)
+        return link_all(con, model, night=night, scorer=scorer)
+    return link_new(con, model, night=night, scorer=scorer)

@@ -46,7 +46,7 @@ from sqlglot import exp
 from linkage.cluster import Entity, connected_components, constrained_clusters
 from linkage.errors import LinkageError
 from linkage.input import INPUT_TABLE
-from linkage.link import load_entities
+from linkage.link import kept_pairs_sql, load_entities
 from linkage.schema import TF_TABLE, ensure_schema
 from linkage.term_frequencies import default_month_days, ensure_snapshot, tf_columns
 from privacy.sql import quote_identifier
@@ -579,14 +579,16 @@ def cluster_pairs(
 
     Args:
         entities: From :func:`linkage.link.load_entities`.
-        pairs: From :func:`predict_pairs_spark` (``entity_id_l``, ``entity_id_r``, ``match_weight``).
+        pairs: From :func:`keep_pairs` (``entity_id_l``, ``entity_id_r``, ``match_weight``,
+            ``same_document_and_birth``).
         link_threshold: The model's link threshold.
         constrained: Anti-chaining clustering (default) or plain connected components.
     """
     weight = np.round(np.asarray(pairs.column("match_weight").to_numpy(), dtype=np.float64), WEIGHT_DECIMALS)
     left = np.asarray(pairs.column("entity_id_l").to_numpy(), dtype=np.int64)
     right = np.asarray(pairs.column("entity_id_r").to_numpy(), dtype=np.int64)
-    keep = (weight >= link_threshold) | same_document_and_birth(entities, left, right)
+    same = np.asarray(pairs.column("same_document_and_birth").to_numpy(zero_copy_only=False), dtype=bool)
+    keep = (weight >= link_threshold) | same
     weight, left, right = weight[keep], left[keep], right[keep]
     order = np.lexsort((np.maximum(left, right), np.minimum(left, right), -weight))
     weight, left, right = weight[order], left[order], right[order]
@@ -596,20 +598,15 @@ def cluster_pairs(
     return SparkClustering(labels, len(left), stats.refused)
 
 
-def same_document_and_birth(entities: Sequence[Entity], left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Pairs whose entities share document and date of birth: linked whatever their weight, as in
-    :func:`linkage.link.review_edges_sql`."""
-    out = np.zeros(len(left), dtype=bool)
-    for i, (a, b) in enumerate(zip(left.tolist(), right.tolist(), strict=True)):
-        x, y = entities[a], entities[b]
-        out[i] = (
-            x.document is not None
-            and x.document == y.document
-            and x.dob is not None
-            and y.dob is not None
-            and x.dob.dob == y.dob.dob
-        )
-    return out
+def keep_pairs(con: duckdb.DuckDBPyConnection, scored: pa.Table, threshold: float) -> pa.Table:
+    """The pairs linkage keeps of Spark's ``scored`` pairs, by the DuckDB path's own rule
+    (:func:`linkage.link.kept_pairs_sql`), in ``unique_id`` order."""
+    con.register("__linkage_spark_scored", scored)
+    try:
+        kept = kept_pairs_sql("__linkage_spark_scored", threshold)
+        return con.sql(f"SELECT * FROM ({kept}) ORDER BY unique_id_l, unique_id_r").to_arrow_table()
+    finally:
+        con.unregister("__linkage_spark_scored")
 
 
 def link_entities_spark(
@@ -639,10 +636,7 @@ def link_entities_spark(
         break_lineage_method=break_lineage_method,
     )
     entities = load_entities(con, default_month_days=default_month_days(con, model))
-    left = np.asarray(scored.column("entity_id_l").to_numpy(), dtype=np.int64)
-    right = np.asarray(scored.column("entity_id_r").to_numpy(), dtype=np.int64)
-    kept = np.asarray(scored.column("match_weight").to_numpy(), dtype=np.float64) >= model.review_threshold
-    pairs = scored.filter(pa.array(kept | same_document_and_birth(entities, left, right)))
+    pairs = keep_pairs(con, scored, model.review_threshold)
     clustering = cluster_pairs(entities, pairs, model.link_threshold, constrained=constrained)
     log.info(
         "Spark linkage: %d pairs scored, %d edges, %d refused merges",

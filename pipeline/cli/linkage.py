@@ -28,7 +28,7 @@ def review_list(
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
 ) -> None:
     """Show pending pairs, most uncertain first, with their match weight and agreement pattern."""
-    from linkage.review import pending_pairs
+    from linkage import pending_pairs
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
@@ -50,8 +50,7 @@ def review_list(
 def _decide(
     pair_ids: list[str], decision: str, reviewer: str | None, warehouse: Path | None, config: Path | None
 ) -> None:
-    from linkage.errors import ReviewError
-    from linkage.review import decide
+    from linkage import ReviewError, decide
     from pipeline.warehouse.connection import transaction
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))

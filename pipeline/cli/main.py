@@ -48,6 +48,12 @@ app.add_typer(model_app, name="model")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--linkage-backend", help="Engine that scores pairs: duckdb (default) or spark (or MIGRALINK_LINKAGE_BACKEND)."
+    ),
+]
 KeyOpt = Annotated[Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE).")]
 
 
@@ -199,12 +205,15 @@ def run(
     key_file: KeyOpt = None,
     config: ConfigOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    linkage_backend: BackendOpt = None,
 ) -> None:
     """Run the nightly pipeline for every unprocessed partition up to --date."""
     from pipeline.nightly.steps import run_nightly
 
     run_date = parse_date(date, "--date")
-    settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
+    settings = load_settings(
+        config, landing=landing, warehouse=warehouse, key_file=key_file, linkage_backend=linkage_backend
+    )
     from privacy.keys import FileKeyProvider
 
     provider = FileKeyProvider(key_file) if key_file is not None else None  # an explicit flag wins
@@ -249,12 +258,13 @@ def link_command(
     full: Annotated[
         bool, typer.Option("--full", help="Relink every record (otherwise only records not linked yet).")
     ] = False,
+    linkage_backend: BackendOpt = None,
 ) -> None:
     """Link the warehouse's records into persons without ingesting (the nightly run does both)."""
     from pipeline.nightly.steps import link_step
 
     night = parse_date(date, "--date")
-    settings = load_settings(config, warehouse=warehouse)
+    settings = load_settings(config, warehouse=warehouse, linkage_backend=linkage_backend)
     with progress_bar() as bar:
         summary = link_step(settings, night, full=full, progress=bar)
     print_linkage(summary)

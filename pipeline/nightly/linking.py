@@ -18,12 +18,18 @@ from pathlib import Path
 
 import duckdb
 
-from linkage.coherence import coherence_figures
-from linkage.errors import ModelNotFoundError
-from linkage.link import PAIRS_TABLE, link
-from linkage.model import load_model, save_model, train_model
-from linkage.report import write_report
-from linkage.review import enqueue_pairs
+from linkage import (
+    PAIRS_TABLE,
+    ModelNotFoundError,
+    PairScorer,
+    coherence_figures,
+    enqueue_pairs,
+    link,
+    load_model,
+    save_model,
+    train_model,
+    write_report,
+)
 from pipeline.errors import PipelineError
 from pipeline.warehouse.connection import transaction
 
@@ -112,6 +118,7 @@ def link_night(
     reports: Path | None = None,
     full: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    scorer: PairScorer | None = None,
 ) -> LinkStepSummary:
     """Link tonight's records into persons for ``night``; train a model first if the warehouse has none.
 
@@ -139,7 +146,7 @@ def link_night(
         trained = True
     tell("linking records into persons", 0, 1)
     with transaction(con):
-        result = link(con, model, night=night, full=full)
+        result = link(con, model, night=night, full=full, scorer=scorer)
         con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
         queued = enqueue_pairs(con, "tonight_review", lower=float("-inf"), upper=float("inf"), night=night)
         con.execute("DROP VIEW tonight_review")

@@ -15,6 +15,8 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     visa_exempt = ["AUS", "GBR"]   # nationalities that may enter without a visa (host citizens always may)
     visa_free_days = 90            # how long a visa-exempt visitor may stay without a permit
     landing_archive = "/data/landing-archive"   # purge moves partitions here, sealed, instead of deleting
+    linkage_backend = "duckdb"     # or "spark": full relinks score pairs on Spark (the spark extra, Java 17)
+    spark_master = "local[2]"      # the Spark master for linkage_backend = "spark" (e.g. "spark://host:7077")
 
 Each setting also reads ``MIGRALINK_<NAME>`` from the environment (e.g. ``MIGRALINK_RETENTION_DAYS=90``).
 """
@@ -53,6 +55,8 @@ class Settings:
     rule_threshold: int = 365
     visa_exempt: tuple[str, ...] = ()
     visa_free_days: int = 90
+    linkage_backend: str = "duckdb"
+    spark_master: str | None = None
 
     def __post_init__(self) -> None:
         # Checked now, before any step commits: the rule is applied only after ingest and linkage.
@@ -94,6 +98,15 @@ def _coerce(name: str, value: Any) -> Any:
             return parse_key_source(str(value)).text
         except KeyringError as exc:
             raise ConfigError(str(exc)) from None
+    if name == "linkage_backend":
+        from linkage import BACKENDS
+
+        backend = str(value).strip().lower()
+        if backend not in BACKENDS:
+            raise ConfigError(f"linkage_backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+        return backend
+    if name == "spark_master":
+        return str(value).strip()
     if name == "vault_addr":
         addr = str(value).strip()
         if not _URL.fullmatch(addr):

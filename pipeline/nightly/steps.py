@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
+from linkage import PairScorer, backend_for
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
 from pipeline.ingest.load import IngestSummary, Progress, ingest
 from pipeline.nightly.linking import LinkStepSummary, link_night
@@ -124,6 +125,11 @@ def ingest_step(
         con.close()
 
 
+def scorer(settings: Settings) -> PairScorer:
+    """The linkage backend the settings name (``linkage_backend``, with ``spark_master`` for Spark)."""
+    return backend_for(settings.linkage_backend, master=settings.spark_master)
+
+
 def link_step(
     settings: Settings, night: dt.date, *, full: bool = False, progress: Progress | None = None
 ) -> LinkStepSummary:
@@ -132,7 +138,9 @@ def link_step(
     assert settings.warehouse is not None
     con = connect(settings.warehouse)
     try:
-        return link_night(con, night, reports=settings.warehouse / "reports", full=full, progress=progress)
+        return link_night(
+            con, night, reports=settings.warehouse / "reports", full=full, progress=progress, scorer=scorer(settings)
+        )
     finally:
         con.close()
 

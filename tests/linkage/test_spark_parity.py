@@ -23,6 +23,7 @@ import pyarrow as pa
 import pytest
 
 import linkage.spark
+from linkage.backends import SparkBackend
 from linkage.errors import LinkageError
 from linkage.link import LinkResult, link_all
 from linkage.model import LinkageModel, train_model
@@ -322,3 +323,15 @@ def test_spark_links_like_duckdb(duckdb_linkage: DuckDBLinkage, spark: Any) -> N
     assert cluster_of["border:Z01"] == cluster_of["border:Z02"]  # typo in the family name
     assert cluster_of["border:Z17"] == cluster_of["border:Z18"]  # day and month swapped
     assert cluster_of["border:Z09"] != cluster_of["border:Z12"]  # twins of the same sex
+
+    # The Spark backend through the shared linkage run (what `linkage_backend = "spark"` uses): the same persons,
+    # and every record keeps its person key.
+    keys = "SELECT source || ':' || record_id, person_key FROM linkage_clusters ORDER BY 1"
+    before = con.execute(keys).fetchall()
+    relinked = link_all(con, model, night=dt.date(2024, 12, 31), scorer=SparkBackend(spark))
+    assert (relinked.clusters, relinked.refused_merges) == (
+        duckdb_linkage.result.clusters,
+        duckdb_linkage.result.refused_merges,
+    )
+    assert relinked.pairs_scored == len(duck)
+    assert con.execute(keys).fetchall() == before
