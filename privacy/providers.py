@@ -263,8 +263,9 @@ def key_provider_from_settings(settings: _KeySettings) -> KeyProvider:
         KeyringError: the setting is malformed, or a setting it needs (``key_file``, ``vault_addr``) is missing.
 
     Examples:
-        >>> from pipeline.nightly.settings import Settings
-        >>> key_provider_from_settings(Settings(key_source="airflow-variable:migralink_keyring"))
+        >>> from types import SimpleNamespace
+        >>> settings = SimpleNamespace(key_source="airflow-variable:migralink_keyring", key_file=None, vault_addr=None)
+        >>> key_provider_from_settings(settings)
         AirflowVariableKeyProvider(name='migralink_keyring')
     """
     source = parse_key_source(settings.key_source or "file")

@@ -8,7 +8,8 @@ import pytest
 
 from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError, ReviewError
 from linkage.evaluate import EvaluationError
-from linkage.spark import SparkTranslationError, SparkUnavailableError
+from linkage.spark import SparkUnavailableError
+from linkage.spark_sql import SparkTranslationError
 from pipeline.cli.main import main
 from pipeline.errors import ConfigError, LandingFileError, PipelineError, WarehouseError
 from pipeline.histories.rule import RuleParams, RuleParamsError

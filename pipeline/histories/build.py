@@ -379,17 +379,7 @@ def build_histories(
         con.execute(view)
     reason = "asked for" if full else _needs_full(con, policy)
     con.execute("DELETE FROM crossing_vintages WHERE night = ?", [night])
-    if reason is not None:
-        con.execute("CREATE OR REPLACE TEMP TABLE __scope AS SELECT DISTINCT person_key FROM linkage_clusters")
-        con.execute("CREATE OR REPLACE TEMP TABLE __gone AS SELECT DISTINCT person_key FROM crossing_classification")
-    else:
-        changed, gone = touched_persons(con, night, cutoff)
-        con.execute("CREATE OR REPLACE TEMP TABLE __scope (person_key VARCHAR)")
-        con.execute("CREATE OR REPLACE TEMP TABLE __gone (person_key VARCHAR)")
-        if changed:
-            con.execute("INSERT INTO __scope SELECT unnest(?::VARCHAR[])", [changed])
-        if gone:
-            con.execute("INSERT INTO __gone SELECT unnest(?::VARCHAR[])", [gone])
+    _scope(con, night, cutoff, everybody=reason is not None)
     crossings = classify_persons(con, "__scope", policy, cutoff, night)
     became_final, revised = _record_vintages(con, night, "__scope")
     for table in HISTORY_TABLES:
@@ -410,22 +400,7 @@ def build_histories(
            FROM crossing_classification"""
     ).fetchall()[0]
     mode = "incremental" if reason is None else "full"
-    con.execute(
-        "INSERT INTO history_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            night,
-            cutoff,
-            mode,
-            persons,
-            totals[0],
-            totals[1],
-            totals[2],
-            policy.params.window,
-            policy.params.threshold,
-            policy.host_country,
-            *_visa_policy(policy),
-        ],
-    )
+    _record_run(con, night, cutoff, mode, (persons, *totals[:3]), policy)
     for scratch in ("__scope", "__gone", "__classified", "__stays", "__stay_auth"):
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
     summary = HistorySummary(
@@ -444,6 +419,47 @@ def build_histories(
     )
     log.info("histories (%s): %d persons recomputed, %d crossings classified", mode, persons, crossings)
     return summary
+
+
+def _scope(con: duckdb.DuckDBPyConnection, night: dt.date, cutoff: dt.date, *, everybody: bool) -> None:
+    """Fill ``__scope`` (persons to recompute) and ``__gone`` (person keys whose rows must go): everybody, or the
+    persons touched tonight (:func:`touched_persons`)."""
+    if everybody:
+        con.execute("CREATE OR REPLACE TEMP TABLE __scope AS SELECT DISTINCT person_key FROM linkage_clusters")
+        con.execute("CREATE OR REPLACE TEMP TABLE __gone AS SELECT DISTINCT person_key FROM crossing_classification")
+        return
+    changed, gone = touched_persons(con, night, cutoff)
+    con.execute("CREATE OR REPLACE TEMP TABLE __scope (person_key VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE __gone (person_key VARCHAR)")
+    if changed:
+        con.execute("INSERT INTO __scope SELECT unnest(?::VARCHAR[])", [changed])
+    if gone:
+        con.execute("INSERT INTO __gone SELECT unnest(?::VARCHAR[])", [gone])
+
+
+def _record_run(
+    con: duckdb.DuckDBPyConnection,
+    night: dt.date,
+    cutoff: dt.date,
+    mode: str,
+    counts: tuple[int, ...],
+    policy: HistoryPolicy,
+) -> None:
+    """One ``history_runs`` row: the night, its mode, counts (persons, crossings, pending, anomalies) and the
+    parameters the histories were built with (what forces a full recompute when they change)."""
+    con.execute(
+        "INSERT INTO history_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            night,
+            cutoff,
+            mode,
+            *counts,
+            policy.params.window,
+            policy.params.threshold,
+            policy.host_country,
+            *_visa_policy(policy),
+        ],
+    )
 
 
 def _extend_open_stays(con: duckdb.DuckDBPyConnection, cutoff: dt.date) -> None:

@@ -366,7 +366,11 @@ def _resolve(
     cut: int,
     p: RuleParams,
 ) -> _Resolved:
-    """Apply the rule to alternating crossings (person ``ug``, day ``ud``, arrival ``ua``), at least one."""
+    """Apply the rule to alternating crossings (person ``ug``, day ``ud``, arrival ``ua``), at least one.
+
+    Longer than most functions on purpose: its four sections (walks, residence, quick returns, finality) are one
+    pass of array algebra over a dozen shared arrays; split, each piece would take and return most of them.
+    """
     tw, tm, tn, ts = int(p.window), int(p.threshold), p.tn, p.ts
     m = ug.shape[0]
     idx = np.arange(m, dtype=np.int64)
@@ -460,6 +464,28 @@ def _unsort(values: npt.NDArray[_T], order: npt.NDArray[np.int64]) -> npt.NDArra
     return restored
 
 
+def _dropped(
+    s: _Sorted,
+    used: npt.NDArray[np.bool_],
+    first: npt.NDArray[np.bool_],
+    within: npt.NDArray[np.bool_],
+    r: _Resolved,
+    dropped: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+    """Residence and resolution day of the crossings not used as evidence: a dropped crossing keeps the residence
+    after the person's previous crossing used as evidence and is resolved like a non-migrating crossing: max(its
+    day, the day that residence was resolved)."""
+    n = used.shape[0]
+    positions = np.arange(n, dtype=np.int64)
+    prev_used = np.maximum.accumulate(np.where(used, positions, -1))[dropped]
+    person_start = np.maximum.accumulate(np.where(first, positions, 0))[dropped]
+    has_prev = prev_used >= person_start
+    j = (np.cumsum(used) - 1)[np.maximum(prev_used, 0)]
+    status = np.where(has_prev, r.ra[j], s.initial[dropped])
+    when = np.where(has_prev & within[dropped], np.maximum(s.day[dropped], r.ra_day[j]), s.day[dropped])
+    return status, when
+
+
 def classify(
     person: npt.ArrayLike,
     day: npt.ArrayLike,
@@ -486,6 +512,9 @@ def classify(
 
     Raises:
         ValueError: the arrays are not one-dimensional or differ in length.
+
+    About 80 lines of body on purpose: one linear sequence of array steps (check, sort, evidence, resolve, dropped
+    crossings, unsort), each commented; none is used elsewhere.
     """
     p = params or RuleParams()
     person_a = np.asarray(person).astype(np.int64, copy=False)
@@ -529,16 +558,8 @@ def classify(
             r.rb_day,
             r.ra_day,
         )
-        # A dropped crossing keeps the residence after the person's previous crossing used as evidence and is
-        # resolved like a non-migrating crossing: max(its day, the day that residence was resolved).
         dropped = np.flatnonzero(~used)
-        positions = np.arange(n, dtype=np.int64)
-        prev_used = np.maximum.accumulate(np.where(used, positions, -1))[dropped]
-        person_start = np.maximum.accumulate(np.where(first, positions, 0))[dropped]
-        has_prev = prev_used >= person_start
-        j = (np.cumsum(used) - 1)[np.maximum(prev_used, 0)]
-        status = np.where(has_prev, r.ra[j], s.initial[dropped])
-        when = np.where(has_prev & within[dropped], np.maximum(s.day[dropped], r.ra_day[j]), s.day[dropped])
+        status, when = _dropped(s, used, first, within, r, dropped)
         rb[dropped] = status
         ra[dropped] = status
         long_term[dropped] = np.where(when <= cut, 0, PENDING)

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from dataclasses import asdict, dataclass
 
-from linkage import PairScorer, backend_for
+from linkage import PairScorer, backend_for, linked_at
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
 from pipeline.ingest.load import IngestSummary, Progress, ingest
 from pipeline.nightly.linking import LinkStepSummary, link_night
@@ -191,9 +191,7 @@ def history_step(
     policy = history_policy(settings)
     con = connect(settings.warehouse)
     try:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'linkage_clusters'").fetchall()[0][
-            0
-        ]:
+        if linked_at(con) is None:
             return HistoryStepSummary("skipped", "no person keys yet: the records have not been linked")
         if not full and histories_current(con, night, policy):
             return HistoryStepSummary("skipped", "the histories and statistics of this night are current")

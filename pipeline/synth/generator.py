@@ -212,6 +212,8 @@ def generate(
         >>> summary.records["border"]  # doctest: +SKIP
         3391
     """
+    # One linear recipe (population, life courses, records, errors, files, truth), each step a call: longer than
+    # most functions because its docstring documents the generator's whole contract.
     if persons < 1:
         raise SynthError("persons must be at least 1")
     if end < start:

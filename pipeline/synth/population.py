@@ -147,6 +147,8 @@ def build_population(
     `ages` gives the age range per kind at the start of the window (`KIND_AGES`, or
     `pipeline.synth.kinds.REALISTIC_KIND_AGES` with the realistic name mix).
     """
+    # One draw after another, each depending on the ones before (kind -> nationality -> age -> names -> twins ->
+    # passports) with a single random stream: split up, the pieces would pass the same dozen arrays around.
     kinds = np.array([int(k) for k in KIND_WEIGHTS])
     kind_p = np.array(list(KIND_WEIGHTS.values()))
     kind = kinds[rng.choice(len(kinds), size=persons, p=kind_p / kind_p.sum())].astype(np.int8)

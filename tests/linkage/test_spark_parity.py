@@ -29,17 +29,14 @@ from linkage.link import LinkResult, link_all
 from linkage.model import LinkageModel, train_model
 from linkage.settings import linkage_settings
 from linkage.spark import (
-    TRANSLATIONS,
-    SparkTranslationError,
     SparkUnavailableError,
     bits_to_words,
     input_arrow,
     link_entities_spark,
     spark_available,
     spark_session,
-    spark_settings,
-    translate_sql,
 )
+from linkage.spark_sql import TRANSLATIONS, SparkTranslationError, spark_settings, translate_sql
 from pipeline.ingest.load import ingest
 from pipeline.synth import generate
 from pipeline.warehouse.connection import connect
