@@ -48,6 +48,13 @@ app.add_typer(model_app, name="model")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+CompleteOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--complete-through",
+        help="State that the days up to this one (YYYY-MM-DD) are complete although no partition arrived for them.",
+    ),
+]
 BackendOpt = Annotated[
     str | None,
     typer.Option(
@@ -206,6 +213,7 @@ def run(
     config: ConfigOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     linkage_backend: BackendOpt = None,
+    complete_through: CompleteOpt = None,
 ) -> None:
     """Run the nightly pipeline for every unprocessed partition up to --date."""
     from pipeline.nightly.steps import run_nightly
@@ -218,7 +226,13 @@ def run(
 
     provider = FileKeyProvider(key_file) if key_file is not None else None  # an explicit flag wins
     with progress_bar(not quiet) as bar:
-        result = run_nightly(settings, run_date, key_provider=provider, progress=bar)
+        result = run_nightly(
+            settings,
+            run_date,
+            key_provider=provider,
+            progress=bar,
+            complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
+        )
     summary = result.ingest
     for entry in summary.ignored_entries:
         err.print(f"warning: ignored landing entry {entry} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)")
@@ -278,6 +292,7 @@ def histories_command(
     full: Annotated[
         bool, typer.Option("--full", help="Recompute every person (otherwise only those touched since the last run).")
     ] = False,
+    complete_through: CompleteOpt = None,
 ) -> None:
     """Classify crossings with the 12/16-month rule and rebuild stays and statistics (the nightly run does this)."""
     from pipeline.nightly.steps import history_step
@@ -285,7 +300,13 @@ def histories_command(
     night = parse_date(date, "--date")
     settings = load_settings(config, warehouse=warehouse)
     with progress_bar() as bar:
-        summary = history_step(settings, night, full=full, progress=bar)
+        summary = history_step(
+            settings,
+            night,
+            full=full,
+            progress=bar,
+            complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
+        )
     print_histories(summary)
 
 

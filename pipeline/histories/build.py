@@ -366,11 +366,13 @@ def build_histories(
     cutoff: dt.date | None = None,
     policy: HistoryPolicy | None = None,
     full: bool = False,
+    complete_through: dt.date | None = None,
 ) -> HistorySummary:
     """Classify crossings and build stays for the persons touched tonight (everybody when ``full``).
 
     Runs inside the caller's transaction. ``cutoff`` (the last day the data cover) defaults to ``night``. A
-    change of host state or rule parameters since the last run forces a full recompute.
+    change of host state or rule parameters since the last run forces a full recompute. ``complete_through``
+    (the operator's statement that the days up to it are complete although no partition arrived) is recorded.
     """
     began = time.perf_counter()
     policy = policy or HistoryPolicy()
@@ -400,7 +402,7 @@ def build_histories(
            FROM crossing_classification"""
     ).fetchall()[0]
     mode = "incremental" if reason is None else "full"
-    _record_run(con, night, cutoff, mode, (persons, *totals[:3]), policy)
+    _record_run(con, night, cutoff, mode, (persons, *totals[:3]), policy, complete_through)
     for scratch in ("__scope", "__gone", "__classified", "__stays", "__stay_auth"):
         con.execute(f"DROP TABLE IF EXISTS {scratch}")
     summary = HistorySummary(
@@ -444,11 +446,14 @@ def _record_run(
     mode: str,
     counts: tuple[int, ...],
     policy: HistoryPolicy,
+    complete_through: dt.date | None = None,
 ) -> None:
     """One ``history_runs`` row: the night, its mode, counts (persons, crossings, pending, anomalies) and the
     parameters the histories were built with (what forces a full recompute when they change)."""
     con.execute(
-        "INSERT INTO history_runs VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO history_runs (night, cutoff, finished_at, mode, persons, crossings, pending, anomalies,
+            window_days, threshold_days, host_country, visa_exempt, visa_free_days, complete_through)
+        VALUES (?, ?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             night,
             cutoff,
@@ -458,6 +463,7 @@ def _record_run(
             policy.params.threshold,
             policy.host_country,
             *_visa_policy(policy),
+            complete_through,
         ],
     )
 

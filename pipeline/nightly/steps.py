@@ -8,7 +8,9 @@ from dataclasses import asdict, dataclass
 
 from linkage import PairScorer, backend_for, linked_at
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
+from pipeline.ingest.landing import discover_partitions
 from pipeline.ingest.load import IngestSummary, Progress, ingest
+from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
 from pipeline.nightly.linking import LinkStepSummary, link_night
 from pipeline.nightly.settings import Settings
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
@@ -92,6 +94,7 @@ def run_nightly(
     *,
     key_provider: KeyProvider | None = None,
     progress: Progress | None = None,
+    complete_through: dt.date | None = None,
 ) -> NightlyResult:
     """Process every landing partition dated on or before ``run_date`` not processed yet, then link.
 
@@ -99,9 +102,11 @@ def run_nightly(
     loaded and checked before any data are read. Idempotent: a second run for the same date
     finds nothing pending and changes nothing.
     """
-    summary = ingest_step(settings, run_date, key_provider=key_provider, progress=progress)
+    summary = ingest_step(
+        settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
+    )
     linkage = link_step(settings, run_date, progress=progress)
-    histories = history_step(settings, run_date, progress=progress)
+    histories = history_step(settings, run_date, progress=progress, complete_through=complete_through)
     return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=linkage, histories=histories)
 
 
@@ -111,15 +116,25 @@ def ingest_step(
     *,
     key_provider: KeyProvider | None = None,
     progress: Progress | None = None,
+    complete_through: dt.date | None = None,
 ) -> IngestSummary:
-    """Check, pseudonymize and store every pending partition up to ``run_date`` (one transaction)."""
+    """Check, pseudonymize and store every pending partition up to ``run_date`` (one transaction).
+
+    The cut-off ``run_date`` is checked first (:func:`pipeline.nightly.cutoff.check_cutoff`) against the newest
+    partition in the landing zone or the warehouse: nothing is read or written for a refused cut-off.
+    """
     settings.require("landing", "warehouse")
     if key_provider is None:
         key_provider = key_provider_from_settings(settings)
     ring = key_provider.load()
     assert settings.landing is not None and settings.warehouse is not None
+    landed = [p.date for p in discover_partitions(settings.landing, run_date).partitions if p.files]
     con = connect(settings.warehouse)
     try:
+        known = [d for d in (newest_partition(con), max(landed, default=None)) if d is not None]
+        check_cutoff(
+            run_date, newest=max(known, default=None), last=last_cutoff(con), complete_through=complete_through
+        )
         return ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
     finally:
         con.close()
@@ -176,11 +191,18 @@ def history_policy(settings: Settings) -> HistoryPolicy:
 
 
 def history_step(
-    settings: Settings, night: dt.date, *, full: bool = False, progress: Progress | None = None
+    settings: Settings,
+    night: dt.date,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    complete_through: dt.date | None = None,
 ) -> HistoryStepSummary:
     """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
 
-    The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. Pseudonyms
+    The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. It is checked
+    first (:func:`pipeline.nightly.cutoff.check_cutoff`: not after today, not after the newest partition unless
+    ``complete_through`` says the days are complete, not before the last cut-off unless ``full``). Pseudonyms
     only; the key is not needed.
     """
     from pipeline.statistics.report import write_statistics_report
@@ -191,6 +213,13 @@ def history_step(
     policy = history_policy(settings)
     con = connect(settings.warehouse)
     try:
+        check_cutoff(
+            night,
+            newest=newest_partition(con),
+            last=last_cutoff(con),
+            complete_through=complete_through,
+            full=full,
+        )
         if linked_at(con) is None:
             return HistoryStepSummary("skipped", "no person keys yet: the records have not been linked")
         if not full and histories_current(con, night, policy):
@@ -199,7 +228,9 @@ def history_step(
         stage = "classifying crossings, building statistics"
         tell(stage, 0, 2)
         with transaction(con):
-            histories = build_histories(con, night=night, cutoff=night, policy=policy, full=full)
+            histories = build_histories(
+                con, night=night, cutoff=night, policy=policy, full=full, complete_through=complete_through
+            )
             tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
         tell(stage, 2, 2)

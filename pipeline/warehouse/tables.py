@@ -214,5 +214,10 @@ PIPELINE = Component(
                 "ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS visa_free_days INTEGER",
             ),
         ),
+        Migration(
+            4,
+            "the operator's statement that the days up to the cut-off are complete (--complete-through)",
+            ("ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS complete_through DATE",),
+        ),
     ),
 )
