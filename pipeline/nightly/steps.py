@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import duckdb
 
 from linkage import PairScorer, backend_for, linked_at
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
@@ -13,6 +16,7 @@ from pipeline.ingest.load import IngestSummary, Progress, ingest
 from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
 from pipeline.nightly.linking import LinkStepSummary, link_night
 from pipeline.nightly.settings import Settings
+from pipeline.nightly.unit import REPORTS, night_unit
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
@@ -102,11 +106,28 @@ def run_nightly(
     loaded and checked before any data are read. Idempotent: a second run for the same date
     finds nothing pending and changes nothing.
     """
-    summary = ingest_step(
-        settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
-    )
-    linkage = link_step(settings, run_date, progress=progress)
-    histories = history_step(settings, run_date, progress=progress, complete_through=complete_through)
+    settings.require("landing", "warehouse")
+    assert settings.warehouse is not None
+    # Refusals come before the night starts: they are not failed nights and leave the warehouse untouched.
+    key_check_step(settings, key_provider=key_provider)
+    if (settings.warehouse / DB_FILE).exists():
+        con = connect(settings.warehouse)
+        try:
+            _check_run_cutoff(con, settings, run_date, complete_through)
+        finally:
+            con.close()
+    with night_unit(settings.warehouse, run_date) as reports:
+        summary = ingest_step(
+            settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
+        )
+        linkage = link_step(settings, run_date, progress=progress, reports=reports)
+        histories = history_step(
+            settings, run_date, progress=progress, complete_through=complete_through, reports=reports
+        )
+    published = settings.warehouse / REPORTS  # the staged reports were moved there when the night committed
+    linkage = replace(linkage, report=str(published / Path(linkage.report).name)) if linkage.report else linkage
+    if histories.report:
+        histories = replace(histories, report=str(published / Path(histories.report).name))
     return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=linkage, histories=histories)
 
 
@@ -128,16 +149,22 @@ def ingest_step(
         key_provider = key_provider_from_settings(settings)
     ring = key_provider.load()
     assert settings.landing is not None and settings.warehouse is not None
-    landed = [p.date for p in discover_partitions(settings.landing, run_date).partitions if p.files]
     con = connect(settings.warehouse)
     try:
-        known = [d for d in (newest_partition(con), max(landed, default=None)) if d is not None]
-        check_cutoff(
-            run_date, newest=max(known, default=None), last=last_cutoff(con), complete_through=complete_through
-        )
+        _check_run_cutoff(con, settings, run_date, complete_through)
         return ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
     finally:
         con.close()
+
+
+def _check_run_cutoff(
+    con: duckdb.DuckDBPyConnection, settings: Settings, run_date: dt.date, complete_through: dt.date | None
+) -> None:
+    """The cut-off check of a run that ingests: the newest partition is the landing zone's or the warehouse's."""
+    assert settings.landing is not None
+    landed = [p.date for p in discover_partitions(settings.landing, run_date).partitions if p.files]
+    known = [d for d in (newest_partition(con), max(landed, default=None)) if d is not None]
+    check_cutoff(run_date, newest=max(known, default=None), last=last_cutoff(con), complete_through=complete_through)
 
 
 def scorer(settings: Settings) -> PairScorer:
@@ -146,7 +173,12 @@ def scorer(settings: Settings) -> PairScorer:
 
 
 def link_step(
-    settings: Settings, night: dt.date, *, full: bool = False, progress: Progress | None = None
+    settings: Settings,
+    night: dt.date,
+    *,
+    full: bool = False,
+    progress: Progress | None = None,
+    reports: Path | None = None,
 ) -> LinkStepSummary:
     """Link tonight's records into persons (pseudonyms only: the key is not needed); ``full`` relinks all."""
     settings.require("warehouse")
@@ -154,7 +186,12 @@ def link_step(
     con = connect(settings.warehouse)
     try:
         return link_night(
-            con, night, reports=settings.warehouse / "reports", full=full, progress=progress, scorer=scorer(settings)
+            con,
+            night,
+            reports=reports or settings.warehouse / "reports",
+            full=full,
+            progress=progress,
+            scorer=scorer(settings),
         )
     finally:
         con.close()
@@ -197,6 +234,7 @@ def history_step(
     full: bool = False,
     progress: Progress | None = None,
     complete_through: dt.date | None = None,
+    reports: Path | None = None,
 ) -> HistoryStepSummary:
     """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
 
@@ -234,7 +272,7 @@ def history_step(
             tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
         tell(stage, 2, 2)
-        report = write_statistics_report(con, night, settings.warehouse / "reports")
+        report = write_statistics_report(con, night, reports or settings.warehouse / "reports")
         return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
     finally:
         con.close()
