@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,8 @@ from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
 
 if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
     from pipeline.nightly.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SETTING_PARAMS = ("landing", "warehouse", "key_file")
 
@@ -111,9 +114,13 @@ def migration_nightly() -> None:
         from pipeline.nightly.steps import ingest_step
 
         with _fail_fast_on_permanent_errors():
-            result = ingest_step(_settings(context["params"]), _run_date(context)).as_dict()
+            summary = ingest_step(_settings(context["params"]), _run_date(context))
+        for line in summary.warnings():
+            log.warning("%s", line)
+        result = summary.as_dict()
         counts = {k: result[k] for k in ("run_id", "rows_read", "rows_accepted", "rows_quarantined")}
         counts["partitions"] = len(result["partitions"])  # type: ignore[arg-type]
+        counts["warnings"] = len(summary.warnings())
         context["outlet_events"][MIGRALINK_RECORDS].extra = counts
         return counts
 

@@ -535,6 +535,18 @@ def require_full_relink(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"UPDATE {STATE_TABLE} SET token_version = NULL")
 
 
+def forget_missing_records(con: duckdb.DuckDBPyConnection) -> int:
+    """Drop the person keys of records no longer in the input (their partition was re-ingested) and make the next
+    linkage relink everything; returns the keys dropped. Runs in the caller's transaction."""
+    ensure_schema(con)
+    gone = """FROM person_keys p WHERE NOT EXISTS (
+        SELECT 1 FROM identity_tokens t WHERE t.source = p.source AND t.record_id = p.record_id)"""
+    dropped = int(con.execute(f"SELECT count(*) {gone}").fetchall()[0][0])
+    con.execute(f"DELETE {gone}")
+    require_full_relink(con)
+    return dropped
+
+
 def linked_at(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
     """When the last linkage finished, or None when nothing was linked yet."""
     ensure_schema(con)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from pipeline.nightly.settings import Settings
 
@@ -49,3 +51,14 @@ def open_warehouse(settings: Settings, *, read_only: bool = False) -> Iterator[d
         yield con
     finally:
         con.close()
+
+
+LOG_WIDTH = 10_000  # "unlimited": a line is never wrapped when the output goes to a log or a pipe
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for command output: on a terminal it fits the window; to a log, a pipe or a file it never wraps
+    lines or cuts table cells, so logs and grep see whole lines and clerks whole identifiers."""
+    stream = sys.stderr if stderr else sys.stdout
+    to_terminal = stream.isatty()
+    return Console(stderr=stderr, highlight=False, soft_wrap=not to_terminal, width=None if to_terminal else LOG_WIDTH)

@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, open_warehouse
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, open_warehouse
 from pipeline.errors import PipelineError
 from pipeline.nightly.settings import load_settings
 
 review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pseudonymous: no names are shown).")
 model_app = typer.Typer(no_args_is_help=True, help="Train and inspect the linkage model.")
 export_app = typer.Typer(no_args_is_help=True, help="Export linkage results.")
-out = Console(highlight=False)
+out = console()
 
 
 @review_app.command("list")

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, open_warehouse, parse_date
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, open_warehouse, parse_date
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
 from pipeline.nightly.settings import load_settings
@@ -45,8 +44,8 @@ app.add_typer(review_app, name="review")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = console()
+err = console(stderr=True)
 
 CompleteOpt = Annotated[
     str | None,
@@ -234,10 +233,8 @@ def run(
             complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
         )
     summary = result.ingest
-    for entry in summary.ignored_entries:
-        err.print(f"warning: ignored landing entry {entry} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)")
-    for entry in summary.skipped_empty:
-        err.print(f"warning: partition {entry} has no files yet; it will be processed when files arrive")
+    for line in summary.warnings():
+        err.print(f"migralink: warning: {line}", soft_wrap=True)
     if result.nothing_to_do:
         out.print(
             f"nothing to do: every landing partition up to {run_date} is already processed; the warehouse is unchanged"
@@ -262,6 +259,35 @@ def run(
     print_linkage(result.linkage)
     print_histories(result.histories)
     out.print(f"warehouse: {settings.warehouse}")
+
+
+@app.command()
+def reprocess(
+    source: Annotated[str, typer.Option("--source", help="border, visa or permit.")],
+    date: Annotated[str, typer.Option("--date", help="The partition's date (YYYY-MM-DD).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is reprocessed (recorded, never logged).")],
+    landing: Annotated[
+        Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    key_file: KeyOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-ingest a processed partition whose files were re-delivered: replace its rows, relink, recompute."""
+    from pipeline.nightly.steps import reprocess_step
+    from privacy.keys import FileKeyProvider
+
+    day = parse_date(date, "--date")
+    settings = load_settings(config, landing=landing, warehouse=warehouse, key_file=key_file)
+    provider = FileKeyProvider(key_file) if key_file is not None else None
+    with progress_bar() as bar:
+        done = reprocess_step(settings, source, day, reason, key_provider=provider, progress=bar)
+    out.print(
+        f"reprocessed {done.source}/{done.partition_date}: {done.records_before:,} records before, "
+        f"{done.records_after:,} now ({done.rows_quarantined:,} quarantined); every person relinked"
+        + (", histories recomputed" if done.histories is not None else ""),
+        soft_wrap=True,
+    )
 
 
 @app.command("link")

@@ -15,18 +15,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, open_warehouse, parse_date
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, console, open_warehouse, parse_date
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="List, export, replay and discard quarantined rows.")
 retention_app = typer.Typer(no_args_is_help=True, help="Purge or archive landing partitions past retention.")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = console()
+err = console(stderr=True)
 
 KeyOpt = Annotated[
     Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE / key_source).")

@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.errors import PipelineError
+from pipeline.errors import LandingFileError, PipelineError
 from pipeline.ingest.contract import SOURCES, SourceContract, load_contract
 from pipeline.ingest.landing import Partition, discover_partitions, empty_table, read_landing_file
 from pipeline.ingest.validate import checked_rows_sql
@@ -79,6 +79,7 @@ class IngestSummary:
     ignored_entries: list[str] = field(default_factory=list)
     skipped_empty: list[str] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
+    redeliveries: list[str] = field(default_factory=list)  # one line each (file names and sizes only)
 
     @property
     def rows_read(self) -> int:
@@ -91,6 +92,14 @@ class IngestSummary:
     @property
     def rows_quarantined(self) -> int:
         return sum(p.rows_quarantined for p in self.partitions)
+
+    def warnings(self) -> list[str]:
+        """What the operator must see, one line each (the CLI prints them on stderr, the DAG logs them)."""
+        return [
+            *(f"ignored landing entry {e} (not <source>/<YYYY-MM-DD>/*.csv|*.parquet)" for e in self.ignored_entries),
+            *(f"partition {e} has no files yet; it will be processed when files arrive" for e in self.skipped_empty),
+            *self.redeliveries,
+        ]
 
     def as_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -114,8 +123,13 @@ def ingest(
     run_date: dt.date,
     ring: Keyring,
     progress: Progress | None = None,
+    replace: tuple[str, dt.date] | None = None,
 ) -> IngestSummary:
     """Ingest every pending partition up to ``run_date``; see the module docstring.
+
+    With ``replace`` (source, date), only that partition is read, processed or not: in the same transaction its
+    earlier rows (records, pseudonyms, sealed identities, quarantine, file and partition records) are removed
+    first (:func:`forget_partition`), so a re-delivered partition replaces what was ingested of it.
 
     Raises:
         LandingFileError: a file cannot be read at all (nothing is written).
@@ -123,9 +137,15 @@ def ingest(
     """
     token_version = check_key(con, ring)
     summary = IngestSummary(run_id=uuid.uuid4().hex, run_date=run_date.isoformat())
-    pending, summary.ignored_entries = pending_partitions(con, landing, run_date)
+    if replace is None:
+        pending, summary.ignored_entries = pending_partitions(con, landing, run_date)
+    else:
+        found = discover_partitions(landing, replace[1])
+        pending = [p for p in found.partitions if p.key == replace]
+        if not pending:
+            raise LandingFileError(f"{replace[0]}/{replace[1]}", "the partition is not in the landing zone")
     for entry in summary.ignored_entries:
-        log.warning("ignored landing entry (not <source>/<YYYY-MM-DD>/*.csv|*.parquet): %s", entry)
+        log.info("ignored landing entry (not <source>/<YYYY-MM-DD>/*.csv|*.parquet): %s", entry)
     summary.skipped_empty = [f"{p.source}/{p.date}" for p in pending if not p.files]
     pending = [p for p in pending if p.files]
     if not pending:
@@ -141,6 +161,8 @@ def ingest(
             "INSERT INTO meta_runs VALUES (?, ?, ?, NULL, 'running', NULL, NULL, NULL, NULL)",
             [summary.run_id, run_date, started],
         )
+        if replace is not None:
+            forget_partition(con, *replace)
         for i, source in enumerate(SOURCES):
             if progress:
                 progress("checking and storing", i, len(SOURCES))
@@ -166,6 +188,21 @@ def ingest(
         if progress:
             progress("checking and storing", len(SOURCES), len(SOURCES))
     return summary
+
+
+def forget_partition(con: duckdb.DuckDBPyConnection, source: str, day: dt.date) -> int:
+    """Remove what was ingested of one partition (inside the caller's transaction); returns its accepted records."""
+    table = RECORD_TABLES[source]
+    records = int(con.execute(f"SELECT count(*) FROM {table} WHERE partition_date = ?", [day]).fetchall()[0][0])
+    con.execute(
+        f"DELETE FROM identity_tokens WHERE source = ? AND record_id IN "
+        f"(SELECT record_id FROM {table} WHERE partition_date = ?)",
+        [source, day],
+    )
+    con.execute(f"DELETE FROM {table} WHERE partition_date = ?", [day])
+    for meta in ("identity_vault", "quarantine", "meta_files", "meta_partitions"):
+        con.execute(f"DELETE FROM {meta} WHERE source = ? AND partition_date = ?", [source, day])
+    return records
 
 
 def _read_all(

@@ -9,15 +9,19 @@ from pathlib import Path
 
 import duckdb
 
-from linkage import PairScorer, backend_for, linked_at
+from linkage import PairScorer, backend_for, forget_missing_records, linked_at
+from pipeline.errors import ConfigError, PipelineError
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
+from pipeline.ingest.contract import SOURCES
 from pipeline.ingest.landing import discover_partitions
 from pipeline.ingest.load import IngestSummary, Progress, ingest
+from pipeline.ingest.redelivery import DEFAULT_WINDOW_DAYS, find_redeliveries, record_redeliveries
 from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
 from pipeline.nightly.linking import LinkStepSummary, link_night
 from pipeline.nightly.settings import Settings
 from pipeline.nightly.unit import REPORTS, night_unit
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
+from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
 
@@ -152,7 +156,15 @@ def ingest_step(
     con = connect(settings.warehouse)
     try:
         _check_run_cutoff(con, settings, run_date, complete_through)
-        return ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
+        summary = ingest(con, landing=settings.landing, run_date=run_date, ring=ring, progress=progress)
+        window = settings.retention_days or DEFAULT_WINDOW_DAYS
+        found = find_redeliveries(con, settings.landing, run_date, window)
+        if found:
+            with transaction(con):
+                summary.redeliveries = [r.describe() for r in record_redeliveries(con, found, summary.run_id)]
+        for line in summary.redeliveries:
+            log.info("%s", line)
+        return summary
     finally:
         con.close()
 
@@ -165,6 +177,88 @@ def _check_run_cutoff(
     landed = [p.date for p in discover_partitions(settings.landing, run_date).partitions if p.files]
     known = [d for d in (newest_partition(con), max(landed, default=None)) if d is not None]
     check_cutoff(run_date, newest=max(known, default=None), last=last_cutoff(con), complete_through=complete_through)
+
+
+@dataclass(frozen=True)
+class ReprocessSummary:
+    """What re-ingesting one partition did (counts only)."""
+
+    source: str
+    partition_date: dt.date
+    records_before: int
+    records_after: int
+    rows_quarantined: int
+    linkage: LinkStepSummary
+    histories: HistoryStepSummary | None
+
+
+def reprocess_step(
+    settings: Settings,
+    source: str,
+    day: dt.date,
+    reason: str,
+    *,
+    key_provider: KeyProvider | None = None,
+    progress: Progress | None = None,
+) -> ReprocessSummary:
+    """Re-ingest a processed partition from the landing zone as it is now (a re-delivery), as one unit: its rows
+    are replaced, every person is relinked, and the histories are recomputed at the last cut-off. Recorded in
+    ``meta_reprocessed`` (with ``reason``, which is never logged); its re-deliveries are marked reprocessed.
+    Running it again gives the same warehouse.
+
+    Raises:
+        ConfigError: an unknown source or an empty reason.
+        PipelineError: the partition was never processed (the nightly run will ingest it).
+    """
+    import getpass
+
+    settings.require("landing", "warehouse")
+    assert settings.landing is not None and settings.warehouse is not None
+    if source not in SOURCES:
+        raise ConfigError(f"--source must be one of {', '.join(SOURCES)} (got {source!r})")
+    if not reason.strip():
+        raise ConfigError("--reason must say why the partition is reprocessed (it is recorded)")
+    key_check_step(settings, key_provider=key_provider)
+    ring = (key_provider or key_provider_from_settings(settings)).load()
+    con = connect(settings.warehouse, create=False)
+    try:
+        known = con.execute(
+            "SELECT count(*) FROM meta_partitions WHERE source = ? AND partition_date = ?", [source, day]
+        ).fetchall()[0][0]
+        last = last_cutoff(con)
+    finally:
+        con.close()
+    if not known:
+        raise PipelineError(f"{source}/{day} has not been processed yet: the nightly run will ingest it")
+    with night_unit(settings.warehouse, day) as reports:
+        con = connect(settings.warehouse, create=False)
+        try:
+            table = RECORD_TABLES[source]
+            count = f"SELECT count(*) FROM {table} WHERE partition_date = ?"
+            before = int(con.execute(count, [day]).fetchall()[0][0])
+            ingested = ingest(
+                con, landing=settings.landing, run_date=day, ring=ring, progress=progress, replace=(source, day)
+            )
+            after = int(con.execute(count, [day]).fetchall()[0][0])
+            with transaction(con):
+                forget_missing_records(con)
+                con.execute(
+                    "UPDATE meta_redeliveries SET reprocessed_at = now() WHERE source = ? AND partition_date = ? "
+                    "AND reprocessed_at IS NULL",
+                    [source, day],
+                )
+                con.execute(
+                    "INSERT INTO meta_reprocessed VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
+                    [source, day, reason.strip(), getpass.getuser(), before, after, ingested.run_id],
+                )
+        finally:
+            con.close()
+        night = last or day
+        linkage = link_step(settings, night, full=True, progress=progress, reports=reports)
+        histories = (
+            history_step(settings, night, full=True, progress=progress, reports=reports) if last is not None else None
+        )
+    return ReprocessSummary(source, day, before, after, ingested.rows_quarantined, linkage, histories)
 
 
 def scorer(settings: Settings) -> PairScorer:

@@ -30,6 +30,11 @@ STATUS_QUERIES = (
         "ORDER BY started_at DESC LIMIT 5",
     ),
     (
+        "re-deliveries not reprocessed (migralink reprocess)",
+        "SELECT source, partition_date AS partition, file, kind, detected_at AS detected FROM meta_redeliveries "
+        "WHERE reprocessed_at IS NULL ORDER BY partition_date, source, file",
+    ),
+    (
         "schema",
         "SELECT component, max(version) AS version, max(applied_at) AS migrated FROM meta_schema GROUP BY 1 ORDER BY 1",
     ),

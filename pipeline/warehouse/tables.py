@@ -181,6 +181,8 @@ PIPELINE = Component(
         "meta_replays",
         "meta_retention",
         "meta_pending_tokens",
+        "meta_redeliveries",
+        "meta_reprocessed",
         *RECORD_TABLES.values(),
         "identity_tokens",
         "identity_vault",
@@ -218,6 +220,20 @@ PIPELINE = Component(
             4,
             "the operator's statement that the days up to the cut-off are complete (--complete-through)",
             ("ALTER TABLE history_runs ADD COLUMN IF NOT EXISTS complete_through DATE",),
+        ),
+        Migration(
+            5,
+            "re-delivered landing files and reprocessed partitions",
+            (
+                """CREATE TABLE IF NOT EXISTS meta_redeliveries (
+                    source VARCHAR NOT NULL, partition_date DATE NOT NULL, file VARCHAR NOT NULL,
+                    kind VARCHAR NOT NULL, bytes BIGINT NOT NULL, sha256 VARCHAR NOT NULL,
+                    detected_at TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL, reprocessed_at TIMESTAMP)""",
+                """CREATE TABLE IF NOT EXISTS meta_reprocessed (
+                    source VARCHAR NOT NULL, partition_date DATE NOT NULL, reason VARCHAR NOT NULL,
+                    by_user VARCHAR NOT NULL, records_before BIGINT NOT NULL, records_after BIGINT NOT NULL,
+                    reprocessed_at TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL)""",
+            ),
         ),
     ),
 )
