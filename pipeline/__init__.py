@@ -1,11 +1,28 @@
-"""migralink pipeline: landing-zone contract, ingest, nightly run and command line."""
+"""migralink pipeline: landing-zone contract, ingest, nightly run and command line (names imported on first use)."""
 
 from __future__ import annotations
 
-from pipeline.errors import ConfigError, LandingFileError, PipelineError, WarehouseError
-from pipeline.ingest.contract import SOURCES, load_contract
-from pipeline.nightly.settings import Settings, load_settings
-from pipeline.nightly.steps import NightlyResult, run_nightly
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pipeline.errors import ConfigError, LandingFileError, PipelineError, WarehouseError
+    from pipeline.ingest.contract import SOURCES, load_contract
+    from pipeline.nightly.settings import Settings, load_settings
+    from pipeline.nightly.steps import NightlyResult, run_nightly
+
+_NAMES = {
+    "ConfigError": ("pipeline.errors", "ConfigError"),
+    "LandingFileError": ("pipeline.errors", "LandingFileError"),
+    "NightlyResult": ("pipeline.nightly.steps", "NightlyResult"),
+    "PipelineError": ("pipeline.errors", "PipelineError"),
+    "SOURCES": ("pipeline.ingest.contract", "SOURCES"),
+    "Settings": ("pipeline.nightly.settings", "Settings"),
+    "WarehouseError": ("pipeline.errors", "WarehouseError"),
+    "load_contract": ("pipeline.ingest.contract", "load_contract"),
+    "load_settings": ("pipeline.nightly.settings", "load_settings"),
+    "run_nightly": ("pipeline.nightly.steps", "run_nightly"),
+}
 
 __all__ = [
     "SOURCES",
@@ -19,3 +36,14 @@ __all__ = [
     "load_settings",
     "run_nightly",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use, so that ``import`` of the package (and ``--help``) stays fast."""
+    try:
+        module, attribute = _NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value

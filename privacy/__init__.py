@@ -1,12 +1,37 @@
-"""migralink privacy: keys, keyed pseudonyms, sealing of data that must not be read."""
+"""migralink privacy: keys, keyed pseudonyms, sealing of data that must not be read (names imported on first use)."""
 
 from __future__ import annotations
 
-from privacy.bloom import ClkEncoder, dice, dice_sql
-from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, PrivacyError
-from privacy.keys import EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, write_new_key_file
-from privacy.sealing import Sealer
-from privacy.tokens import ALL_TOKENS, IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from privacy.bloom import ClkEncoder, dice, dice_sql
+    from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, PrivacyError
+    from privacy.keys import EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, write_new_key_file
+    from privacy.sealing import Sealer
+    from privacy.tokens import ALL_TOKENS, IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
+
+_NAMES = {
+    "ALL_TOKENS": ("privacy.tokens", "ALL_TOKENS"),
+    "ClkEncoder": ("privacy.bloom", "ClkEncoder"),
+    "EnvKeyProvider": ("privacy.keys", "EnvKeyProvider"),
+    "FileKeyProvider": ("privacy.keys", "FileKeyProvider"),
+    "IDENTITY_TOKENS": ("privacy.tokens", "IDENTITY_TOKENS"),
+    "InvalidCiphertext": ("privacy.errors", "InvalidCiphertext"),
+    "KeyMismatchError": ("privacy.errors", "KeyMismatchError"),
+    "KeyProvider": ("privacy.keys", "KeyProvider"),
+    "Keyring": ("privacy.keys", "Keyring"),
+    "KeyringError": ("privacy.errors", "KeyringError"),
+    "PrivacyError": ("privacy.errors", "PrivacyError"),
+    "SOURCE_TOKENS": ("privacy.tokens", "SOURCE_TOKENS"),
+    "Sealer": ("privacy.sealing", "Sealer"),
+    "TokenSpec": ("privacy.tokens", "TokenSpec"),
+    "Tokenizer": ("privacy.tokens", "Tokenizer"),
+    "dice": ("privacy.bloom", "dice"),
+    "dice_sql": ("privacy.bloom", "dice_sql"),
+    "write_new_key_file": ("privacy.keys", "write_new_key_file"),
+}
 
 __all__ = [
     "ALL_TOKENS",
@@ -28,3 +53,14 @@ __all__ = [
     "dice_sql",
     "write_new_key_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use, so that ``import`` of the package (and ``--help``) stays fast."""
+    try:
+        module, attribute = _NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value

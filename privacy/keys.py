@@ -166,7 +166,9 @@ class FileKeyProvider:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise KeyringError(
-                f"key file {self.path} does not exist; create it with `migralink keys init --key-file {self.path}`"
+                f"key file {self.path} does not exist: a warehouse built before needs its original key file (a new "
+                "key would not match its pseudonyms); only for a new warehouse create one with "
+                f"`migralink keys init --key-file {self.path}`"
             ) from None
         except OSError as exc:
             raise KeyringError(f"cannot read key file {self.path}: {exc.strerror}") from None
@@ -190,8 +192,10 @@ def write_new_key_file(path: Path, *, now: dt.datetime | None = None) -> Keyring
     """Create a new key file at ``path`` with mode 0600; never overwrite an existing file."""
     if path.exists():
         raise KeyringError(f"key file {path} already exists; refusing to overwrite it")
-    if not path.parent.exists():
-        raise KeyringError(f"directory {path.parent} does not exist")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # e.g. secrets/ on a fresh checkout
+    except OSError as exc:
+        raise KeyringError(f"cannot create the directory {path.parent}: {exc.strerror}") from None
     ring = Keyring.generate(now=now)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

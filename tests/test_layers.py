@@ -49,3 +49,14 @@ def test_pipeline_uses_only_the_public_names_of_linkage() -> None:
         if internal.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+def test_the_command_line_imports_no_heavy_library_until_a_command_needs_it() -> None:
+    """``migralink --help`` must answer at once: no Splink, DuckDB, Airflow, numpy, pandas or Arrow on import."""
+    import subprocess
+    import sys
+
+    heavy = ("splink", "duckdb", "airflow", "numpy", "pandas", "pyarrow", "altair")
+    probe = f"import sys, pipeline.cli.main; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert found.stdout.strip() == ""

@@ -44,6 +44,9 @@ app.add_typer(review_app, name="review")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
 
+# Exit codes (stable, documented in docs/operations.md): 0 the night is complete, 1 error, 2 usage, 3 held by a
+# quality gate (reserved until the gates exist), 4 complete with warnings the operator must see.
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE, EXIT_WARNINGS = 0, 1, 2, 3, 4
 out = console()
 err = console(stderr=True)
 
@@ -233,12 +236,15 @@ def run(
             complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
         )
     summary = result.ingest
-    for line in summary.warnings():
+    warnings = result.warnings()
+    for line in warnings:
         err.print(f"migralink: warning: {line}", soft_wrap=True)
     if result.nothing_to_do:
         out.print(
             f"nothing to do: every landing partition up to {run_date} is already processed; the warehouse is unchanged"
         )
+        if warnings:
+            raise typer.Exit(EXIT_WARNINGS)
         return
     table = Table(title=f"run {summary.run_id[:8]} up to {run_date}")
     for col in ("source", "partitions", "rows read", "accepted", "quarantined"):
@@ -259,6 +265,8 @@ def run(
     print_linkage(result.linkage)
     print_histories(result.histories)
     out.print(f"warehouse: {settings.warehouse}")
+    if warnings:
+        raise typer.Exit(EXIT_WARNINGS)
 
 
 @app.command()
@@ -496,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(lambda r: not r.name.startswith("splink") or r.levelno >= logging.ERROR)
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="migralink", standalone_mode=False)
+        code = command.main(args=argv, prog_name="migralink", standalone_mode=False)
     except typer.Abort:
         err.print("migralink: aborted")
         return 130
@@ -520,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
         return 1
-    return 0
+    return code if isinstance(code, int) else 0  # a command's typer.Exit(n) comes back as its return value
 
 
 if __name__ == "__main__":

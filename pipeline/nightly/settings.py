@@ -16,6 +16,7 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     visa_free_days = 90            # how long a visa-exempt visitor may stay without a permit
     landing_archive = "/data/landing-archive"   # purge moves partitions here, sealed, instead of deleting
     linkage_backend = "duckdb"     # or "spark": full relinks score pairs on Spark (the spark extra, Java 17)
+    quarantine_warn_share = 0.05   # a night quarantining more than this share of its rows exits 4 (a warning)
     spark_master = "local[2]"      # the Spark master for linkage_backend = "spark" (e.g. "spark://host:7077")
 
 Each setting also reads ``MIGRALINK_<NAME>`` from the environment (e.g. ``MIGRALINK_RETENTION_DAYS=90``).
@@ -31,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.histories.rule import RuleParams
 
 ENV_PREFIX = "MIGRALINK_"
 _COUNTRY = re.compile(r"[A-Z]{1,3}")
@@ -56,10 +56,13 @@ class Settings:
     visa_exempt: tuple[str, ...] = ()
     visa_free_days: int = 90
     linkage_backend: str = "duckdb"
+    quarantine_warn_share: float = 0.05
     spark_master: str | None = None
 
     def __post_init__(self) -> None:
         # Checked now, before any step commits: the rule is applied only after ingest and linkage.
+        from pipeline.histories.rule import RuleParams  # numpy: imported when settings are made, not for --help
+
         RuleParams(window=self.rule_window, threshold=self.rule_threshold)
 
     def require(self, *names: str) -> Settings:
@@ -105,6 +108,16 @@ def _coerce(name: str, value: Any) -> Any:
         if backend not in BACKENDS:
             raise ConfigError(f"linkage_backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
         return backend
+    if name == "quarantine_warn_share":
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"quarantine_warn_share must be a share between 0 and 1, e.g. 0.05 (got {value!r})"
+            ) from None
+        if not 0 <= share <= 1:
+            raise ConfigError(f"quarantine_warn_share must be between 0 and 1 (got {share})")
+        return share
     if name == "spark_master":
         return str(value).strip()
     if name == "vault_addr":

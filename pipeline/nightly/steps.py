@@ -28,6 +28,28 @@ from privacy.providers import key_provider_from_settings
 log = logging.getLogger(__name__)
 
 
+DAILY_WINDOW = 28  # days looked back to tell a daily feed from a sparse one
+DAILY_SHARE = 0.8  # a source that delivered on at least this share of them is expected every day
+
+
+def missing_sources(con: duckdb.DuckDBPyConnection, night: dt.date) -> tuple[str, ...]:
+    """Sources that usually deliver every day (a partition on at least 80 % of the previous 28 days) but have no
+    partition for ``night``. A sparse feed (permits issued on some days only) is never reported missing; the
+    quality gates will judge volumes with proper bands."""
+    rows = con.execute(
+        """SELECT source, count(DISTINCT partition_date) FILTER (WHERE partition_date < ?),
+                  count(*) FILTER (WHERE partition_date = ?)
+           FROM meta_partitions WHERE partition_date BETWEEN ? AND ? GROUP BY source""",
+        [night, night, night - dt.timedelta(days=DAILY_WINDOW), night],
+    ).fetchall()
+    seen = {source: (int(before), int(tonight)) for source, before, tonight in rows}
+    return tuple(
+        source
+        for source in SOURCES
+        if seen.get(source, (0, 0))[0] >= DAILY_SHARE * DAILY_WINDOW and not seen.get(source, (0, 0))[1]
+    )
+
+
 @dataclass
 class NightlyResult:
     """Counts of one nightly run (no record values)."""
@@ -36,10 +58,32 @@ class NightlyResult:
     ingest: IngestSummary
     linkage: LinkStepSummary | None = None
     histories: HistoryStepSummary | None = None
+    missing_sources: tuple[str, ...] = ()  # daily sources with no partition for the run date (see missing_sources)
+    quarantine_warn_share: float = 0.05
+
+    def warnings(self) -> list[str]:
+        """What the operator must see (``migralink run`` exits 4 when there is any): the ingest's warnings, a
+        source with no data for the night, a quarantine share above ``quarantine_warn_share``."""
+        out = self.ingest.warnings()
+        out += [
+            f"no {source} data for {self.run_date}: it delivered on most of the previous {DAILY_WINDOW} days"
+            for source in self.missing_sources
+        ]
+        read, quarantined = self.ingest.rows_read, self.ingest.rows_quarantined
+        if read and quarantined / read > self.quarantine_warn_share:
+            out.append(
+                f"{quarantined:,} of {read:,} rows quarantined ({quarantined / read:.1%}, above "
+                f"{self.quarantine_warn_share:.0%}): see `migralink quarantine list`"
+            )
+        return out
 
     @property
     def nothing_to_do(self) -> bool:
-        return not self.ingest.partitions and (self.linkage is None or self.linkage.status != "linked")
+        return (
+            not self.ingest.partitions
+            and (self.linkage is None or self.linkage.status != "linked")
+            and (self.histories is None or self.histories.status != "built")
+        )
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -128,11 +172,23 @@ def run_nightly(
         histories = history_step(
             settings, run_date, progress=progress, complete_through=complete_through, reports=reports
         )
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        missing = missing_sources(con, run_date)
+    finally:
+        con.close()
     published = settings.warehouse / REPORTS  # the staged reports were moved there when the night committed
     linkage = replace(linkage, report=str(published / Path(linkage.report).name)) if linkage.report else linkage
     if histories.report:
         histories = replace(histories, report=str(published / Path(histories.report).name))
-    return NightlyResult(run_date=run_date.isoformat(), ingest=summary, linkage=linkage, histories=histories)
+    return NightlyResult(
+        run_date=run_date.isoformat(),
+        ingest=summary,
+        linkage=linkage,
+        histories=histories,
+        missing_sources=missing,
+        quarantine_warn_share=settings.quarantine_warn_share,
+    )
 
 
 def ingest_step(

@@ -70,8 +70,13 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> list[StatusTable]:
 
 
 def _refuse_existing(out_file: Path) -> None:
+    """Refuse to overwrite; create a missing directory (mode 0700) for the file."""
     if out_file.exists():
         raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
+    try:
+        out_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PipelineError(f"cannot create the directory {out_file.parent}: {exc.strerror}") from None
 
 
 def export_links(con: duckdb.DuckDBPyConnection, out_file: Path) -> ExportSummary:

@@ -109,11 +109,15 @@ def test_run_twice_reports_nothing_to_do(
         str(key_file),
         "--quiet",
     ]
+    assert main(argv) == 4  # complete, with a warning: half the rows were quarantined
+    first = capsys.readouterr()
+    assert "quarantined 1: direction is not one of ARR, DEP" in first.out
+    assert first.err.splitlines() == [
+        "migralink: warning: 1 of 2 rows quarantined (50.0%, above 5%): see `migralink quarantine list`"
+    ]
     assert main(argv) == 0
-    first = capsys.readouterr().out
-    assert "quarantined 1: direction is not one of ARR, DEP" in first
-    assert main(argv) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    second = capsys.readouterr()
+    assert "nothing to do" in second.out and second.err == ""
 
 
 def test_settings_from_environment_and_flags_win(
@@ -244,3 +248,26 @@ def test_a_setting_the_later_steps_cannot_use_fails_before_any_step(
     assert main([*argv, "--key-file", str(key_file), "--quiet"]) == 1
     assert message in one_line_error(capsys)
     assert not (tmp_path / "wh").exists()
+
+
+def test_keys_init_creates_a_missing_secrets_directory_private(tmp_path: Path) -> None:
+    key = tmp_path / "secrets" / "migralink.key"
+    assert main(["keys", "init", "--key-file", str(key)]) == 0
+    assert key.exists() and (key.parent.stat().st_mode & 0o777) == 0o700 and (key.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_export_into_a_missing_directory_creates_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pipeline.warehouse.connection import connect
+
+    connect(tmp_path / "wh").close()
+    out = tmp_path / "exports" / "today" / "crossings.csv"
+    assert main(["export", "crossings", "--warehouse", str(tmp_path / "wh"), "--out", str(out)]) == 0
+    assert out.read_text().startswith("record_id,person_key,direction")
+
+
+def test_a_missing_key_does_not_send_an_existing_warehouse_to_keys_init(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.key"
+    assert main(["keys", "check", "--key-file", str(missing), "--warehouse", str(tmp_path / "wh")]) == 1
+    assert "a warehouse built before needs its original key file" in one_line_error(capsys)

@@ -75,7 +75,8 @@ def test_the_command_line_refuses_a_bad_cutoff_and_changes_nothing(
     assert _digest(warehouse / "migralink.duckdb") == before
 
     # Quiet days stated complete are accepted and recorded; a full recompute may go back.
-    assert main(["run", "--date", "2024-10-03", "--complete-through", "2024-10-03", *common]) == 0
+    assert main(["run", "--date", "2024-10-03", "--complete-through", "2024-10-03", *common]) == 4
+    assert "no border data for 2024-10-03" in capsys.readouterr().err  # a daily feed silent: a warning
     assert main(["histories", "--date", "2024-09-15", "--full", "--warehouse", str(warehouse)]) == 0
     con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
     try:
