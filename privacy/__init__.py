@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from privacy.lazy import lazy_names
 
 if TYPE_CHECKING:
     from privacy.bloom import ClkEncoder, dice, dice_sql
@@ -54,13 +55,4 @@ __all__ = [
     "write_new_key_file",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import a public name on first use, so that ``import`` of the package (and ``--help``) stays fast."""
-    try:
-        module, attribute = _NAMES[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(module), attribute)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _NAMES, globals())
