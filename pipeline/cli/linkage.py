@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -25,15 +25,23 @@ def review_list(
     warehouse: WarehouseOpt = None,
     config: ConfigOpt = None,
     limit: Annotated[int, typer.Option("--limit", min=1)] = 20,
+    output: Annotated[
+        str, typer.Option("--format", help="table (default), csv or json: whole pair ids whatever the terminal width.")
+    ] = "table",
 ) -> None:
     """Show pending pairs, most uncertain first, with their match weight and agreement pattern."""
     from linkage import pending_pairs
 
+    if output not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format must be table, csv or json")
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
         pairs = pending_pairs(con, limit)
     finally:
         con.close()
+    if output != "table":
+        _print_pairs(pairs, output)
+        return
     if not pairs:
         out.print("no pairs waiting for review")
         return
@@ -44,6 +52,22 @@ def review_list(
     for p in pairs:
         table.add_row(p.pair_id, p.unique_id_l, p.unique_id_r, f"{p.match_weight:.2f}", p.agreement)
     out.print(table)
+
+
+def _print_pairs(pairs: list[Any], output: str) -> None:
+    """Pending pairs as CSV or JSON lines on stdout (pseudonymous: ids, weights and agreement patterns only)."""
+    import csv
+    import json
+    import sys
+
+    fields = ("pair_id", "unique_id_l", "unique_id_r", "match_weight", "agreement")
+    rows = [{f: getattr(p, f) for f in fields} for p in pairs]
+    if output == "json":
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
 
 
 def _decide(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,13 @@ def test_review_and_export_links_commands(
     assert main(["review", "list", *wh]) == 0
     listing = capsys.readouterr().out
     assert pair_id in listing and "dob: 2" in listing and "MÜLLER" not in listing
+    assert main(["review", "list", "--format", "csv", *wh]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "pair_id,unique_id_l,unique_id_r,match_weight,agreement",
+        f"{pair_id},border:B1,border:B2,1.5,dob: 2",
+    ]
+    assert main(["review", "list", "--format", "json", *wh]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["pair_id"] == pair_id  # whole, whatever the terminal
     assert main(["review", "accept", pair_id, "--reviewer", "analyst-1", *wh]) == 0
     assert main(["review", "reject", pair_id, *wh]) == 1
     assert "already decided" in one_line_error(capsys)
