@@ -62,3 +62,8 @@ def console(*, stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     to_terminal = stream.isatty()
     return Console(stderr=stderr, highlight=False, soft_wrap=not to_terminal, width=None if to_terminal else LOG_WIDTH)
+
+
+def count(n: int, word: str, plural: str | None = None) -> str:
+    """``1 record``, ``2 records``, ``1,234 persons``: a count with its noun in agreement."""
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"

@@ -18,7 +18,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, open_warehouse, parse_date
+from pipeline.cli.common import (
+    ConfigOpt,
+    WarehouseOpt,
+    connect_warehouse,
+    console,
+    count,
+    open_warehouse,
+    parse_date,
+)
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
 from pipeline.nightly.settings import load_settings
@@ -352,11 +360,12 @@ def print_histories(step: HistoryStepSummary | None) -> None:
         out.print(f"histories: {step.reason}")
         return
     h = step.histories
-    scope = "every person" if h.mode == "full" else f"{h.persons:,} persons touched tonight"
+    scope = "every person" if h.mode == "full" else f"{count(h.persons, 'person')} touched tonight"
     out.print(
-        f"histories ({scope}): {h.crossings:,} crossings, {h.pending:,} pending, {h.became_final:,} became final, "
-        f"{h.revised:,} revised, {h.anomalies:,} sequence anomalies; {h.overstays:,} overstays, "
-        f"{h.entries_without_visa:,} entries without a required visa"
+        f"histories ({scope}): {count(h.crossings, 'crossing')}, {h.pending:,} pending, {h.became_final:,} became "
+        f"final, {h.revised:,} revised, {count(h.anomalies, 'sequence anomaly', 'sequence anomalies')}; "
+        f"{count(h.overstays, 'overstay')}, {count(h.entries_without_visa, 'entry', 'entries')} without a required "
+        "visa"
     )
     out.print(f"statistics report: {step.report}")
 
@@ -370,17 +379,17 @@ def print_linkage(link: LinkStepSummary | None) -> None:
         return
     if link.trained:
         out.print(f"linkage: no model yet, trained model version {link.model_version} first")
-    how = "relinked every record" if link.mode == "full" else f"linked {link.new_records:,} new records"
+    how = "relinked every record" if link.mode == "full" else f"linked {count(link.new_records, 'new record')}"
     out.print(
-        f"linkage ({how}): {link.records:,} records -> {link.persons:,} persons ({link.new_persons:,} new, "
-        f"{link.merged_keys:,} merged, {link.split_keys:,} split); {link.review_pairs_queued:,} pairs queued "
-        "for review"
+        f"linkage ({how}): {count(link.records, 'record')} -> {count(link.persons, 'person')} "
+        f"({link.new_persons:,} new, {link.merged_keys:,} merged, {link.split_keys:,} split); "
+        f"{count(link.review_pairs_queued, 'new pair')} queued for review tonight"
     )
     out.print(
-        f"linkage coherence: {link.persons_incompatible_birth_dates:,} persons with birth dates more than one keying "
-        f"error apart, {link.persons_concurrent_documents:,} with two documents of one issuer at once, "
+        f"linkage coherence: {count(link.persons_incompatible_birth_dates, 'person')} with birth dates more than "
+        f"one keying error apart, {link.persons_concurrent_documents:,} with two documents of one issuer at once, "
         f"{link.persons_repeated_direction:,} with repeated-direction crossings; largest person "
-        f"{link.largest_person_records:,} records"
+        f"{count(link.largest_person_records, 'record')}"
     )
     if link.report:
         out.print(f"linkage report: {link.report}")

@@ -279,3 +279,10 @@ def test_a_missing_key_does_not_send_an_existing_warehouse_to_keys_init(
     missing = tmp_path / "missing.key"
     assert main(["keys", "check", "--key-file", str(missing), "--warehouse", str(tmp_path / "wh")]) == 1
     assert "a warehouse built before needs its original key file" in one_line_error(capsys)
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    from pipeline.cli.common import count
+
+    assert [count(1, "pair"), count(0, "pair"), count(1_234, "person")] == ["1 pair", "0 pairs", "1,234 persons"]
+    assert [count(1, "entry", "entries"), count(2, "entry", "entries")] == ["1 entry", "2 entries"]
