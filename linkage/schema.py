@@ -20,7 +20,7 @@ from __future__ import annotations
 import duckdb
 
 from linkage.input import INPUT_TABLE, RECORDS_TABLE, TF_KEY_COLUMNS, TOKEN_COLUMNS
-from privacy.schema import Component, Migration, apply_migrations
+from privacy.schema import Component, Migration, apply_migrations, table_columns
 from privacy.sql import quote_identifier
 from privacy.tokens import ALL_TOKENS
 
@@ -53,21 +53,12 @@ PERSON_KEY_HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS {PERSON_KEY_HISTORY_TABL
     records BIGINT NOT NULL)"""
 
 
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
-    """The column names of ``table`` in the main schema, or None when there is no such table."""
-    rows = con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND NOT internal",
-        [table],
-    ).fetchall()
-    return {name for (name,) in rows} or None
-
-
 def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Add to ``linkage_records`` and ``linkage_input`` (when linked already) the pseudonym and frequency-key
     columns introduced since; NULL for existing entities (a null level) until the next full relink fills them."""
     types = {spec.column: spec.sql_type for spec in ALL_TOKENS} | dict.fromkeys(TF_KEY_COLUMNS, "UBIGINT")
     for table in (RECORDS_TABLE, INPUT_TABLE):
-        present = _columns(con, table)
+        present = table_columns(con, table)
         if present is None:
             continue
         for column in (c for c in (*TOKEN_COLUMNS, *TF_KEY_COLUMNS) if c not in present):

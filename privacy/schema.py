@@ -64,6 +64,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     return bool(con.execute(query, [table]).fetchall()[0][0])
 
 
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str] | None:
+    """The column names of ``table`` in the main schema, or None when there is no such table."""
+    rows = con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? AND NOT internal",
+        [table],
+    ).fetchall()
+    return {name for (name,) in rows} or None
+
+
 def recorded_versions(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """The schema version recorded per component (empty for a warehouse that predates the registry)."""
     if not table_exists(con, VERSION_TABLE):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML config file (or MIGRALINK_CONFIG).")]
 WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="Warehouse directory (or MIGRALINK_WAREHOUSE).")]
+LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")]
 
 
 def parse_date(text: str, flag: str) -> dt.date:
@@ -31,6 +32,11 @@ def parse_date(text: str, flag: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise typer.BadParameter(f"{flag} must be a date YYYY-MM-DD") from None
+
+
+def parse_optional_date(text: str | None, flag: str) -> dt.date | None:
+    """:func:`parse_date` for an option that may be left out."""
+    return parse_date(text, flag) if text else None
 
 
 def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

@@ -20,12 +20,14 @@ from rich.table import Table
 
 from pipeline.cli.common import (
     ConfigOpt,
+    LandingOpt,
     WarehouseOpt,
     connect_warehouse,
     console,
     count,
     open_warehouse,
     parse_date,
+    parse_optional_date,
 )
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
@@ -215,9 +217,7 @@ def keys_retire(
 @app.command()
 def run(
     date: Annotated[str, typer.Option("--date", help="Process partitions dated on or before this day (YYYY-MM-DD).")],
-    landing: Annotated[
-        Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")
-    ] = None,
+    landing: LandingOpt = None,
     warehouse: WarehouseOpt = None,
     key_file: KeyOpt = None,
     config: ConfigOpt = None,
@@ -241,7 +241,7 @@ def run(
             run_date,
             key_provider=provider,
             progress=bar,
-            complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
+            complete_through=parse_optional_date(complete_through, "--complete-through"),
         )
     summary = result.ingest
     warnings = result.warnings()
@@ -282,9 +282,7 @@ def reprocess(
     source: Annotated[str, typer.Option("--source", help="border, visa or permit.")],
     date: Annotated[str, typer.Option("--date", help="The partition's date (YYYY-MM-DD).")],
     reason: Annotated[str, typer.Option("--reason", help="Why it is reprocessed (recorded, never logged).")],
-    landing: Annotated[
-        Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")
-    ] = None,
+    landing: LandingOpt = None,
     warehouse: WarehouseOpt = None,
     key_file: KeyOpt = None,
     config: ConfigOpt = None,
@@ -347,7 +345,7 @@ def histories_command(
             night,
             full=full,
             progress=bar,
-            complete_through=parse_date(complete_through, "--complete-through") if complete_through else None,
+            complete_through=parse_optional_date(complete_through, "--complete-through"),
         )
     print_histories(summary)
 

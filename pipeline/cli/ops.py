@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, console, open_warehouse, parse_date
+from pipeline.cli.common import ConfigOpt, LandingOpt, WarehouseOpt, console, open_warehouse, parse_date
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
@@ -30,7 +30,6 @@ err = console(stderr=True)
 KeyOpt = Annotated[
     Path | None, typer.Option("--key-file", help="Secret key file (or MIGRALINK_KEY_FILE / key_source).")
 ]
-LandingOpt = Annotated[Path | None, typer.Option("--landing", help="Landing-zone directory (or MIGRALINK_LANDING).")]
 SourceOpt = Annotated[str | None, typer.Option("--source", help="Only this source (border, visa, permit).")]
 
 

@@ -76,12 +76,12 @@ def find_redeliveries(
             if not path.is_file() or path.suffix.lower() not in FILE_SUFFIXES:
                 continue
             rel = path.relative_to(landing).as_posix()
-            size = path.stat().st_size
+            size, digest = path.stat().st_size, _digest(path)
             before = known.get(rel)
-            if before is not None and before[0] == size and before[1] == _digest(path):
+            if before == (size, digest):
                 continue
             kind = "added" if before is None else "changed"
-            found.append(Redelivery(source, day, rel, kind, size, _digest(path)))
+            found.append(Redelivery(source, day, rel, kind, size, digest))
     return found
 
 

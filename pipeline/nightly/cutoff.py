@@ -48,7 +48,7 @@ def check_cutoff(
         raise CutoffError(f"--date {night} is after today ({today}, UTC): a cut-off cannot cover days to come")
     if complete_through is not None and complete_through > today:
         raise CutoffError(f"--complete-through {complete_through} is after today ({today}, UTC)")
-    covered = max(d for d in (newest, complete_through) if d is not None) if (newest or complete_through) else None
+    covered = max((d for d in (newest, complete_through) if d is not None), default=None)
     if covered is not None and night > covered:
         raise CutoffError(
             f"--date {night} is after the newest partition that has arrived ({newest}): the days after it would "

@@ -69,7 +69,7 @@ def warehouse_status(con: duckdb.DuckDBPyConnection) -> list[StatusTable]:
     return tables
 
 
-def _refuse_existing(out_file: Path) -> None:
+def _prepare_out_file(out_file: Path) -> None:
     """Refuse to overwrite; create a missing directory (mode 0700) for the file."""
     if out_file.exists():
         raise PipelineError(f"{out_file} already exists; choose another --out or remove it")
@@ -85,7 +85,7 @@ def export_links(con: duckdb.DuckDBPyConnection, out_file: Path) -> ExportSummar
     Raises:
         PipelineError: ``out_file`` exists, or nothing has been linked yet.
     """
-    _refuse_existing(out_file)
+    _prepare_out_file(out_file)
     records = " UNION ALL ".join(f"SELECT '{s}' AS source, record_id FROM {t}" for s, t in RECORD_TABLES.items())
     missing, total = con.execute(
         f"SELECT count(*) FILTER (WHERE p.person_key IS NULL), count(*) FROM ({records}) r "
@@ -108,7 +108,7 @@ def export_crossings(con: duckdb.DuckDBPyConnection, out_file: Path) -> ExportSu
     Raises:
         PipelineError: ``out_file`` exists, or the histories are not up to date with the border records.
     """
-    _refuse_existing(out_file)
+    _prepare_out_file(out_file)
     classified, total = con.execute(
         "SELECT (SELECT count(*) FROM crossing_classification), (SELECT count(*) FROM border_crossings)"
     ).fetchall()[0]

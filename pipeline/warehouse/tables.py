@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import duckdb
 
-from privacy.schema import Component, Migration
+from privacy.schema import Component, Migration, table_columns
 from privacy.sql import quote_identifier
 from privacy.tokens import ALL_TOKENS
 
@@ -152,12 +152,7 @@ def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
     ``identity_tokens``. They are NULL for the existing records (linkage treats them as missing) and, when there
     are records, listed in ``meta_pending_tokens`` until ``migralink keys rekey`` derives them from the sealed
     identities."""
-    present = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = 'identity_tokens'"
-        ).fetchall()
-    }
+    present = table_columns(con, "identity_tokens") or set()
     missing = [spec for spec in ALL_TOKENS if spec.column not in present]
     if not missing:
         return
