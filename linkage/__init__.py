@@ -19,8 +19,10 @@ from linkage.link import (
     require_full_relink,
 )
 from linkage.model import LinkageModel, TrainingSummary, load_model, save_model, train_model
+from linkage.nights import NightFigures, night_figures, recent_nights, record_night
 from linkage.report import write_report
-from linkage.review import decide, enqueue_pairs, pending_pairs
+from linkage.review import decide, decision_log, enqueue_pairs, pending_pairs
+from linkage.review import undo as undo_decisions
 from linkage.schema import LINKAGE as LINKAGE_SCHEMA
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "LinkageError",
     "LinkageModel",
     "ModelNotFoundError",
+    "NightFigures",
     "PairScorer",
     "ReviewError",
     "SparkBackend",
@@ -41,15 +44,20 @@ __all__ = [
     "backend_for",
     "coherence_figures",
     "decide",
+    "decision_log",
     "enqueue_pairs",
     "forget_missing_records",
     "link",
     "link_all",
     "linked_at",
     "load_model",
+    "night_figures",
     "pending_pairs",
+    "recent_nights",
+    "record_night",
     "require_full_relink",
     "save_model",
     "train_model",
+    "undo_decisions",
     "write_report",
 ]

@@ -214,10 +214,14 @@ def _check_inputs(con: duckdb.DuckDBPyConnection, clusters: str, truth: str) -> 
             f"SELECT count(*), count(DISTINCT (source::VARCHAR, record_id::VARCHAR)) FROM {relation}"
         ).fetchall()[0]
         if rows != distinct:
-            raise EvaluationError(f"the {name} lists {rows - distinct:,} records more than once")
+            raise EvaluationError(f"the {name} lists {_records(rows - distinct)} more than once")
     (missing,) = con.execute(f"SELECT count(*) FROM {truth} WHERE person_id IS NULL").fetchall()[0]
     if missing:
-        raise EvaluationError(f"the truth has {missing:,} records without a person_id")
+        raise EvaluationError(f"the truth has {_records(missing)} without a person_id")
+
+
+def _records(n: int) -> str:
+    return f"{n:,} record" if n == 1 else f"{n:,} records"
 
 
 def pairwise_scores(con: duckdb.DuckDBPyConnection, clusters: str, truth: str) -> PairwiseScores:

@@ -255,12 +255,12 @@ SELECT l, r, 'Infinity'::DOUBLE, true FROM decided WHERE status = 'accepted'"""
 
 
 def decided_entities_sql() -> str:
-    """Entities of pairs a reviewer decided after the last linkage run (their components must be reclustered)."""
+    """Entities of pairs a reviewer decided, or whose decision was undone, after the last linkage run (their
+    components must be reclustered)."""
     return f"""
 SELECT e.entity_id FROM review_queue q
 JOIN {RECORDS_TABLE} e ON e.unique_id IN (q.unique_id_l, q.unique_id_r)
-WHERE q.status <> 'pending'
-  AND q.decided_at > (SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM {STATE_TABLE})"""
+WHERE q.decided_at > (SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM {STATE_TABLE})"""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ class KeyAssignment:
     merged_keys: int
     split_keys: int
     changed_records: int
+    first_keyed: int = 0  # records that had no person key before tonight
+    joined_existing: int = 0  # of those, records that joined a person who had a key already
 
 
 def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.date) -> KeyAssignment:
@@ -85,7 +87,8 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
     )
     changes = con.execute(
         """SELECT count(*) FILTER (WHERE old_key IS NOT NULL AND old_key <> person_key),
-                  count(DISTINCT person_key) FILTER (WHERE is_new), count(*)
+                  count(DISTINCT person_key) FILTER (WHERE is_new), count(*),
+                  count(*) FILTER (WHERE old_key IS NULL AND NOT is_new), count(*) FILTER (WHERE old_key IS NULL)
            FROM pk_assigned"""
     ).fetchall()[0]
     history = dict(
@@ -108,4 +111,6 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
         merged_keys=int(history.get("merge", 0)),
         split_keys=int(history.get("split", 0)),
         changed_records=int(changes[0]),
+        first_keyed=int(changes[4]),
+        joined_existing=int(changes[3]),
     )

@@ -6,6 +6,10 @@ record references, its match weight and its agreement pattern (the comparison le
 runs honour them: accepted pairs become must-links, rejected pairs cannot-links (applied by the clustering,
 :mod:`linkage.link`).
 A pair once queued is never queued again, whatever its later score.
+
+A decision can be revised: :func:`undo` returns a decided pair to the queue, with a reason. The next night
+reclusters the persons of the pair without the decision (an accepted pair's records may part again, a rejected
+pair's may join). Every decision and every revision is kept in ``review_decisions`` with who, when and why.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from dataclasses import dataclass
 import duckdb
 
 from linkage.errors import ReviewError
-from linkage.schema import ensure_schema
+from linkage.schema import REVIEW_DECISIONS_TABLE, ensure_schema
 from privacy.sql import quote_identifier
 
 DECISIONS = ("accepted", "rejected")
+UNDONE = "undone"
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,38 @@ def decide(
     ensure_schema(con)
     if decision not in DECISIONS:
         raise ReviewError(f"decision must be one of {', '.join(DECISIONS)}")
+    found = _statuses(con, pair_ids, reviewer)
+    decided = [p for p in pair_ids if found[p] != "pending"]
+    if decided:
+        raise ReviewError(f"already decided: {', '.join(decided[:5])}")
+    _record(con, pair_ids, decision, reviewer=reviewer.strip(), at=at, reason=None)
+    return len(pair_ids)
+
+
+def undo(
+    con: duckdb.DuckDBPyConnection, pair_ids: list[str], *, reviewer: str, reason: str, at: dt.datetime
+) -> dict[str, str]:
+    """Return decided pairs to the queue (pending), recording who undid them, when and why.
+
+    The next linkage night reclusters the persons of each pair without the decision. Returns each pair's
+    decision that was undone.
+
+    Raises:
+        ReviewError: no reviewer or reason, an unknown pair id, or a pair that is not decided.
+    """
+    ensure_schema(con)
+    if not reason.strip():
+        raise ReviewError("a reason is required to undo a decision (--reason)")
+    found = _statuses(con, pair_ids, reviewer)
+    pending = [p for p in pair_ids if found[p] == "pending"]
+    if pending:
+        raise ReviewError(f"not decided, nothing to undo: {', '.join(pending[:5])}")
+    _record(con, pair_ids, UNDONE, reviewer=reviewer.strip(), at=at, reason=reason.strip())
+    return {p: found[p] for p in pair_ids}
+
+
+def _statuses(con: duckdb.DuckDBPyConnection, pair_ids: list[str], reviewer: str) -> dict[str, str]:
+    """Each pair's status; refuses an empty reviewer name and unknown pair ids."""
     if not reviewer.strip():
         raise ReviewError("a reviewer name is required")
     found = dict(
@@ -97,11 +134,36 @@ def decide(
     unknown = [p for p in pair_ids if p not in found]
     if unknown:
         raise ReviewError(f"unknown pair id(s): {', '.join(unknown[:5])}")
-    decided = [p for p in pair_ids if found[p] != "pending"]
-    if decided:
-        raise ReviewError(f"already decided: {', '.join(decided[:5])}")
+    return found
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    pair_ids: list[str],
+    decision: str,
+    *,
+    reviewer: str,
+    at: dt.datetime,
+    reason: str | None,
+) -> None:
+    """Set the pairs' status (``undone`` returns them to pending) and log the decision, in one transaction when
+    the caller has none."""
+    status = "pending" if decision == UNDONE else decision
     con.execute(
         "UPDATE review_queue SET status = ?, decided_by = ?, decided_at = ? WHERE list_contains(?, pair_id)",
-        [decision, reviewer.strip(), at, pair_ids],
+        [status, reviewer, at, pair_ids],
     )
-    return len(pair_ids)
+    con.execute(
+        f"INSERT INTO {REVIEW_DECISIONS_TABLE} SELECT unnest(?::VARCHAR[]), ?, ?, ?, ?",
+        [pair_ids, decision, reviewer, at, reason],
+    )
+
+
+def decision_log(con: duckdb.DuckDBPyConnection, pair_id: str | None = None) -> list[tuple[object, ...]]:
+    """Decisions and revisions, newest first: (pair_id, decision, reviewer, decided_at, reason)."""
+    ensure_schema(con)
+    return con.execute(
+        f"SELECT pair_id, decision, reviewer, decided_at, reason FROM {REVIEW_DECISIONS_TABLE} "
+        "WHERE ? IS NULL OR pair_id = ? ORDER BY decided_at DESC, pair_id",
+        [pair_id, pair_id],
+    ).fetchall()

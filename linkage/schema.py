@@ -1,16 +1,19 @@
 """The tables linkage owns, declared in one place, and their numbered migrations.
 
-Kept tables (created by migration 1, never rebuilt):
+Kept tables (created by migrations 1 and 3, never rebuilt):
 
 * ``linkage_models``: every trained model (settings JSON, training summary, thresholds), one version each;
 * ``linkage_term_frequencies``: the term frequencies frozen with each model, and its learnt default birth dates;
 * ``linkage_state``: the model and pseudonym key version of the last linkage (what forces a full relink);
 * ``review_queue``: pairs for clerical review (agreement patterns, decisions; never a name or date);
-* ``person_keys``, ``person_key_history``: the stable pseudonymous person keys and their merges and splits.
+* ``review_decisions``: every decision on a queued pair and every revision of one, with who, when and why;
+* ``person_keys``, ``person_key_history``: the stable pseudonymous person keys and their merges and splits;
+* ``linkage_nights``: one row of counts per linkage night, the baseline that tonight is compared against.
 
 Derived tables (rebuilt by every full relink, appended by incremental nights): ``linkage_records``,
 ``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`).
-Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked.
+Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked;
+migration 3 the decision log (filled with the decisions already taken) and the per-night figures.
 
 Linkage reads the pipeline's ``identity_tokens`` and record tables as its input and writes nothing else.
 """
@@ -30,6 +33,8 @@ STATE_TABLE = "linkage_state"
 REVIEW_TABLE = "review_queue"
 PERSON_KEYS_TABLE = "person_keys"
 PERSON_KEY_HISTORY_TABLE = "person_key_history"
+REVIEW_DECISIONS_TABLE = "review_decisions"
+NIGHTS_TABLE = "linkage_nights"
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
 
@@ -51,6 +56,21 @@ PERSON_KEYS_DDL = f"""CREATE TABLE IF NOT EXISTS {PERSON_KEYS_TABLE} (
 PERSON_KEY_HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS {PERSON_KEY_HISTORY_TABLE} (
     night DATE NOT NULL, old_key VARCHAR NOT NULL, new_key VARCHAR NOT NULL, reason VARCHAR NOT NULL,
     records BIGINT NOT NULL)"""
+
+REVIEW_DECISIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {REVIEW_DECISIONS_TABLE} (
+    pair_id VARCHAR NOT NULL, decision VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, decided_at TIMESTAMP NOT NULL,
+    reason VARCHAR)"""
+# Decisions taken before the log existed: each decided pair's current decision, without a reason.
+REVIEW_DECISIONS_BACKFILL = f"""INSERT INTO {REVIEW_DECISIONS_TABLE}
+    SELECT pair_id, status, coalesce(decided_by, 'unknown'), coalesce(decided_at, TIMESTAMP '1970-01-01'), NULL
+    FROM {REVIEW_TABLE} WHERE status <> 'pending'"""
+NIGHTS_DDL = f"""CREATE TABLE IF NOT EXISTS {NIGHTS_TABLE} (
+    night DATE NOT NULL, finished_at TIMESTAMP NOT NULL, mode VARCHAR NOT NULL, model_version INTEGER NOT NULL,
+    new_records BIGINT NOT NULL, records BIGINT NOT NULL, persons BIGINT NOT NULL, new_persons BIGINT NOT NULL,
+    joined_existing BIGINT NOT NULL, merged_keys BIGINT NOT NULL, split_keys BIGINT NOT NULL,
+    review_queued BIGINT NOT NULL, review_pending BIGINT NOT NULL, largest_person_records BIGINT NOT NULL,
+    persons_incompatible_birth_dates BIGINT NOT NULL, persons_concurrent_documents BIGINT NOT NULL,
+    persons_repeated_direction BIGINT NOT NULL)"""
 
 
 def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -77,6 +97,8 @@ LINKAGE = Component(
         REVIEW_TABLE,
         PERSON_KEYS_TABLE,
         PERSON_KEY_HISTORY_TABLE,
+        REVIEW_DECISIONS_TABLE,
+        NIGHTS_TABLE,
         RECORDS_TABLE,
         INPUT_TABLE,
         PAIRS_TABLE,
@@ -89,6 +111,11 @@ LINKAGE = Component(
             (MODELS_DDL, TF_DDL, STATE_DDL, REVIEW_DDL, PERSON_KEYS_DDL, PERSON_KEY_HISTORY_DDL),
         ),
         Migration(2, "pseudonym and frequency-key columns of linked records and entities", apply=add_token_columns),
+        Migration(
+            3,
+            "review decision log (decisions, revisions, reasons) and per-night linkage figures",
+            (REVIEW_DECISIONS_DDL, REVIEW_DECISIONS_BACKFILL, NIGHTS_DDL),
+        ),
     ),
 )
 

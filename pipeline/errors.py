@@ -24,3 +24,51 @@ class LandingFileError(PipelineError):
 
 class WarehouseError(PipelineError):
     """The warehouse is missing, locked, or belongs to another key."""
+
+
+# Environment problems: the words the operating system or DuckDB uses, the errno, and the name to give the operator.
+_PROBLEMS = (
+    (("No space left on device",), 28, "the disk is full"),
+    (("Disk quota exceeded",), 122, "the disk quota is exhausted"),
+    (("File too large",), 27, "a file reached the file size limit"),
+    (("Read-only file system",), 30, "the file system is read-only"),
+    (("Permission denied",), 13, "permission denied"),
+    (("Operation not permitted",), 1, "permission denied"),
+)
+_LOCKED = ("Could not set lock on file", "Conflicting lock is held")
+
+
+def environment_problem(exc: BaseException) -> str | None:
+    """One line naming the environment problem behind ``exc`` or the errors it was raised from (full disk,
+    read-only file system, permissions, a warehouse locked by another process, memory) and the file it concerns;
+    None when there is none. Quotes file paths only, never a record value."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:  # Splink wraps DuckDB's errors
+        seen.add(id(current))
+        problem = _named_problem(current)
+        if problem is not None:
+            return problem
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _named_problem(exc: BaseException) -> str | None:
+    import re
+
+    if type(exc).__name__ == "OutOfMemoryException" or isinstance(exc, MemoryError):
+        return "out of memory: run the night where it has more memory (a failed night leaves the warehouse as it was)"
+    from_duckdb = type(exc).__module__.startswith(("duckdb", "_duckdb"))
+    if not (isinstance(exc, OSError) or from_duckdb):
+        return None
+    message = str(exc)
+    quoted = re.search(r'"(/[^"]+)"', message) if from_duckdb else None
+    path = quoted.group(1) if quoted else getattr(exc, "filename", None)
+    if from_duckdb and any(mark in message for mark in _LOCKED):
+        return f"another process has the warehouse open ({path}); wait for it to finish and rerun"
+    errno = getattr(exc, "errno", None)
+    for marks, number, problem in _PROBLEMS:
+        if errno == number or (from_duckdb and any(mark in message for mark in marks)):
+            where = f" (writing {path})" if path else ""
+            return f"{problem}{where}; fix it and rerun (a failed night leaves the warehouse as it was)"
+    return None

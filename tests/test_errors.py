@@ -65,3 +65,65 @@ def test_the_command_line_reports_a_linkage_error_by_its_message(
     assert main(["status"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "migralink: error: there are no tokenized records to link"
+
+
+@pytest.mark.parametrize(
+    ("raised", "named"),
+    [
+        (OSError(28, "No space left on device", "/wh/.night-snapshot.duckdb"), "the disk is full (writing /wh/"),
+        (OSError(30, "Read-only file system", "/wh/reports/x.html"), "the file system is read-only (writing /wh/"),
+        (PermissionError(13, "Permission denied", "/wh/migralink.duckdb"), "permission denied (writing /wh/"),
+        (
+            __import__("duckdb").IOException('IO Error: Could not write file "/wh/migralink.duckdb": No space left'),
+            None,  # a message DuckDB never writes this way is not guessed at
+        ),
+        (
+            __import__("duckdb").IOException(
+                'IO Error: Could not write file "/wh/migralink.duckdb.wal": No space left on device'
+            ),
+            "the disk is full (writing /wh/migralink.duckdb.wal); fix it and rerun",
+        ),
+        (
+            __import__("duckdb").IOException(
+                'IO Error: Could not set lock on file "/wh/migralink.duckdb": Conflicting lock is held in python'
+            ),
+            "another process has the warehouse open (/wh/migralink.duckdb); wait for it to finish and rerun",
+        ),
+        (__import__("duckdb").OutOfMemoryException("Out of Memory Error: failed to allocate"), "out of memory"),
+        (RuntimeError("something else"), None),
+        (OSError(2, "No such file or directory", "/x"), None),
+    ],
+    ids=[
+        "disk full",
+        "read-only fs",
+        "permission",
+        "unknown duckdb text",
+        "duckdb disk full",
+        "locked",
+        "memory",
+        "other error",
+        "other errno",
+    ],
+)
+def test_environment_problems_are_named_with_their_file(raised: BaseException, named: str | None) -> None:
+    from pipeline.errors import environment_problem
+
+    found = environment_problem(raised)
+    assert found == named if named is None else found is not None and found.startswith(named)
+
+
+def test_an_environment_problem_wrapped_by_another_library_is_found() -> None:
+    import duckdb
+
+    from pipeline.errors import environment_problem
+
+    try:
+        try:
+            raise duckdb.IOException('IO Error: Could not write file "/wh/a.wal": Read-only file system')
+        except duckdb.IOException as inner:
+            raise RuntimeError("Error executing the following sql for 'training'") from inner
+    except RuntimeError as outer:
+        assert environment_problem(outer) == (
+            "the file system is read-only (writing /wh/a.wal); fix it and rerun (a failed night leaves the warehouse "
+            "as it was)"
+        )

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, open_warehouse
+from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, count, open_warehouse
 from pipeline.errors import PipelineError
 from pipeline.nightly.settings import load_settings
 
@@ -84,7 +84,7 @@ def _decide(
         raise PipelineError(str(exc)) from None
     finally:
         con.close()
-    out.print(f"{decision} {n} pair(s); later runs will respect the decision")
+    out.print(f"{decision} {count(n, 'pair')}; the next night's linkage applies the decision")
 
 
 ReviewerOpt = Annotated[str | None, typer.Option("--reviewer", help="Who decides (default: the OS user).")]
@@ -105,6 +105,58 @@ def review_reject(
 ) -> None:
     """Declare pairs to be different persons."""
     _decide(pair_ids, "rejected", reviewer, warehouse, config)
+
+
+@review_app.command("undo")
+def review_undo(
+    pair_ids: PairIds,
+    reason: Annotated[str, typer.Option("--reason", help="Why the decision is revised (recorded).")],
+    reviewer: ReviewerOpt = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Revise decisions: return decided pairs to the queue; the next night reclusters their persons."""
+    from linkage import ReviewError, undo_decisions
+    from pipeline.warehouse.connection import transaction
+
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
+    try:
+        with transaction(con):
+            undone = undo_decisions(
+                con, pair_ids, reviewer=reviewer or getpass.getuser(), reason=reason, at=dt.datetime.now(dt.UTC)
+            )
+    except ReviewError as exc:
+        raise PipelineError(str(exc)) from None
+    finally:
+        con.close()
+    was = ", ".join(f"{pair} (was {decision})" for pair, decision in undone.items())
+    out.print(f"undid {count(len(undone), 'decision')}: {was}; the pairs wait for review again")
+
+
+@review_app.command("log")
+def review_log(
+    pair_id: Annotated[str | None, typer.Argument(help="One pair id (default: every decision).")] = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Every review decision and revision, newest first: who, when, why."""
+    from linkage import decision_log
+
+    con = connect_warehouse(load_settings(config, warehouse=warehouse))
+    try:
+        rows = decision_log(con, pair_id)
+    finally:
+        con.close()
+    if not rows:
+        out.print("no review decisions yet" if pair_id is None else f"no decisions on pair {pair_id}")
+        return
+    table = Table(title="review decisions")
+    table.add_column("pair id", no_wrap=True, min_width=20)
+    for col in ("decision", "reviewer", "at (UTC)", "reason"):
+        table.add_column(col)
+    for pair, decision, reviewer, at, reason in rows:
+        table.add_row(str(pair), str(decision), str(reviewer), f"{at:%Y-%m-%d %H:%M}", str(reason or ""))
+    out.print(table)
 
 
 @export_app.command("links")
@@ -141,8 +193,9 @@ def model_train(
         con.close()
     s = model.summary
     out.print(
-        f"trained linkage model version {model.version} ({model.model_id[:8]}) on {s.records:,} records "
-        f"({s.entities:,} entities) in {s.seconds:.1f} s; prior match probability {s.prior:.2e}"
+        f"trained linkage model version {model.version} ({model.model_id[:8]}) on {count(s.records, 'record')} "
+        f"({count(s.entities, 'distinct identity', 'distinct identities')}: records with identical pseudonyms are "
+        f"compared once) in {s.seconds:.1f} s; prior match probability {s.prior:.2e}"
     )
 
 

@@ -31,6 +31,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
+from pipeline.errors import environment_problem
 from pipeline.nightly.settings import load_settings
 from privacy.errors import MigralinkError
 
@@ -149,8 +150,8 @@ def keys_rekey(
         out.print(f"nothing to do: the warehouse already uses key version {summary.to_version}")
         return
     out.print(
-        f"rekeyed from version {summary.from_version} to {summary.to_version}: {summary.records:,} records, "
-        f"{summary.vault_blobs:,} sealed identity blobs, {summary.quarantine_rows:,} quarantined rows"
+        f"rekeyed from version {summary.from_version} to {summary.to_version}: {count(summary.records, 'record')}, "
+        f"{count(summary.vault_blobs, 'sealed identity blob')}, {count(summary.quarantine_rows, 'quarantined row')}"
     )
     if summary.filled_columns:
         out.print(
@@ -381,7 +382,9 @@ def print_linkage(link: LinkStepSummary | None) -> None:
     out.print(
         f"linkage ({how}): {count(link.records, 'record')} -> {count(link.persons, 'person')} "
         f"({link.new_persons:,} new, {link.merged_keys:,} merged, {link.split_keys:,} split); "
-        f"{count(link.review_pairs_queued, 'new pair')} queued for review tonight"
+        f"review: {count(link.review_pairs_queued, 'new pair')} queued tonight, "
+        f"{count(link.review_pairs_pending, 'pair')} waiting in all"
+        + (" (migralink review list)" if link.review_pairs_pending else "")
     )
     out.print(
         f"linkage coherence: {count(link.persons_incompatible_birth_dates, 'person')} with birth dates more than "
@@ -527,9 +530,13 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"migralink: error: {exc}", soft_wrap=True)
         return 1
     except Exception as exc:
-        # Unexpected errors may quote data; show only their type unless debugging is asked for.
         if os.environ.get("MIGRALINK_DEBUG"):
             raise
+        problem = environment_problem(exc)
+        if problem is not None:
+            err.print(f"migralink: error: {problem}", soft_wrap=True)
+            return 1
+        # Unexpected errors may quote data; show only their type unless debugging is asked for.
         err.print(
             f"migralink: error: unexpected {type(exc).__name__}; rerun with MIGRALINK_DEBUG=1 to see details",
             soft_wrap=True,

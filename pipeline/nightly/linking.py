@@ -26,6 +26,7 @@ from linkage import (
     enqueue_pairs,
     link,
     load_model,
+    record_night,
     save_model,
     train_model,
     write_report,
@@ -55,7 +56,8 @@ class LinkStepSummary:
     new_persons: int = 0
     merged_keys: int = 0
     split_keys: int = 0
-    review_pairs_queued: int = 0
+    review_pairs_queued: int = 0  # new pairs queued tonight
+    review_pairs_pending: int = 0  # pairs waiting for a decision, tonight's and earlier nights'
     # Coherence (linkage.coherence): persons that look like different people merged.
     persons_incompatible_birth_dates: int = 0
     persons_concurrent_documents: int = 0
@@ -83,7 +85,10 @@ def check_training_data(con: duckdb.DuckDBPyConnection) -> int:
     """
     records = tokenized_records(con)
     if records < MIN_RECORDS_TO_TRAIN:
-        raise TooFewRecordsError(f"{records} records: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN})")
+        noun = "record" if records == 1 else "records"
+        raise TooFewRecordsError(
+            f"{records:,} {noun}: too few to train a linkage model (needs {MIN_RECORDS_TO_TRAIN:,})"
+        )
     return records
 
 
@@ -153,8 +158,9 @@ def link_night(
         con.execute(
             "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
         )
+        coherence = coherence_figures(con)
+        figures = record_night(con, night, result, model_version=model.version, queued=queued, coherence=coherence)
     tell("linking records into persons", 1, 1)
-    coherence = coherence_figures(con)
     report = write_report(con, model, night, reports, coherence=coherence) if reports is not None else None
     return LinkStepSummary(
         status="linked",
@@ -171,6 +177,7 @@ def link_night(
         merged_keys=result.keys.merged_keys,
         split_keys=result.keys.split_keys,
         review_pairs_queued=queued,
+        review_pairs_pending=figures.review_pending,
         persons_incompatible_birth_dates=coherence.persons_incompatible_birth_dates,
         persons_concurrent_documents=coherence.persons_concurrent_documents,
         persons_repeated_direction=coherence.persons_repeated_direction,

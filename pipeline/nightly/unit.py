@@ -21,12 +21,13 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
 
 SNAPSHOT = ".night-snapshot.duckdb"
@@ -127,7 +128,8 @@ def night_unit(warehouse: Path, run_date: dt.date) -> Iterator[Path]:
         _put_back(warehouse, existed=existed)
         if existed:
             with contextlib.suppress(Exception):  # the original error is the one to report
-                _record_failed(warehouse, run_date, type(exc).__name__)
+                problem = environment_problem(exc)  # its name only, without the file: "the disk is full"
+                _record_failed(warehouse, run_date, re.split(r" \(|;", problem)[0] if problem else type(exc).__name__)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -115,9 +115,9 @@ def test_views_and_schema_qualified_names() -> None:
 @pytest.mark.parametrize(
     ("description", "clusters", "truth", "message"),
     [
-        ("record twice in clusters", _v("1x 1y 2x"), _v("1a 2a"), "clustering lists 1 records more than once"),
-        ("record twice in truth", _v("1x 2x"), _v("1a 2a 2b"), "truth lists 1 records more than once"),
-        ("NULL person id", _v("1x 2x"), _v("1a 2-"), "1 records without a person_id"),
+        ("record twice in clusters", _v("1x 1y 2x"), _v("1a 2a"), "clustering lists 1 record more than once"),
+        ("record twice in truth", _v("1x 2x"), _v("1a 2a 2b"), "truth lists 1 record more than once"),
+        ("NULL person id", _v("1x 2x"), _v("1a 2-"), "1 record without a person_id"),
     ],
     ids=lambda x: x if isinstance(x, str) and " " in x else "",
 )

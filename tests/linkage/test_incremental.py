@@ -10,7 +10,7 @@ import pytest
 
 from linkage.link import link, link_new, needs_full_relink
 from linkage.model import LinkageModel, save_model, train_model
-from linkage.review import decide, enqueue_pairs
+from linkage.review import decide, decision_log, enqueue_pairs, undo
 from pipeline.ingest.load import ingest
 from pipeline.synth import generate
 from pipeline.warehouse.connection import connect
@@ -161,5 +161,17 @@ def test_review_decisions_recluster_only_their_persons(incremental: tuple, tmp_p
         after_increment = partition(other)
         link(other, model, night=END + dt.timedelta(days=2), full=True)
         assert partition(other) == after_increment
+
+        # Undoing both decisions returns the pairs to the queue; the next night clusters them as the model says.
+        later = now + dt.timedelta(days=3)
+        undone = undo(other, list(ids.values()), reviewer="s", reason="second look", at=later)
+        assert sorted(undone.values()) == ["accepted", "rejected"]
+        assert {r[0] for r in other.execute("SELECT status FROM review_queue").fetchall()} == {"pending"}
+        result = link_new(other, model, night=END + dt.timedelta(days=3))
+        assert 0 < result.reclustered_entities < result.entities
+        assert partition(other) == partition(con)
+        log = decision_log(other)
+        assert [(d, r) for _, d, _, _, r in log[:2]] == [("undone", "second look")] * 2
+        assert sorted(d for _, d, _, _, _ in log[2:]) == ["accepted", "rejected"]
     finally:
         other.close()

@@ -161,7 +161,7 @@ def test_key_rotation_rekey_and_retirement_from_the_command_line(
     assert main(["keys", "retire", "--version", "1", *wh]) == 1
     assert "run `migralink keys rekey` first" in one_line_error(capsys)
     assert main(["keys", "rekey", *wh, "--quiet"]) == 0
-    assert "rekeyed from version 1 to 2: 1 records" in capsys.readouterr().out
+    assert "rekeyed from version 1 to 2: 1 record," in capsys.readouterr().out
     assert main(["keys", "retire", "--version", "1", *wh]) == 0
     assert main(["keys", "retire", "--version", "2", *wh]) == 1
     assert "active version and cannot be retired" in one_line_error(capsys)
@@ -211,6 +211,15 @@ def test_review_and_export_links_commands(
     assert main(["review", "accept", pair_id, "--reviewer", "analyst-1", *wh]) == 0
     assert main(["review", "reject", pair_id, *wh]) == 1
     assert "already decided" in one_line_error(capsys)
+    assert main(["review", "undo", pair_id, *wh]) == 2  # a revision needs its reason
+    capsys.readouterr()
+    assert main(["review", "undo", pair_id, "--reason", "photo differs", "--reviewer", "analyst-2", *wh]) == 0
+    assert f"undid 1 decision: {pair_id} (was accepted)" in capsys.readouterr().out
+    assert main(["review", "reject", pair_id, "--reviewer", "analyst-2", *wh]) == 0
+    capsys.readouterr()
+    assert main(["review", "log", pair_id, *wh]) == 0
+    log = capsys.readouterr().out
+    assert log.index("rejected") < log.index("undone") < log.index("accepted") and "photo differs" in log
 
     out = tmp_path / "links.csv"
     assert main(["export", "links", "--out", str(out), *wh]) == 0
@@ -225,7 +234,7 @@ def test_model_train_needs_enough_records(
     write_csv("border", "2024-01-02", [row("border")])
     wh = ["--warehouse", str(tmp_path / "wh")]
     assert main(["run", "--date", "2024-01-02", "--landing", str(landing), *wh, "--key-file", str(key_file)]) == 0
-    assert "linkage: 1 records: too few to train a linkage model" in capsys.readouterr().out
+    assert "linkage: 1 record: too few to train a linkage model" in capsys.readouterr().out
     assert main(["model", "train", *wh]) == 1
     assert "too few to train a linkage model" in one_line_error(capsys)
 

@@ -103,3 +103,39 @@ def test_a_night_killed_halfway_is_rolled_back_by_the_next(
     assert main(_argv(landing, warehouse, key_file, "2024-01-31")) == 0
     assert _tables(warehouse) == before
     assert "failed: interrupted, rolled back by the next night" in _runs(warehouse)
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_mid_night_is_named_and_the_warehouse_left_as_it_was(
+    landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The night runs under a file size limit of the warehouse's current size: the snapshot fits, tonight's
+    write-ahead log does not (as on a disk that fills during the night)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    warehouse = tmp_path / "wh"
+    assert main(_argv(landing, warehouse, key_file, "2024-01-03")) == 0
+    before, limit = _tables(warehouse), (warehouse / DB_FILE).stat().st_size
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    night = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli.main", *_argv(landing, warehouse, key_file, "2024-03-31")],
+        preexec_fn=limited,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert night.returncode == 1
+    assert night.stderr.strip().splitlines() == [
+        f"migralink: error: a file reached the file size limit (writing {warehouse / DB_FILE}.wal); fix it and "
+        "rerun (a failed night leaves the warehouse as it was)"
+    ]
+    assert _tables(warehouse) == before
+    assert _runs(warehouse)[-1] == "failed: a file reached the file size limit"

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -496,10 +497,135 @@ def test_report_has_the_chart_as_svg_and_no_person_keys(stats, tmp_path: Path) -
     assert path.name == "statistics-2024-07-02.html"
     assert "<svg" in page and "<script" not in page
     assert "Long-term migration per month" in page and "provisional" in page
-    assert "<td>2023</td><td>4</td><td>1</td><td>3</td><td>final</td>" in page
-    assert "<td>stat_migration_flows</td><td>" in page
+    assert "<td>2023</td><td>4</td><td>1</td><td>3</td><td>4</td><td>4</td>" in page
+    assert '<td class="text">stat_migration_flows</td><td>' in page
     keys = {k for (k,) in stats.execute("SELECT DISTINCT person_key FROM linkage_clusters").fetchall()}
     assert not [k for k in keys if k in page]
+
+
+class ReportPage(HTMLParser):
+    """The tables of a report page (rows of cell texts, header row included) and the terms of its ``<dl>``."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.terms: list[str] = []
+        self._cell: list[str] | None = None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs) -> None:
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr" and self.tables:
+            self.tables[-1].append([])
+        elif tag in {"td", "th", "dt"}:
+            self._cell = []
+
+    def handle_endtag(self, tag) -> None:
+        if tag in {"td", "th"} and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "dt" and self._cell is not None:
+            self.terms.append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def year_table(self) -> tuple[list[str], list[dict[str, str]]]:
+        """The year table's headers and its rows as header -> cell text."""
+        (table,) = [t for t in self.tables if t and t[0] and t[0][0] == "year"]
+        headers, *rows = table
+        assert all(len(row) == len(headers) for row in rows)
+        return headers, [dict(zip(headers, row, strict=True)) for row in rows]
+
+
+NOT_COUNTS = {"residents on", "status"}  # the year table's only columns that hold no count
+
+
+def is_integer(cell: str) -> bool:
+    try:
+        int(cell.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("night", [NIGHT1, NIGHT2])
+def test_report_year_table_has_a_number_in_every_count_column_and_a_status_column(
+    stats, tmp_path: Path, night: dt.date
+) -> None:
+    headers, rows = ReportPage(write_statistics_report(stats, night, tmp_path).read_text("utf-8")).year_table()
+    assert [r["year"] for r in rows] == ["2023", "2024"]
+    assert {"status", "residents on", "non-citizen residents"} <= set(headers)
+    assert [(r["year"], h, r[h]) for r in rows for h in headers if h not in NOT_COUNTS and not is_integer(r[h])] == []
+    assert [r["residents on"] for r in rows] == ["2023-12-31", {NIGHT1: CUTOFF1, NIGHT2: CUTOFF2}[night].isoformat()]
+    for row in rows:
+        assert row["status"] == "final" or row["status"].startswith("provisional: "), row
+        named = row["status"].removeprefix("provisional: ").split(", ") if row["status"] != "final" else []
+        assert set(named) <= set(headers) - NOT_COUNTS - {"year", "first permits"}  # permits are always final
+
+
+def test_report_year_table_says_which_totals_are_provisional(stats, tmp_path: Path) -> None:
+    _headers, rows = ReportPage(write_statistics_report(stats, NIGHT2, tmp_path).read_text("utf-8")).year_table()
+    assert rows == [
+        {
+            "year": "2023",
+            "arrivals": "4",
+            "departures": "1",
+            "net migration": "3",
+            "first permits": "4",
+            "non-citizen residents": "4",
+            "residents on": "2023-12-31",
+            "overstays": "4",
+            "entries without visa": "1",
+            "status": "provisional: overstays, entries without visa",  # Z's overstay is still running
+        },
+        {
+            "year": "2024",
+            "arrivals": "2",
+            "departures": "0",
+            "net migration": "2",
+            "first permits": "4",
+            "non-citizen residents": "5",
+            "residents on": "2024-07-01",
+            "overstays": "2",
+            "entries without visa": "1",
+            "status": "provisional: arrivals, departures, net migration, non-citizen residents",  # G is pending
+        },
+    ]
+
+
+def test_report_defines_every_header_of_the_year_table(stats, tmp_path: Path) -> None:
+    report = ReportPage(write_statistics_report(stats, NIGHT2, tmp_path).read_text("utf-8"))
+    headers, _rows = report.year_table()
+    assert [h for h in headers if h not in report.terms] == []
+    assert {"provisional", "final", "vintage", "data cut-off"} <= set(report.terms)
+    assert len(report.terms) == len(set(report.terms))
+
+
+def test_report_year_table_counts_an_empty_year_as_zero_and_leaves_out_years_before_the_border_data(
+    fresh, tmp_path: Path
+) -> None:
+    # No overstay and no entry without a visa in 2024; a first permit in 2022, before the first crossing
+    # (2023-01-15): 2022 has no arrivals, departures or stock that could be counted, so it is not a row.
+    fresh.execute("DELETE FROM person_stays WHERE coalesce(overstay_start, arrival_date) >= DATE '2024-01-01'")
+    fresh.execute(
+        """INSERT INTO residence_permits (record_id, permit_type, reason, issue_date, valid_from, valid_until,
+            country_of_birth, region, birth_year, sex, nationality, doc_issuing_country, partition_date, run_id)
+           VALUES ('rQ1', 'TEMPORARY', 'family', DATE '2022-06-01', DATE '2022-06-01', DATE '2023-05-31', NULL,
+                   'NORTH', 1980, 'F', 'NPL', 'NPL', DATE '2022-06-01', 'run')"""
+    )
+    compute_statistics(fresh, night=NIGHT1, cutoff=CUTOFF1, host=HOST)
+    assert fresh.execute(f"SELECT count(*) FROM {PERMITS_TABLE} WHERE period = '2022'").fetchall() == [(6,)]
+    assert fresh.execute(f"SELECT count(*) FROM {OVERSTAYS_TABLE} WHERE period LIKE '2024%'").fetchall() == [(0,)]
+    page = write_statistics_report(fresh, NIGHT1, tmp_path).read_text("utf-8")
+    _headers, rows = ReportPage(page).year_table()
+    assert [r["year"] for r in rows] == ["2023", "2024"]
+    assert (rows[1]["overstays"], rows[1]["entries without visa"]) == ("0", "0")
+    assert "–" not in page
+    assert "Not in the table: 2022" in page
 
 
 def test_report_refuses_a_night_without_statistics(stats, tmp_path: Path) -> None:

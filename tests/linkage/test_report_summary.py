@@ -1,0 +1,208 @@
+"""The operator's summary at the top of the linkage report: tonight against the recent nights, and what to act on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from linkage.nights import COLUMNS, NightFigures
+from linkage.report import (
+    HIGH,
+    NORMAL,
+    TOO_FEW,
+    operator_summary,
+    poisson_quantile,
+    summarise,
+    summary_html,
+    write_report,
+)
+from linkage.schema import NIGHTS_TABLE, REVIEW_DECISIONS_TABLE, ensure_schema
+from tests.linkage.conftest import LinkedWarehouse
+
+FIRST = dt.date(2025, 3, 1)
+TONIGHT = FIRST + dt.timedelta(days=20)
+
+
+def ordinary(i: int, night: dt.date | None = None) -> NightFigures:
+    """An ordinary incremental night: about 1,000 new records, a few merges and splits, slowly rising totals."""
+    night = night or FIRST + dt.timedelta(days=i)
+    new_records = 970 + (i * 37) % 61
+    joined = new_records * 3 // 5 + i % 5 - 2
+    return NightFigures(
+        night=night,
+        finished_at=dt.datetime.combine(night, dt.time(2, 30)),
+        mode="incremental",
+        model_version=1,
+        new_records=new_records,
+        records=100_000 + 1_000 * i,
+        persons=60_000 + 400 * i,
+        new_persons=new_records - joined - 8 + i % 4,
+        joined_existing=joined,
+        merged_keys=(0, 1, 0, 2)[i % 4],
+        split_keys=1 if i % 3 == 0 else 0,
+        review_queued=20 + i % 7,
+        review_pending=100 + i,
+        largest_person_records=30 + i // 10,
+        persons_incompatible_birth_dates=5 + i // 4,
+        persons_concurrent_documents=10 + i // 3,
+        persons_repeated_direction=200 + 2 * i,
+    )
+
+
+def abnormal() -> NightFigures:
+    """Night 20: ordinary volumes, but 40 person keys merged, and the largest person and the persons with
+    incompatible birth dates jumped (+9 where +0 or +1 is usual)."""
+    night = ordinary(20, TONIGHT)
+    return replace(
+        night,
+        merged_keys=40,
+        largest_person_records=night.largest_person_records + 25,
+        persons_incompatible_birth_dates=night.persons_incompatible_birth_dates + 8,
+        review_pending=137,
+    )
+
+
+def store(con: duckdb.DuckDBPyConnection, *nights: NightFigures) -> None:
+    ensure_schema(con)
+    for f in nights:
+        values = asdict(f)
+        con.execute(
+            f"INSERT INTO {NIGHTS_TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+            [values[c] for c in COLUMNS],
+        )
+
+
+@pytest.fixture
+def con() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    ensure_schema(con)
+    return con
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).strip()
+
+
+def test_an_abnormal_merge_count_is_flagged_and_ordinary_values_are_normal(con: duckdb.DuckDBPyConnection) -> None:
+    store(con, *(ordinary(i) for i in range(20)), abnormal())
+    summary = operator_summary(con, TONIGHT)
+    assert summary.nights == 20 and summary.enough_nights
+    verdicts = {m.field: m.verdict for m in summary.measures}
+    assert verdicts == {
+        "new_records": NORMAL,
+        "joined_share": NORMAL,
+        "new_persons": NORMAL,
+        "merged_keys": HIGH,
+        "split_keys": NORMAL,
+        "review_queued": NORMAL,
+        "largest_person_records": HIGH,
+        "persons_incompatible_birth_dates": HIGH,
+        "persons_concurrent_documents": NORMAL,
+    }
+    merged = summary.measure("merged_keys")
+    assert merged.median == 0.5 and merged.low == 0 and 2 <= (merged.high or 0) < 40
+    births = summary.measure("persons_incompatible_birth_dates")
+    assert births.change == 9  # totals are judged by their change since the previous night
+    actions = " ".join(summary.actions)
+    assert (
+        "More person keys changed than usual: 40 person keys merged (usually up to" in actions
+        and "Person keys changed tonight" in actions
+    )
+    assert "persons with birth dates more than one keying error apart by 9 (usually +0 to +" in actions
+    assert "No review decision was taken since the previous night" in actions
+
+
+def test_review_decisions_since_the_previous_night_point_to_undo(con: duckdb.DuckDBPyConnection) -> None:
+    store(con, *(ordinary(i) for i in range(20)), abnormal())
+    con.execute(
+        f"INSERT INTO {REVIEW_DECISIONS_TABLE} VALUES ('p1', 'accepted', 'ana', ?, NULL), "
+        "('p0', 'accepted', 'ana', ?, NULL)",
+        [dt.datetime.combine(TONIGHT - dt.timedelta(days=1), dt.time(12)), dt.datetime(2025, 3, 2, 12)],
+    )
+    actions = " ".join(operator_summary(con, TONIGHT).actions)
+    assert "1 review decision was taken since the previous night" in actions
+    assert "`migralink review undo PAIR_ID" in actions and "`migralink review log`" in actions
+
+
+def test_the_review_queue_bullet_names_the_pending_count() -> None:
+    summary = summarise(TONIGHT, abnormal(), [ordinary(i) for i in range(20)])
+    (bullet,) = [a for a in summary.actions if "waiting for review" in a]
+    assert bullet.startswith("137 pairs are waiting for review (26 queued tonight)")
+    assert "`migralink review list`" in bullet
+    busy = summarise(TONIGHT, replace(abnormal(), review_queued=90), [ordinary(i) for i in range(20)])
+    assert "(90 queued tonight, more than usual: " in " ".join(busy.actions)
+    rendered = summary_html(summary)
+    assert "<code>migralink review list</code>" in rendered
+
+
+def test_an_ordinary_night_with_an_empty_queue_needs_nothing() -> None:
+    summary = summarise(TONIGHT, replace(ordinary(20, TONIGHT), review_pending=0), [ordinary(i) for i in range(20)])
+    assert {m.verdict for m in summary.measures} == {NORMAL}
+    assert summary.actions == (
+        "Nothing needs action tonight: every measure is within its usual range and no pair is waiting for review.",
+    )
+
+
+def test_with_three_nights_the_summary_says_too_few_nights(con: duckdb.DuckDBPyConnection) -> None:
+    store(con, *(ordinary(i) for i in range(17, 20)), abnormal())
+    summary = operator_summary(con, TONIGHT)
+    assert summary.nights == 3 and not summary.enough_nights
+    assert {m.verdict for m in summary.measures} == {TOO_FEW}
+    assert all(m.low is None and m.high is None for m in summary.measures)
+    assert "too few nights to compare" in text(summary_html(summary))
+    assert any("137 pairs are waiting for review" in a for a in summary.actions)
+
+
+def test_a_full_relink_explains_its_merges() -> None:
+    tonight = replace(abnormal(), mode="full", model_version=2, split_keys=15)
+    actions = summarise(TONIGHT, tonight, [ordinary(i) for i in range(20)]).actions
+    assert actions[0].startswith("Tonight was a full relink (every record linked again, model version 2, was 1)")
+    assert "40 keys merged, 15 keys split" in actions[0]
+    assert not any(a.startswith("More person keys changed than usual") for a in actions)
+
+
+def test_one_odd_night_does_not_widen_the_usual_range() -> None:
+    recent = [ordinary(i) for i in range(20)]
+    recent[5] = replace(recent[5], merged_keys=500, mode="full")
+    assert summarise(TONIGHT, abnormal(), recent).measure("merged_keys").verdict == HIGH
+
+
+def test_small_counts_get_the_poisson_noise_of_their_size() -> None:
+    assert [poisson_quantile(0, 0.999), poisson_quantile(1, 0.999), poisson_quantile(10, 0.001)] == [0, 5, 2]
+    assert poisson_quantile(10_000, 0.999) == pytest.approx(10_000 + 3.09 * 100, abs=2)
+    # One merge on a quarter of the nights, none on the others: two merges tonight is chance, ten is not.
+    recent = [replace(ordinary(i), merged_keys=int(i % 4 == 0)) for i in range(20)]
+
+    def verdict(merged_keys: int) -> str:
+        tonight = replace(ordinary(20, TONIGHT), merged_keys=merged_keys)
+        return summarise(TONIGHT, tonight, recent).measure("merged_keys").verdict
+
+    assert (verdict(2), verdict(10)) == (NORMAL, HIGH)
+
+
+def test_the_report_opens_with_the_summary(linked: LinkedWarehouse, tmp_path: Path) -> None:
+    night = dt.date(2024, 12, 31)
+    con = linked.con
+    con.begin()
+    try:
+        store(con, *(ordinary(i, night - dt.timedelta(days=20 - i)) for i in range(20)), ordinary(20, night))
+        page = write_report(con, linked.model, night, tmp_path).read_text(encoding="utf-8")
+    finally:
+        con.rollback()
+    start, end = page.index('<section id="summary">'), page.index("</section>")
+    assert page.index("</h1>") < start < page.index("Model version") < page.index("<figure")
+    summary = text(page[start:end])
+    assert "measure tonight usual (recent 20 nights) verdict" in summary
+    assert "person keys merged" in summary and "What to act on" in summary
+    assert not re.search(r"P[0-9a-f]{32}", summary)  # counts only: never a person key
+
+
+def test_a_night_without_figures_says_so(con: duckdb.DuckDBPyConnection) -> None:
+    summary = operator_summary(con, TONIGHT)
+    assert summary.figures is None and summary.measures == ()
+    assert "No linkage figures were recorded for this night" in summary_html(summary)
