@@ -21,14 +21,21 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
 **Tasks.**
 1. `check_key`: load the secret key and, when the warehouse exists, verify it is the key the warehouse was
    built with. Fails before any data are read.
-2. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
+2. `begin_night`: check the warehouse can be written, put back a night that ended failed, snapshot the
+   warehouse. From here to `commit_night` the night is one unit (`pipeline.nightly.unit`).
+3. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
    `migralink_records`.
-3. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
+4. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
    the warehouse has enough records), keep person keys stable, queue uncertain pairs for clerical review;
    updates `migralink_persons`. It uses pseudonyms only and never loads the key.
-4. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
+5. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
    (pending ones re-resolved as data arrive), rebuild stays, overstays and the statistics tables, write the
    statistics report; updates `migralink_statistics`. Pseudonyms only.
+6. `commit_night`: publish the night's staged reports and drop the snapshot.
+
+A task that fails is retried, or can be cleared and re-run: each step commits on its own and is idempotent.
+A run that ends failed keeps its snapshot; the next run (or this run cleared as a whole) puts the warehouse
+back as it was before the failed night, records the night as failed, and then processes its partitions.
 
 Missing settings and key problems fail the task at once (no retries); other errors (a locked warehouse, an
 unreadable landing file) are retried.
@@ -108,6 +115,15 @@ def migration_nightly() -> None:
         with _fail_fast_on_permanent_errors():
             return key_check_step(_settings(context["params"])).as_dict()
 
+    @task
+    def begin_night(**context: Any) -> dict[str, object]:
+        """Open the night as one unit: snapshot the warehouse (put back a failed night's first)."""
+        from pipeline.nightly.unit import begin_night as begin
+
+        with _fail_fast_on_permanent_errors():
+            staging = begin(_settings(context["params"]).warehouse)
+        return {"staging": str(staging)}
+
     @task(outlets=[MIGRALINK_RECORDS])
     def ingest_partitions(**context: Any) -> dict[str, object]:
         """Ingest every pending landing partition dated on or before the day before the run."""
@@ -128,9 +144,11 @@ def migration_nightly() -> None:
     def link_persons(**context: Any) -> dict[str, object]:
         """Link records into persons (pseudonyms only), keep person keys stable, queue uncertain pairs."""
         from pipeline.nightly.steps import link_step
+        from pipeline.nightly.unit import STAGING
 
         with _fail_fast_on_permanent_errors():
-            result = link_step(_settings(context["params"]), _run_date(context)).as_dict()
+            settings = _settings(context["params"])
+            result = link_step(settings, _run_date(context), reports=settings.warehouse / STAGING).as_dict()
         context["outlet_events"][MIGRALINK_PERSONS].extra = result
         return result
 
@@ -138,14 +156,24 @@ def migration_nightly() -> None:
     def classify_crossings(**context: Any) -> dict[str, object]:
         """Classify crossings with the 12/16-month rule for the persons touched tonight; rebuild the statistics."""
         from pipeline.nightly.steps import history_step
+        from pipeline.nightly.unit import STAGING
 
         with _fail_fast_on_permanent_errors():
-            result = history_step(_settings(context["params"]), _run_date(context)).as_dict()
+            settings = _settings(context["params"])
+            result = history_step(settings, _run_date(context), reports=settings.warehouse / STAGING).as_dict()
         keys = ("status", "mode", "persons", "crossings", "pending", "became_final", "anomalies")
         context["outlet_events"][MIGRALINK_STATISTICS].extra = {k: result[k] for k in keys if k in result}
         return result
 
-    check_key() >> ingest_partitions() >> link_persons() >> classify_crossings()
+    @task
+    def commit_night(**context: Any) -> dict[str, object]:
+        """Close the night: every step committed; publish its reports and drop the snapshot."""
+        from pipeline.nightly.unit import commit_night as commit
+
+        published = commit(_settings(context["params"]).warehouse)
+        return {"reports": [path.name for path in published]}
+
+    check_key() >> begin_night() >> ingest_partitions() >> link_persons() >> classify_crossings() >> commit_night()
 
 
 migration_nightly()

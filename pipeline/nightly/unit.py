@@ -12,7 +12,10 @@ is made atomic at the file level:
   dropped, and a ``failed`` row is added to ``meta_runs`` so that ``status`` shows the night as failed;
 * a snapshot left by a night that was killed is put back by the next night before it starts (and recorded).
 
-The Airflow DAG runs the steps as separate tasks, each atomic on its own, and is cleared and re-run task by task.
+The Airflow DAG runs the same unit across its tasks: its first task calls :func:`begin_night`, the steps write
+their reports to the staging directory, and its last task calls :func:`commit_night`. A task that fails may be
+retried or cleared and re-run (each step is idempotent and commits on its own); a DAG run that ends failed
+leaves its snapshot, and the next night (or the run cleared as a whole) puts the warehouse back first.
 """
 
 from __future__ import annotations
@@ -100,15 +103,13 @@ def recover_interrupted(warehouse: Path) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def night_unit(warehouse: Path, run_date: dt.date) -> Iterator[Path]:
-    """Run the block as one unit over ``warehouse``; yields the directory the night's reports go to (published
-    into ``reports/`` when the block succeeds). See the module docstring."""
+def begin_night(warehouse: Path) -> Path:
+    """Open a night over ``warehouse``: check it can be written, put back a night that was interrupted, snapshot
+    the warehouse and make an empty staging directory for the night's reports, which it returns."""
     check_writable(warehouse)
     recover_interrupted(warehouse)
     db, snapshot, staging = warehouse / DB_FILE, warehouse / SNAPSHOT, warehouse / STAGING
-    existed = db.exists()
-    if existed:
+    if db.exists():
         con = connect(warehouse, create=False)
         try:
             con.execute("CHECKPOINT")
@@ -118,19 +119,45 @@ def night_unit(warehouse: Path, run_date: dt.date) -> Iterator[Path]:
     shutil.rmtree(staging, ignore_errors=True)
     warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging.mkdir()
-    try:
-        yield staging
-        reports = warehouse / REPORTS
+    return staging
+
+
+def commit_night(warehouse: Path) -> list[Path]:
+    """Close a night whose every step committed: move its staged reports into ``reports/`` and drop the snapshot.
+
+    Returns the reports published. A night that was not begun (no staging directory) publishes nothing."""
+    staging, reports = warehouse / STAGING, warehouse / REPORTS
+    published = []
+    if staging.is_dir():
         reports.mkdir(exist_ok=True)
         for staged in sorted(staging.iterdir()):
             os.replace(staged, reports / staged.name)
+            published.append(reports / staged.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    (warehouse / SNAPSHOT).unlink(missing_ok=True)
+    return published
+
+
+def fail_night(warehouse: Path, run_date: dt.date, exc: BaseException) -> None:
+    """Undo a night that failed: put the snapshot back (remove a warehouse the night created), drop the staged
+    reports, and record the failure in ``meta_runs`` (the environment problem's name, else the error's type)."""
+    existed = (warehouse / SNAPSHOT).exists()
+    _put_back(warehouse, existed=existed)
+    shutil.rmtree(warehouse / STAGING, ignore_errors=True)
+    if existed:
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            problem = environment_problem(exc)  # its name only, without the file: "the disk is full"
+            _record_failed(warehouse, run_date, re.split(r" \(|;", problem)[0] if problem else type(exc).__name__)
+
+
+@contextlib.contextmanager
+def night_unit(warehouse: Path, run_date: dt.date) -> Iterator[Path]:
+    """Run the block as one unit over ``warehouse``; yields the directory the night's reports go to (published
+    into ``reports/`` when the block succeeds). See the module docstring."""
+    staging = begin_night(warehouse)
+    try:
+        yield staging
+        commit_night(warehouse)
     except BaseException as exc:
-        _put_back(warehouse, existed=existed)
-        if existed:
-            with contextlib.suppress(Exception):  # the original error is the one to report
-                problem = environment_problem(exc)  # its name only, without the file: "the disk is full"
-                _record_failed(warehouse, run_date, re.split(r" \(|;", problem)[0] if problem else type(exc).__name__)
+        fail_night(warehouse, run_date, exc)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        snapshot.unlink(missing_ok=True)

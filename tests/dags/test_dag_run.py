@@ -102,11 +102,16 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
         "state": "success",
         "tasks": {
             "check_key": "success",
+            "begin_night": "success",
             "ingest_partitions": "success",
             "link_persons": "success",
             "classify_crossings": "success",
+            "commit_night": "success",
         },
     }
+    # The night committed as one unit: its snapshot and staging directory are gone (too few records to link, so
+    # it wrote no report).
+    assert sorted(p.name for p in warehouse.iterdir()) == ["migralink.duckdb", "reports"]
     import duckdb
 
     con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
@@ -151,9 +156,11 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
         "state": "failed",
         "tasks": {
             "check_key": "failed",
+            "begin_night": "upstream_failed",
             "ingest_partitions": "upstream_failed",
             "link_persons": "upstream_failed",
             "classify_crossings": "upstream_failed",
+            "commit_night": "upstream_failed",
         },
     }
     assert snapshot(warehouse) == before
