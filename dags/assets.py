@@ -16,4 +16,7 @@ MIGRALINK_PERSONS = Asset(name="migralink_persons", uri="migralink://warehouse/p
 MIGRALINK_STATISTICS = Asset(name="migralink_statistics", uri="migralink://warehouse/statistics", group="migralink")
 """Classified crossings (12/16-month rule), stays and overstays, and the migration statistics tables."""
 
-__all__ = ["MIGRALINK_PERSONS", "MIGRALINK_RECORDS", "MIGRALINK_STATISTICS"]
+MIGRALINK_RELEASES = Asset(name="migralink_releases", uri="migralink://warehouse/releases", group="migralink")
+"""Protected releases of the purposes of the register (SDMX-CSV files and manifests) and the release ledger."""
+
+__all__ = ["MIGRALINK_PERSONS", "MIGRALINK_RECORDS", "MIGRALINK_RELEASES", "MIGRALINK_STATISTICS"]

@@ -31,7 +31,9 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
 5. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
    (pending ones re-resolved as data arrive), rebuild stays, overstays and the statistics tables, write the
    statistics report; updates `migralink_statistics`. Pseudonyms only.
-6. `commit_night`: publish the night's staged reports and drop the snapshot.
+6. `publish_releases`: release the statistics of the purposes whose calendar day it is (purpose register,
+   disclosure control, SDMX-CSV files and manifest, release ledger); updates `migralink_releases`.
+7. `commit_night`: publish the night's staged reports and drop the snapshot.
 
 A task that fails is retried, or can be cleared and re-run: each step commits on its own and is idempotent.
 A run that ends failed keeps its snapshot; the next run (or this run cleared as a whole) puts the warehouse
@@ -50,7 +52,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Param, dag, task
-from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
+from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_RELEASES, MIGRALINK_STATISTICS
 
 if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
     from pipeline.nightly.settings import Settings
@@ -165,6 +167,19 @@ def migration_nightly() -> None:
         context["outlet_events"][MIGRALINK_STATISTICS].extra = {k: result[k] for k in keys if k in result}
         return result
 
+    @task(outlets=[MIGRALINK_RELEASES])
+    def publish_releases(**context: Any) -> dict[str, object]:
+        """Release what the purposes whose calendar day it is allow (aggregates only, protected)."""
+        from pipeline.nightly.steps import publish_step
+        from pipeline.nightly.unit import STAGING
+
+        with _fail_fast_on_permanent_errors():
+            settings = _settings(context["params"])
+            summary = publish_step(settings, _run_date(context), due_only=True, reports=settings.warehouse / STAGING)
+        result = summary.as_dict() if summary is not None else {"released": [], "not_due": []}
+        context["outlet_events"][MIGRALINK_RELEASES].extra = result
+        return result
+
     @task
     def commit_night(**context: Any) -> dict[str, object]:
         """Close the night: every step committed; publish its reports and drop the snapshot."""
@@ -173,7 +188,15 @@ def migration_nightly() -> None:
         published = commit(_settings(context["params"]).warehouse)
         return {"reports": [path.name for path in published]}
 
-    check_key() >> begin_night() >> ingest_partitions() >> link_persons() >> classify_crossings() >> commit_night()
+    (
+        check_key()
+        >> begin_night()
+        >> ingest_partitions()
+        >> link_persons()
+        >> classify_crossings()
+        >> publish_releases()
+        >> commit_night()
+    )
 
 
 migration_nightly()

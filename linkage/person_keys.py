@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from linkage.schema import ensure_schema
+from linkage.schema import RECORD_KEYS_TABLE, ensure_schema
 from privacy.sql import quote_identifier
 
 
@@ -105,6 +105,7 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
     )
     for table in ("pk_overlap", "pk_heir", "pk_new", "pk_assigned"):
         con.execute(f"DROP TABLE {table}")
+    draw_record_keys(con, night)
     return KeyAssignment(
         records=int(changes[2]),
         new_persons=int(changes[1]),
@@ -114,3 +115,32 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
         first_keyed=int(changes[4]),
         joined_existing=int(changes[3]),
     )
+
+
+def draw_record_keys(con: duckdb.DuckDBPyConnection, day: dt.date) -> int:
+    """Give every person key without one a secret random record key; return how many were drawn.
+
+    A record key (32 random bits from the operating system's generator) belongs to a person key and is never
+    changed, so it follows the person keys' rule through merges and splits: a merged person keeps the key of the
+    surviving person key (the one holding most of its records), the part that splits off under a new person key
+    gets a new record key. The cell key method of disclosure control adds up the record keys of a cell's
+    members: the same persons give the same cell key, and so the same noise, in every table and every night.
+    Runs inside the caller's transaction.
+    """
+    import pyarrow as pa
+
+    from privacy.disclosure.cellkey import new_record_keys
+
+    missing = con.execute(
+        f"""SELECT DISTINCT p.person_key FROM person_keys p
+            ANTI JOIN {RECORD_KEYS_TABLE} r USING (person_key) ORDER BY 1"""
+    ).fetchall()
+    if not missing:
+        return 0
+    keys = new_record_keys(len(missing))
+    con.register("__drawn_record_keys", pa.table({"person_key": [k for (k,) in missing], "record_key": keys}))
+    try:
+        con.execute(f"INSERT INTO {RECORD_KEYS_TABLE} SELECT person_key, record_key, ? FROM __drawn_record_keys", [day])
+    finally:
+        con.unregister("__drawn_record_keys")
+    return len(missing)

@@ -1,6 +1,6 @@
 """The tables linkage owns, declared in one place, and their numbered migrations.
 
-Kept tables (created by migrations 1 and 3, never rebuilt):
+Kept tables (created by migrations 1, 3 and 4, never rebuilt):
 
 * ``linkage_models``: every trained model (settings JSON, training summary, thresholds), one version each;
 * ``linkage_term_frequencies``: the term frequencies frozen with each model, and its learnt default birth dates;
@@ -8,17 +8,22 @@ Kept tables (created by migrations 1 and 3, never rebuilt):
 * ``review_queue``: pairs for clerical review (agreement patterns, decisions; never a name or date);
 * ``review_decisions``: every decision on a queued pair and every revision of one, with who, when and why;
 * ``person_keys``, ``person_key_history``: the stable pseudonymous person keys and their merges and splits;
-* ``linkage_nights``: one row of counts per linkage night, the baseline that tonight is compared against.
+* ``linkage_nights``: one row of counts per linkage night, the baseline that tonight is compared against;
+* ``person_record_keys``: each person key's secret random record key, what the cell key method of disclosure
+  control sums (:mod:`linkage.person_keys`).
 
 Derived tables (rebuilt by every full relink, appended by incremental nights): ``linkage_records``,
 ``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`).
 Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked;
-migration 3 the decision log (filled with the decisions already taken) and the per-night figures.
+migration 3 the decision log (filled with the decisions already taken) and the per-night figures; migration 4
+the record keys (drawn for every person key that exists).
 
 Linkage reads the pipeline's ``identity_tokens`` and record tables as its input and writes nothing else.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import duckdb
 
@@ -35,6 +40,7 @@ PERSON_KEYS_TABLE = "person_keys"
 PERSON_KEY_HISTORY_TABLE = "person_key_history"
 REVIEW_DECISIONS_TABLE = "review_decisions"
 NIGHTS_TABLE = "linkage_nights"
+RECORD_KEYS_TABLE = "person_record_keys"
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
 
@@ -72,6 +78,17 @@ NIGHTS_DDL = f"""CREATE TABLE IF NOT EXISTS {NIGHTS_TABLE} (
     persons_incompatible_birth_dates BIGINT NOT NULL, persons_concurrent_documents BIGINT NOT NULL,
     persons_repeated_direction BIGINT NOT NULL)"""
 
+RECORD_KEYS_DDL = f"""CREATE TABLE IF NOT EXISTS {RECORD_KEYS_TABLE} (
+    person_key VARCHAR PRIMARY KEY, record_key UINTEGER NOT NULL, assigned_on DATE NOT NULL)"""
+
+
+def add_record_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``person_record_keys`` and draw a record key for every person key that has none."""
+    from linkage.person_keys import draw_record_keys
+
+    con.execute(RECORD_KEYS_DDL)
+    draw_record_keys(con, dt.datetime.now(dt.UTC).date())
+
 
 def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Add to ``linkage_records`` and ``linkage_input`` (when linked already) the pseudonym and frequency-key
@@ -99,6 +116,7 @@ LINKAGE = Component(
         PERSON_KEY_HISTORY_TABLE,
         REVIEW_DECISIONS_TABLE,
         NIGHTS_TABLE,
+        RECORD_KEYS_TABLE,
         RECORDS_TABLE,
         INPUT_TABLE,
         PAIRS_TABLE,
@@ -116,6 +134,7 @@ LINKAGE = Component(
             "review decision log (decisions, revisions, reasons) and per-night linkage figures",
             (REVIEW_DECISIONS_DDL, REVIEW_DECISIONS_BACKFILL, NIGHTS_DDL),
         ),
+        Migration(4, "secret random record keys of the person keys (cell key method)", apply=add_record_keys),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""migralink privacy: keys, keyed pseudonyms, sealing of data that must not be read (names imported on first use)."""
+"""migralink privacy: keys, keyed pseudonyms, sealing, the purpose register (names imported on first use)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,16 @@ from privacy.lazy import lazy_names
 
 if TYPE_CHECKING:
     from privacy.bloom import ClkEncoder, dice, dice_sql
-    from privacy.errors import InvalidCiphertext, KeyMismatchError, KeyringError, PrivacyError
+    from privacy.errors import (
+        InvalidCiphertext,
+        KeyMismatchError,
+        KeyringError,
+        PrivacyError,
+        PurposeRefused,
+        RegisterError,
+    )
     from privacy.keys import EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, write_new_key_file
+    from privacy.register import Register, load_register
     from privacy.sealing import Sealer
     from privacy.tokens import ALL_TOKENS, IDENTITY_TOKENS, SOURCE_TOKENS, Tokenizer, TokenSpec
 
@@ -25,12 +33,16 @@ _NAMES = {
     "Keyring": ("privacy.keys", "Keyring"),
     "KeyringError": ("privacy.errors", "KeyringError"),
     "PrivacyError": ("privacy.errors", "PrivacyError"),
+    "PurposeRefused": ("privacy.errors", "PurposeRefused"),
+    "Register": ("privacy.register", "Register"),
+    "RegisterError": ("privacy.errors", "RegisterError"),
     "SOURCE_TOKENS": ("privacy.tokens", "SOURCE_TOKENS"),
     "Sealer": ("privacy.sealing", "Sealer"),
     "TokenSpec": ("privacy.tokens", "TokenSpec"),
     "Tokenizer": ("privacy.tokens", "Tokenizer"),
     "dice": ("privacy.bloom", "dice"),
     "dice_sql": ("privacy.bloom", "dice_sql"),
+    "load_register": ("privacy.register", "load_register"),
     "write_new_key_file": ("privacy.keys", "write_new_key_file"),
 }
 
@@ -47,11 +59,15 @@ __all__ = [
     "Keyring",
     "KeyringError",
     "PrivacyError",
+    "PurposeRefused",
+    "Register",
+    "RegisterError",
     "Sealer",
     "TokenSpec",
     "Tokenizer",
     "dice",
     "dice_sql",
+    "load_register",
     "write_new_key_file",
 ]
 

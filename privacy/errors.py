@@ -33,3 +33,28 @@ class InvalidCiphertext(PrivacyError):
 
 class SchemaError(MigralinkError):
     """The warehouse's schema cannot be used by this code (newer than the code, or not migrated yet)."""
+
+
+class RegisterError(PrivacyError):
+    """The purpose register cannot be used: unreadable, not TOML, or against its schema.
+
+    The message is one line naming the file and, for a schema problem, the field (``path`` and ``field`` hold them).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.field = field
+
+
+class PurposeRefused(PrivacyError):
+    """No registered purpose allows what was asked (a purpose, table, measure, dimension, detail or period).
+
+    Raised before anything is written. The message is one line naming the purpose and what was asked (``purpose``
+    and ``asked`` hold them).
+    """
+
+    def __init__(self, message: str, *, purpose: str | None = None, asked: str | None = None) -> None:
+        super().__init__(message)
+        self.purpose = purpose
+        self.asked = asked

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from pipeline.ingest.load import Progress as StepProgress
     from pipeline.nightly.linking import LinkStepSummary
     from pipeline.nightly.steps import HistoryStepSummary
+    from pipeline.publish.release import PublishSummary
 
 app = typer.Typer(
     add_completion=False,
@@ -271,8 +272,13 @@ def run(
         out.print(table)
     for reason, n in summary.quarantine_reasons.items():
         out.print(f"  quarantined {n:,}: {reason}")
+    if summary.dropped_columns:
+        out.print(f"minimization: not stored: {'; '.join(summary.dropped_columns)}")
+    for line in summary.stored_again:
+        out.print(f"minimization: {line}")
     print_linkage(result.linkage)
     print_histories(result.histories)
+    print_releases(result.releases)
     out.print(f"warehouse: {settings.warehouse}")
     if warnings:
         raise typer.Exit(EXIT_WARNINGS)
@@ -397,6 +403,59 @@ def print_linkage(link: LinkStepSummary | None) -> None:
 
 
 @app.command()
+def publish(
+    date: Annotated[str, typer.Option("--date", help="The night whose statistics to release (YYYY-MM-DD).")],
+    purpose: Annotated[
+        list[str] | None, typer.Option("--purpose", help="A registered purpose (repeatable; default: every one).")
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, for a release off the calendar.")] = None,
+    table: Annotated[
+        str | None, typer.Option("--table", help="Release only this table (default: every table granted).")
+    ] = None,
+    detail: Annotated[
+        list[str] | None,
+        typer.Option("--detail", help="With --table: a dimension and its detail, e.g. age=broad (repeatable)."),
+    ] = None,
+    period: Annotated[str | None, typer.Option("--period", help="With --table: month or year.")] = None,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Release statistics under the purpose register: protected, as SDMX-CSV with a manifest, in the ledger."""
+    from pipeline.nightly.steps import publish_step
+    from pipeline.publish.release import TableAsk
+
+    night = parse_date(date, "--date")
+    if (detail or period) and not table:
+        raise typer.BadParameter("--detail and --period need --table")
+    dimensions = None
+    if detail:
+        pairs = [d.split("=", 1) for d in detail]
+        if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):
+            raise typer.BadParameter("--detail takes DIMENSION=DETAIL, e.g. age=broad")
+        dimensions = {name: level for name, level in pairs}
+    asks = [TableAsk(table, dimensions, period)] if table else None
+    summary = publish_step(
+        load_settings(config, warehouse=warehouse), night, purposes=purpose, asks=asks, reason=reason
+    )
+    assert summary is not None
+    print_releases(summary)
+
+
+def print_releases(summary: PublishSummary | None) -> None:
+    """One line per purpose released."""
+    for release in summary.released if summary is not None else ():
+        cells = sum(t.cells for t in release.tables)
+        withheld = sum(t.suppressed for t in release.tables)
+        changed = sum(t.perturbed for t in release.tables)
+        out.print(
+            f"released {release.purpose} ({release.audience}): {count(len(release.tables), 'table')}, "
+            f"{count(cells, 'cell')} ({withheld:,} withheld, {changed:,} changed by protection)"
+            + (" off the calendar" if release.off_calendar else "")
+            + f" -> {release.directory}"
+        )
+
+
+@app.command()
 def status(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
     """Show processed partitions, runs, quarantine counts and schema versions (read only: changes nothing)."""
     from pipeline.warehouse.reads import warehouse_status
@@ -499,6 +558,7 @@ def demo(
         )
     print_linkage(result.linkage)
     print_histories(result.histories)
+    print_releases(result.releases)
     out.print(f"inspect it with: migralink status --warehouse {warehouse}")
     out.print(f"person keys:     migralink export links --warehouse {warehouse} --out {directory / 'links.csv'}")
     out.print(

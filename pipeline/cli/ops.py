@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, LandingOpt, WarehouseOpt, console, open_warehouse, parse_date
+from pipeline.cli.common import ConfigOpt, LandingOpt, WarehouseOpt, console, count, open_warehouse, parse_date
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
@@ -136,7 +137,12 @@ def retention_purge(
     landing: LandingOpt = None,
     warehouse: WarehouseOpt = None,
     retention_days: Annotated[
-        int | None, typer.Option("--retention-days", min=1, help="Days to keep (or MIGRALINK_RETENTION_DAYS).")
+        int | None,
+        typer.Option(
+            "--retention-days",
+            min=1,
+            help="Days to keep: at most the purpose register's landing_days, the default (or MIGRALINK_RETENTION_DAYS)",
+        ),
     ] = None,
     archive: Annotated[
         Path | None,
@@ -149,8 +155,13 @@ def retention_purge(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
 ) -> None:
-    """Remove processed landing partitions older than the retention period (never unprocessed ones)."""
-    from pipeline.ingest.retention import purge_landing
+    """Remove processed landing partitions older than the retention period (never unprocessed ones).
+
+    The period is the purpose register's ``landing_days`` (``MIGRALINK_PURPOSES`` may name the register file); a
+    setting may only shorten it.
+    """
+    from pipeline.ingest.retention import landing_retention, purge_landing
+    from privacy.register import load_register
 
     day = parse_date(today, "--today") if today is not None else dt.datetime.now(dt.UTC).date()
     settings = _settings(
@@ -160,14 +171,24 @@ def retention_purge(
         key_file=key_file,
         retention_days=retention_days,
         landing_archive=archive,
-    ).require("landing", "retention_days")
-    assert settings.landing is not None and settings.retention_days is not None
+    ).require("landing")
+    assert settings.landing is not None
+    if retention_days is not None:
+        given_as = "--retention-days"
+    elif os.environ.get("MIGRALINK_RETENTION_DAYS"):
+        given_as = "MIGRALINK_RETENTION_DAYS"
+    else:
+        given_as = "retention_days in the config file"
+    register = load_register()
+    period = landing_retention(register, settings.retention_days, given_as=given_as)  # refused before anything runs
+    out.print(f"retention: {count(period.days, 'day')} for landing files, from {period.source}")
     ring = _ring(settings) if settings.landing_archive is not None else None
     with open_warehouse(settings) as con:
         summary = purge_landing(
             con,
             settings.landing,
-            retention_days=settings.retention_days,
+            retention_days=period.days,
+            register=register,
             today=day,
             archive=settings.landing_archive,
             ring=ring,

@@ -27,10 +27,13 @@ import pyarrow as pa
 from pipeline.errors import LandingFileError, PipelineError
 from pipeline.ingest.contract import SOURCES, SourceContract, load_contract
 from pipeline.ingest.landing import Partition, discover_partitions, empty_table, read_landing_file
+from pipeline.ingest.minimization import dropped, kept_columns, plan
+from pipeline.ingest.minimization import record as record_minimization
 from pipeline.ingest.validate import checked_rows_sql
 from pipeline.warehouse.connection import check_key, registered, transaction
 from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
+from privacy.register import Register, load_register
 from privacy.sealing import Sealer
 from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec
 
@@ -41,22 +44,6 @@ VAULT_PURPOSE = "identity-vault"
 _ARROW_TYPES = {"token": pa.uint64(), "token_list": pa.list_(pa.uint64()), "clk": pa.string()}
 SOURCE_NUMBER = {"visa": ("visa_number",), "permit": ("permit_number",)}
 FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, bytes, sha256, rows
-
-# Clear columns kept per source besides the tokens; identifiers never appear here.
-KEPT_COLUMNS = {
-    "border": ("record_id", "direction", "crossing_time", "port", "doc_type"),
-    "visa": ("record_id", "visa_category", "decision", "decision_date", "valid_from", "valid_until"),
-    "permit": (
-        "record_id",
-        "permit_type",
-        "reason",
-        "issue_date",
-        "valid_from",
-        "valid_until",
-        "country_of_birth",
-        "region",
-    ),
-}
 
 
 @dataclass
@@ -80,6 +67,8 @@ class IngestSummary:
     skipped_empty: list[str] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     redeliveries: list[str] = field(default_factory=list)  # one line each (file names and sizes only)
+    dropped_columns: list[str] = field(default_factory=list)  # "source.column: why" (minimization)
+    stored_again: list[str] = field(default_factory=list)  # columns a new purpose needs again, one line each
 
     @property
     def rows_read(self) -> int:
@@ -124,12 +113,16 @@ def ingest(
     ring: Keyring,
     progress: Progress | None = None,
     replace: tuple[str, dt.date] | None = None,
+    register: Register | None = None,
 ) -> IngestSummary:
     """Ingest every pending partition up to ``run_date``; see the module docstring.
 
     With ``replace`` (source, date), only that partition is read, processed or not: in the same transaction its
     earlier rows (records, pseudonyms, sealed identities, quarantine, file and partition records) are removed
     first (:func:`forget_partition`), so a re-delivered partition replaces what was ingested of it.
+
+    Contract columns no registered purpose needs are not stored (:mod:`pipeline.ingest.minimization`, under
+    ``register``, by default the packaged purpose register); the summary and ``meta_minimization`` say which.
 
     Raises:
         LandingFileError: a file cannot be read at all (nothing is written).
@@ -151,6 +144,8 @@ def ingest(
     if not pending:
         return summary
     contracts = load_contract()
+    register = register or load_register()
+    decisions = plan(register)
     with _no_cyclic_gc():
         raw, files = _read_all(pending, contracts, landing, progress)
     tokenizer = Tokenizer(ring, token_version)
@@ -166,8 +161,12 @@ def ingest(
         for i, source in enumerate(SOURCES):
             if progress:
                 progress("checking and storing", i, len(SOURCES))
-            store_rows(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id)
+            store_rows(
+                con, contracts[source], raw[source], tokenizer, sealer, summary.run_id, kept_columns(decisions, source)
+            )
         summary.partitions = _record_partitions(con, pending, files, summary.run_id)
+        summary.stored_again = record_minimization(con, decisions, summary.run_id, run_date, register)
+        summary.dropped_columns = [f"{d.source}.{d.column}: {d.why}" for d in dropped(decisions)]
         summary.quarantine_reasons = dict(
             con.execute(
                 "SELECT reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY reason ORDER BY 2 DESC",
@@ -231,9 +230,11 @@ def store_rows(
     tokenizer: Tokenizer,
     sealer: Sealer,
     run_id: str,
+    kept: tuple[str, ...],
 ) -> None:
     """Check ``raw`` (text columns plus ``_file``, ``_line``, ``_partition``, ``_problem``) against the contract,
-    store valid rows with their tokens and quarantine the others, sealed. Runs inside the caller's transaction.
+    store valid rows with their tokens (and of the clear columns only the ``kept`` ones) and quarantine the others,
+    sealed. Runs inside the caller's transaction.
     """
     if raw.num_rows == 0:
         return
@@ -241,17 +242,23 @@ def store_rows(
     stored = RECORD_TABLES[source]
     with registered(con, "raw_rows", raw):
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked_rows_sql(contract, 'raw_rows', stored)}")
-    _store_accepted(con, source, tokenizer, Sealer(sealer.ring, VAULT_PURPOSE), run_id)
+    _store_accepted(con, source, tokenizer, Sealer(sealer.ring, VAULT_PURPOSE), run_id, kept)
     _store_quarantined(con, contract, sealer, run_id)
     con.execute("DROP TABLE checked_rows")
 
 
 def _store_accepted(
-    con: duckdb.DuckDBPyConnection, source: str, tokenizer: Tokenizer, vault: Sealer, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    tokenizer: Tokenizer,
+    vault: Sealer,
+    run_id: str,
+    kept: tuple[str, ...],
 ) -> None:
-    """Store the valid rows: clear content in the record table, pseudonyms in ``identity_tokens`` and the
-    identifiers themselves sealed in ``identity_vault``. Pseudonyms are computed once per distinct input."""
-    clear = ", ".join(f'"t_{col}" AS "{col}"' for col in KEPT_COLUMNS[source])
+    """Store the valid rows: the ``kept`` clear columns in the record table (:mod:`pipeline.ingest.minimization`),
+    pseudonyms in ``identity_tokens`` and the identifiers themselves sealed in ``identity_vault``. Pseudonyms are
+    computed once per distinct input."""
+    clear = ", ".join(f'"t_{col}" AS "{col}"' for col in kept)
     extra = "t_crossing_time::DATE AS crossing_date, " if source == "border" else ""
     con.execute(
         f"""INSERT INTO {RECORD_TABLES[source]} BY NAME

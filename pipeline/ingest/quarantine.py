@@ -46,9 +46,11 @@ import pyarrow as pa
 from pipeline.errors import PipelineError
 from pipeline.ingest.contract import SOURCES, load_contract
 from pipeline.ingest.load import store_rows
+from pipeline.ingest.minimization import kept_columns, plan
 from pipeline.warehouse.connection import check_key, transaction, verify_key
 from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import Keyring
+from privacy.register import load_register
 from privacy.sealing import Sealer
 from privacy.tokens import Tokenizer
 
@@ -184,9 +186,10 @@ def replay_quarantine(
     summary = ReplaySummary(run_id=run_id, file=str(csv_path), rows=len(rows))
     contracts = load_contract()
     tokenizer = Tokenizer(ring, token_version)  # the version the warehouse's pseudonyms are made with
+    decisions = plan(load_register())  # replayed rows are minimized as at ingest
     with transaction(con):
         for s, table in tables.items():
-            store_rows(con, contracts[s], table, tokenizer, sealer, run_id)
+            store_rows(con, contracts[s], table, tokenizer, sealer, run_id, kept_columns(decisions, s))
         position = {(e.source, e.partition_date, e.file, e.line): e.quarantine_id for e in entries.values()}
         failed = {
             position[(s, d, f, n)]: reason

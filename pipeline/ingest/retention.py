@@ -1,5 +1,9 @@
 """Retention of the landing zone: purge processed partitions past their retention period, or archive them sealed.
 
+The retention period follows the purpose register (:mod:`privacy.register`): ``landing_days``, the longest any
+registered purpose needs. A setting (``--retention-days``, ``MIGRALINK_RETENTION_DAYS``, ``retention_days``) may
+only shorten it; a longer one is refused (:func:`landing_retention`).
+
 A partition ``<landing>/<source>/<YYYY-MM-DD>/`` is removed only when all of these hold:
 
 * its date is before ``today - retention_days`` (the last ``retention_days`` days are always kept);
@@ -42,6 +46,7 @@ from pipeline.ingest.landing import FILE_SUFFIXES, Partition, discover_partition
 from pipeline.warehouse.connection import transaction, verify_key
 from privacy.errors import InvalidCiphertext
 from privacy.keys import Keyring
+from privacy.register import Register, load_register
 from privacy.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -53,6 +58,43 @@ CHUNK_BYTES = 16 * 1024 * 1024
 
 class RetentionError(PipelineError):
     """A purge or restore was refused."""
+
+
+@dataclass(frozen=True)
+class RetentionPeriod:
+    """The landing retention that applies and where it came from (for the command's output and logs)."""
+
+    days: int
+    source: str
+
+
+def landing_retention(
+    register: Register, requested: int | None = None, *, given_as: str = "retention_days"
+) -> RetentionPeriod:
+    """The landing retention: the register's ``landing_days``, or ``requested`` when that is shorter.
+
+    Args:
+        register: The purpose register; its period is the longest any purpose needs for landing files.
+        requested: Days asked for by a setting, or ``None`` for the register's period.
+        given_as: How the setting was given, for messages (e.g. ``--retention-days``).
+
+    Raises:
+        RetentionError: ``requested`` is below 1 or longer than the register's period (a setting may only
+            shorten it).
+    """
+    limit = register.retention_days("landing")
+    purposes = register.retention_purposes("landing")
+    needed_by = f"purpose{'s' if len(purposes) > 1 else ''} {', '.join(purposes)}"
+    if requested is None:
+        return RetentionPeriod(limit, f"the purpose register {register.version} (landing_days of {needed_by})")
+    if requested < 1:
+        raise RetentionError(f"{given_as} must be at least 1 (got {requested})")
+    if requested > limit:
+        raise RetentionError(
+            f"{given_as} {requested} is longer than the register's {limit} days for landing files ({needed_by}, "
+            f"register {register.version}); a setting may only shorten it"
+        )
+    return RetentionPeriod(requested, f"{given_as} (the purpose register {register.version} allows up to {limit})")
 
 
 @dataclass
@@ -79,6 +121,8 @@ class PurgeSummary:
     kept_recent: int = 0
     kept_unprocessed: list[str] = field(default_factory=list)
     kept_unsafe: dict[str, str] = field(default_factory=dict)  # source/date -> why it was kept
+    retention_days: int = 0  # the period applied
+    retention_source: str = ""  # where it came from (the register, or a shorter setting)
 
     @property
     def files(self) -> int:
@@ -96,8 +140,9 @@ def purge_landing(
     con: duckdb.DuckDBPyConnection,
     landing: Path,
     *,
-    retention_days: int,
     today: dt.date,
+    retention_days: int | None = None,
+    register: Register | None = None,
     archive: Path | None = None,
     ring: Keyring | None = None,
     dry_run: bool = False,
@@ -108,25 +153,29 @@ def purge_landing(
     Args:
         con: The warehouse that ingested the landing zone.
         landing: The landing-zone directory.
-        retention_days: Days of partitions to keep (at least 1).
         today: The current day, passed in so the cut-off is testable.
+        retention_days: Days of partitions to keep (at least 1, at most the register's ``landing_days``); default
+            the register's period.
+        register: The purpose register (default :func:`~privacy.register.load_register`).
         archive: Directory for sealed archives; without it partitions are deleted.
         ring: The warehouse's key; required with ``archive``.
         dry_run: Report what would be removed; change nothing.
         by: Who ran the purge, for ``meta_retention`` (the OS user by default).
 
     Raises:
-        RetentionError: bad arguments, or a folder could not be deleted after it was recorded.
+        RetentionError: bad arguments (a retention longer than the register's included), or a folder could not be
+            deleted after it was recorded.
+        RegisterError: the purpose register cannot be used.
         KeyMismatchError: ``ring`` is not the warehouse's key.
     """
-    if retention_days < 1:
-        raise RetentionError(f"retention_days must be at least 1 (got {retention_days})")
+    period = landing_retention(register or load_register(), retention_days)
     if archive is not None and ring is None:
         raise RetentionError("archiving needs the key (--key-file or key_source)")
     if ring is not None:
         verify_key(con, ring)
-    cutoff = today - dt.timedelta(days=retention_days)
+    cutoff = today - dt.timedelta(days=period.days)
     summary = PurgeSummary(uuid.uuid4().hex, today.isoformat(), cutoff.isoformat(), dry_run)
+    summary.retention_days, summary.retention_source = period.days, period.source
     processed = set(con.execute("SELECT source, partition_date FROM meta_partitions").fetchall())
     for part in discover_partitions(landing, today).partitions:
         name = f"{part.source}/{part.date}"

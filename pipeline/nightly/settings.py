@@ -9,7 +9,8 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     key_source = "file"            # or "env", "env:VAR", "airflow-variable:NAME", "airflow-connection:ID",
                                    # "vault:PATH", "vault:MOUNT:PATH" (see privacy.providers)
     vault_addr = "https://vault.example:8200"   # for key_source "vault:..." (else VAULT_ADDR)
-    retention_days = 90            # landing partitions older than this may be purged
+    retention_days = 30            # landing partitions older than this may be purged; optional: the purpose
+                                   # register's landing_days applies by default, a setting may only shorten it
     rule_window = 487              # 12/16-month rule: window and threshold in days (e.g. 365 and 274 for 9/12)
     rule_threshold = 365
     visa_exempt = ["AUS", "GBR"]   # nationalities that may enter without a visa (host citizens always may)

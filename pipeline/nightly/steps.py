@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -24,6 +26,9 @@ from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_
 from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
+
+if TYPE_CHECKING:
+    from pipeline.publish.release import PublishSummary, TableAsk
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,7 @@ class NightlyResult:
     ingest: IngestSummary
     linkage: LinkStepSummary | None = None
     histories: HistoryStepSummary | None = None
+    releases: PublishSummary | None = None
     missing_sources: tuple[str, ...] = ()  # daily sources with no partition for the run date (see missing_sources)
     quarantine_warn_share: float = 0.05
 
@@ -172,6 +178,7 @@ def run_nightly(
         histories = history_step(
             settings, run_date, progress=progress, complete_through=complete_through, reports=reports
         )
+        releases = publish_step(settings, run_date, due_only=True, reports=reports)
     con = connect(settings.warehouse, read_only=True)
     try:
         missing = missing_sources(con, run_date)
@@ -186,6 +193,7 @@ def run_nightly(
         ingest=summary,
         linkage=linkage,
         histories=histories,
+        releases=releases,
         missing_sources=missing,
         quarantine_warn_share=settings.quarantine_warn_share,
     )
@@ -424,5 +432,51 @@ def history_step(
         tell(stage, 2, 2)
         report = write_statistics_report(con, night, reports or settings.warehouse / "reports")
         return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
+    finally:
+        con.close()
+
+
+def publish_step(
+    settings: Settings,
+    night: dt.date,
+    *,
+    purposes: Sequence[str] | None = None,
+    asks: Sequence[TableAsk] | None = None,
+    reason: str | None = None,
+    due_only: bool = False,
+    reports: Path | None = None,
+) -> PublishSummary | None:
+    """Release the statistics of ``night`` under the purpose register (:func:`pipeline.publish.release.publish`)
+    and write the data team's report of each release. With ``due_only`` (the nightly run): only purposes whose
+    calendar day it is and that have no release for that day yet, and nothing when the night has no statistics.
+    Pseudonyms only; the key is not needed."""
+    from pipeline.publish.release import publish
+    from pipeline.publish.report import write_release_report
+    from privacy.register import load_register
+
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    register = load_register()
+    con = connect(settings.warehouse)
+    try:
+        if due_only:
+            computed = con.execute("SELECT count(*) FROM stat_migration_flows WHERE vintage = ?", [night]).fetchall()
+            if not computed[0][0]:
+                return None
+            done = {
+                p
+                for (p,) in con.execute(
+                    "SELECT DISTINCT purpose FROM release_ledger WHERE release_date = ?", [night]
+                ).fetchall()
+            }
+            purposes = [p.id for p in register.purposes if p.id not in done]
+            if not purposes:
+                return None
+        summary = publish(
+            con, register, night, settings.warehouse, purposes=purposes, asks=asks, reason=reason, due_only=due_only
+        )
+        for release in summary.released:
+            write_release_report(con, release, reports or settings.warehouse / REPORTS)
+        return summary
     finally:
         con.close()

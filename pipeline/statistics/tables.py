@@ -62,7 +62,13 @@ from pipeline.warehouse.tables import (
     STOCK_TABLE,
 )
 
-INPUT_TABLES = ("crossing_classification", "person_stays", "residence_permits", "linkage_clusters")
+INPUT_TABLES = (
+    "crossing_classification",
+    "person_stays",
+    "residence_permits",
+    "linkage_clusters",
+    "person_record_keys",
+)
 
 # The published measures of each table: what revisions compare.
 MEASURES: dict[str, tuple[str, ...]] = {
@@ -71,6 +77,9 @@ MEASURES: dict[str, tuple[str, ...]] = {
     STOCK_TABLE: ("residents",),
     OVERSTAYS_TABLE: ("overstays", *(column for _l, column, _lo, _hi in OVERSTAY_BANDS), "entries_without_visa"),
 }
+
+# Cell keys (the cell key method of disclosure control): the members' record keys summed modulo 2^32.
+CELL_KEY_MODULUS = 2**32
 
 _SCRATCH = ("st_crossings", "st_permits", "st_month_ends", "st_stock", "st_overstays")
 
@@ -97,6 +106,28 @@ def _age_band_sql(birth_year: str, year: str) -> str:
         f"CASE WHEN {birth_year} IS NULL OR {age} < 0 THEN 'unknown' WHEN {age} <= 14 THEN '0-14' "
         f"WHEN {age} <= 24 THEN '15-24' WHEN {age} <= 44 THEN '25-44' WHEN {age} <= 64 THEN '45-64' ELSE '65+' END"
     )
+
+
+def _age_5y_sql(birth_year: str, year: str) -> str:
+    """SQL for the five-year age group reached in ``year`` (``0-4`` ... ``80-84``, ``85+``); the coarser groups
+    a purpose may publish (ten-year groups, the broad bands) are unions of these."""
+    age = f"({year} - {birth_year})"
+    return (
+        f"CASE WHEN {birth_year} IS NULL OR {age} < 0 THEN 'unknown' WHEN {age} >= 85 THEN '85+' "
+        f"ELSE ({age} // 5 * 5)::VARCHAR || '-' || ({age} // 5 * 5 + 4)::VARCHAR END"
+    )
+
+
+def _record_key_sql(person: str) -> str:
+    """SQL for the record key of ``person`` (a person key): its secret key from ``person_record_keys``, joined
+    as ``rk``; a person without one (a permit not linked yet) gets a key from a hash of its id."""
+    return f"coalesce(rk.record_key::UBIGINT, hash({person}) % {CELL_KEY_MODULUS})"
+
+
+def _cell_key_sql(column: str, condition: str = "true") -> str:
+    """SQL aggregate: the sum, modulo 2^32, of ``column`` over the rows meeting ``condition`` (exact, whatever the
+    order of the rows, so the same members always give the same cell key)."""
+    return f"(coalesce(sum({column}) FILTER (WHERE {condition}), 0) % {CELL_KEY_MODULUS})::UBIGINT"
 
 
 def _unnest_sql(pairs: Sequence[tuple[str, str]], label: str, value: str) -> str:
@@ -139,15 +170,20 @@ def _flows(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
                    coalesce(direction = 'DEP' AND (long_term_migration OR (status = 'pending'
                        AND residence_before = 'RESIDENT' AND residence_after = 'NON_RESIDENT')), false) AS departure,
                    status = 'pending' AS pending,
-                   nationality, country_of_birth, sex, birth_year, authorization_category
-            FROM crossing_classification WHERE crossing_date <= $cutoff)
+                   nationality, country_of_birth, sex, birth_year, authorization_category,
+                   {_record_key_sql("c.person_key")} AS record_key
+            FROM crossing_classification c LEFT JOIN person_record_keys rk USING (person_key)
+            WHERE crossing_date <= $cutoff)
         SELECT strftime(crossing_date, '%Y-%m') AS month,
                coalesce(nationality, 'unknown') AS citizenship,
                coalesce(country_of_birth, 'unknown') AS country_of_birth,
                coalesce(sex, 'unknown') AS sex,
                {_age_band_sql("birth_year", "year(crossing_date)")} AS age_band,
+               {_age_5y_sql("birth_year", "year(crossing_date)")} AS age_5y,
                coalesce(authorization_category, 'none') AS authorization_category,
                count(*) FILTER (WHERE arrival) AS arrivals, count(*) FILTER (WHERE departure) AS departures,
+               {_cell_key_sql("record_key", "arrival")} AS arrivals_ck,
+               {_cell_key_sql("record_key", "departure")} AS departures_ck,
                count(*) FILTER (WHERE arrival AND pending) AS pending_arrivals,
                count(*) FILTER (WHERE departure AND pending) AS pending_departures,
                count(*) FILTER (WHERE pending) AS pending_crossings
@@ -156,9 +192,13 @@ def _flows(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
     )
     dimensions = [
         ("total", "'total'"),
-        *((name, name) for name in ("citizenship", "country_of_birth", "sex", "age_band", "authorization_category")),
+        *(
+            (name, name)
+            for name in ("citizenship", "country_of_birth", "sex", "age_band", "age_5y", "authorization_category")
+        ),
     ]
-    measures = """sum(arrivals)::BIGINT AS arrivals, sum(departures)::BIGINT AS departures,
+    measures = f"""sum(arrivals)::BIGINT AS arrivals, sum(departures)::BIGINT AS departures,
+        {_cell_key_sql("arrivals_ck")} AS arrivals_ck, {_cell_key_sql("departures_ck")} AS departures_ck,
         (sum(arrivals) - sum(departures))::BIGINT AS net_migration,
         sum(pending_arrivals)::BIGINT AS pending_arrivals, sum(pending_departures)::BIGINT AS pending_departures,
         sum(pending_crossings)::BIGINT AS pending_crossings,
@@ -170,12 +210,14 @@ def _flows(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
 def _first_permits(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
     # A permit whose record is missing from linkage_clusters is a person of its own.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE st_permits AS
+        f"""CREATE OR REPLACE TEMP TABLE st_permits AS
         SELECT issue_date AS day, reason, nationality, sex, birth_year,
-               date_sub('month', coalesce(valid_from, issue_date), valid_until + 1) AS months, valid_until
+               date_sub('month', coalesce(valid_from, issue_date), valid_until + 1) AS months, valid_until,
+               {_record_key_sql("person")} AS record_key
         FROM (SELECT p.*, coalesce(c.person_key, 'permit:' || p.record_id) AS person
               FROM residence_permits p LEFT JOIN linkage_clusters c ON c.source = 'permit' AND c.record_id = p.record_id
-              WHERE p.issue_date <= $cutoff)
+              WHERE p.issue_date <= $cutoff) f
+        LEFT JOIN person_record_keys rk ON rk.person_key = f.person
         QUALIFY row_number() OVER (PARTITION BY person ORDER BY issue_date, record_id) = 1""",
         {"cutoff": params["cutoff"]},
     )
@@ -191,8 +233,9 @@ def _first_permits(con: duckdb.DuckDBPyConnection, params: dict[str, object]) ->
         ("citizenship", "coalesce(nationality, 'unknown')"),
         ("sex", "coalesce(sex, 'unknown')"),
         ("age_band", _age_band_sql("birth_year", "year(day)")),
+        ("age_5y", _age_5y_sql("birth_year", "year(day)")),
     ]
-    measures = "count(*) AS first_permits, 'final' AS figure"
+    measures = f"count(*) AS first_permits, {_cell_key_sql('record_key')} AS first_permits_ck, 'final' AS figure"
     _insert(con, PERMITS_TABLE, _cube_sql("st_permits", _calendar("day"), dimensions, measures), params)
 
 
@@ -209,14 +252,17 @@ def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -
     # the status on a day is that of the last crossing on or before it; of two crossings on the same day the
     # earlier (lower seq) decides nothing. Persons count from their first crossing on.
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE st_stock AS
+        f"""CREATE OR REPLACE TEMP TABLE st_stock AS
         WITH deciding AS (
             SELECT crossing_date AS since,
                    lead(crossing_date, 1, DATE '9999-12-31') OVER (PARTITION BY person_key ORDER BY seq) AS until,
-                   residence_after = 'RESIDENT' AS resident, status = 'pending' AS pending, nationality
-            FROM crossing_classification WHERE crossing_date <= $cutoff)
+                   residence_after = 'RESIDENT' AS resident, status = 'pending' AS pending, nationality,
+                   {_record_key_sql("c.person_key")} AS record_key
+            FROM crossing_classification c LEFT JOIN person_record_keys rk USING (person_key)
+            WHERE crossing_date <= $cutoff)
         SELECT m.month, m.reference_date, coalesce(d.nationality, 'unknown') AS citizenship,
                count(*) FILTER (WHERE d.resident) AS residents,
+               {_cell_key_sql("d.record_key", "d.resident")} AS residents_ck,
                count(*) FILTER (WHERE d.resident AND d.pending) AS pending_residents,
                count(*) FILTER (WHERE d.pending) AS pending_persons
         FROM deciding d JOIN st_month_ends m ON m.reference_date >= d.since AND m.reference_date < d.until
@@ -225,7 +271,8 @@ def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -
         {"cutoff": params["cutoff"], "host": params["host"]},
     )
     dimensions = [("total", "'total'"), ("citizenship", "citizenship")]
-    measures = """max(reference_date) AS reference_date, sum(residents)::BIGINT AS residents,
+    measures = f"""max(reference_date) AS reference_date, sum(residents)::BIGINT AS residents,
+        {_cell_key_sql("residents_ck")} AS residents_ck,
         sum(pending_residents)::BIGINT AS pending_residents, sum(pending_persons)::BIGINT AS pending_persons,
         CASE WHEN sum(pending_persons) > 0 THEN 'provisional' ELSE 'final' END AS figure"""
     _insert(con, STOCK_TABLE, _cube_sql("st_stock", [("month", "month")], dimensions, measures), params)
@@ -233,7 +280,8 @@ def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -
         con,
         STOCK_TABLE,
         """SELECT m.month AS period, 'month' AS period_type, 'total' AS dimension, 'total' AS category,
-                  m.reference_date, 0 AS residents, 0 AS pending_residents, 0 AS pending_persons, 'final' AS figure
+                  m.reference_date, 0 AS residents, 0 AS residents_ck, 0 AS pending_residents, 0 AS pending_persons,
+                  'final' AS figure
            FROM st_month_ends m ANTI JOIN st_stock s USING (month)""",
         params,
     )
@@ -241,13 +289,15 @@ def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -
 
 def _overstays(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
     con.execute(
-        """CREATE OR REPLACE TEMP TABLE st_overstays AS
+        f"""CREATE OR REPLACE TEMP TABLE st_overstays AS
+        WITH stays AS (SELECT s.*, {_record_key_sql("s.person_key")} AS record_key
+                       FROM person_stays s LEFT JOIN person_record_keys rk USING (person_key))
         SELECT overstay_start AS day, nationality, true AS overstay, overstay_days,
-               departure_date IS NULL AND end_date >= $cutoff AS open, false AS entry
-        FROM person_stays WHERE overstay_days > 0 AND overstay_start <= $cutoff
+               departure_date IS NULL AND end_date >= $cutoff AS open, false AS entry, record_key
+        FROM stays WHERE overstay_days > 0 AND overstay_start <= $cutoff
         UNION ALL
-        SELECT arrival_date, nationality, false, NULL, false, true
-        FROM person_stays WHERE entry_without_visa AND visa_required AND arrival_date <= $cutoff""",
+        SELECT arrival_date, nationality, false, NULL, false, true, record_key
+        FROM stays WHERE entry_without_visa AND visa_required AND arrival_date <= $cutoff""",
         {"cutoff": params["cutoff"]},
     )
     bands = ", ".join(
@@ -257,6 +307,8 @@ def _overstays(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> Non
         for _label, column, low, high in OVERSTAY_BANDS
     )
     measures = f"""count(*) FILTER (WHERE overstay) AS overstays, {bands},
+        {_cell_key_sql("record_key", "overstay")} AS overstays_ck,
+        {_cell_key_sql("record_key", "entry")} AS entries_without_visa_ck,
         count(*) FILTER (WHERE open) AS open_overstays, count(*) FILTER (WHERE entry) AS entries_without_visa,
         CASE WHEN bool_or(open) THEN 'provisional' ELSE 'final' END AS figure"""
     dimensions = [("total", "'total'"), ("citizenship", "coalesce(nationality, 'unknown')")]

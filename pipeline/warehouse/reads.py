@@ -35,6 +35,13 @@ STATUS_QUERIES = (
         "WHERE reprocessed_at IS NULL ORDER BY partition_date, source, file",
     ),
     (
+        "latest release per purpose (migralink publish)",
+        "SELECT purpose, audience, release_date AS released, count(*) AS tables, sum(cells) AS cells, "
+        "sum(suppressed) AS withheld, any_value(method) AS method, bool_or(off_calendar) AS off_calendar "
+        "FROM release_ledger GROUP BY purpose, audience, release_id, release_date "
+        "QUALIFY row_number() OVER (PARTITION BY purpose ORDER BY max(released_at) DESC) = 1 ORDER BY purpose",
+    ),
+    (
         "schema",
         "SELECT component, max(version) AS version, max(applied_at) AS migrated FROM meta_schema GROUP BY 1 ORDER BY 1",
     ),

@@ -8,7 +8,9 @@
 * histories (:mod:`pipeline.histories`): ``crossing_classification``, ``person_stays``, ``stay_authorizations``,
   ``crossing_vintages``, ``history_runs``;
 * statistics (:mod:`pipeline.statistics`): ``stat_migration_flows``, ``stat_first_permits``,
-  ``stat_resident_stock``, ``stat_overstays``, ``stat_revisions``.
+  ``stat_resident_stock``, ``stat_overstays``, ``stat_revisions``;
+* publishing (:mod:`pipeline.publish`): ``release_ledger``, ``release_cells``, ``release_refusals``;
+* minimization (:mod:`pipeline.ingest.minimization`): ``meta_minimization``.
 
 Migrations are never edited once released; a change to a table is a new :class:`~privacy.schema.Migration` at
 the end of :data:`PIPELINE`.
@@ -144,6 +146,36 @@ LINKAGE_RUNS_DDL = """CREATE TABLE IF NOT EXISTS linkage_runs (
     night DATE NOT NULL, finished_at TIMESTAMP NOT NULL, records BIGINT NOT NULL, persons BIGINT NOT NULL,
     review_pairs_queued BIGINT NOT NULL)"""
 
+# Publishing (pipeline.publish): everything released, cell by cell, and every request refused.
+RELEASE_DDL = (
+    """CREATE TABLE IF NOT EXISTS release_ledger (
+        release_id VARCHAR NOT NULL, purpose VARCHAR NOT NULL, audience VARCHAR NOT NULL,
+        table_name VARCHAR NOT NULL, release_date DATE NOT NULL, released_at TIMESTAMP NOT NULL,
+        vintage DATE NOT NULL, cutoff DATE NOT NULL, register_version VARCHAR NOT NULL,
+        register_sha256 VARCHAR NOT NULL, method VARCHAR NOT NULL, parameters JSON NOT NULL, cells BIGINT NOT NULL,
+        suppressed BIGINT NOT NULL, perturbed BIGINT NOT NULL, mean_abs_deviation DOUBLE NOT NULL,
+        budget_spent VARCHAR, budget_period VARCHAR, file VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+        off_calendar BOOLEAN NOT NULL, reason VARCHAR, by_user VARCHAR NOT NULL,
+        PRIMARY KEY (release_id, table_name))""",
+    """CREATE TABLE IF NOT EXISTS release_cells (
+        release_id VARCHAR NOT NULL, purpose VARCHAR NOT NULL, table_name VARCHAR NOT NULL, measure VARCHAR NOT NULL,
+        period_type VARCHAR NOT NULL, period VARCHAR NOT NULL, dimension VARCHAR NOT NULL, category VARCHAR NOT NULL,
+        released BIGINT, conf_status VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS release_refusals (
+        refused_at TIMESTAMP NOT NULL, purpose VARCHAR NOT NULL, asked VARCHAR NOT NULL, reason VARCHAR NOT NULL,
+        by_user VARCHAR NOT NULL)""",
+)
+
+# The cell key of each published count (pipeline.statistics.tables: its members' record keys summed mod 2^32).
+CELL_KEY_COLUMNS = (
+    ("stat_migration_flows", "arrivals_ck"),
+    ("stat_migration_flows", "departures_ck"),
+    ("stat_first_permits", "first_permits_ck"),
+    ("stat_resident_stock", "residents_ck"),
+    ("stat_overstays", "overstays_ck"),
+    ("stat_overstays", "entries_without_visa_ck"),
+)
+
 RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
 
 
@@ -193,6 +225,10 @@ PIPELINE = Component(
         STOCK_TABLE,
         OVERSTAYS_TABLE,
         REVISIONS_TABLE,
+        "release_ledger",
+        "release_cells",
+        "release_refusals",
+        "meta_minimization",
     ),
     migrations=(
         Migration(
@@ -228,6 +264,25 @@ PIPELINE = Component(
                     source VARCHAR NOT NULL, partition_date DATE NOT NULL, reason VARCHAR NOT NULL,
                     by_user VARCHAR NOT NULL, records_before BIGINT NOT NULL, records_after BIGINT NOT NULL,
                     reprocessed_at TIMESTAMP NOT NULL, run_id VARCHAR NOT NULL)""",
+            ),
+        ),
+        Migration(
+            6,
+            "cell keys of the statistics' counts (disclosure control; NULL in vintages computed before)",
+            tuple(
+                f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} UBIGINT" for table, column in CELL_KEY_COLUMNS
+            ),
+        ),
+        Migration(7, "the release ledger, released cells and refused requests", RELEASE_DDL),
+        Migration(
+            8,
+            "contract columns dropped at ingest (minimization) and stored again",
+            (
+                """CREATE TABLE IF NOT EXISTS meta_minimization (
+                    run_id VARCHAR NOT NULL, run_date DATE NOT NULL, source VARCHAR NOT NULL,
+                    column_name VARCHAR NOT NULL, action VARCHAR NOT NULL, why VARCHAR NOT NULL,
+                    register_version VARCHAR NOT NULL, register_sha256 VARCHAR NOT NULL,
+                    recorded_at TIMESTAMP NOT NULL)""",
             ),
         ),
     ),

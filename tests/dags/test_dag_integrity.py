@@ -33,7 +33,8 @@ EXPECTED_TASKS = {
         "ingest_partitions": {"begin_night"},
         "link_persons": {"ingest_partitions"},
         "classify_crossings": {"link_persons"},
-        "commit_night": {"classify_crossings"},
+        "publish_releases": {"classify_crossings"},
+        "commit_night": {"publish_releases"},
     },
 }
 # Imports a DAG file must not trigger when it is parsed (the library pulls them in inside task bodies).
@@ -109,9 +110,10 @@ def test_dag_definition(dag_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch) -> None:
     dag = parse(DAGS / "migration_nightly.py", monkeypatch).dags["migration_nightly"]
-    from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_STATISTICS
+    from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_RELEASES, MIGRALINK_STATISTICS
 
     assert dag.schedule == "0 2 * * *"
+    assert dag.task_dict["publish_releases"].outlets == [MIGRALINK_RELEASES]
     assert dag.task_dict["ingest_partitions"].outlets == [MIGRALINK_RECORDS]
     assert dag.task_dict["link_persons"].outlets == [MIGRALINK_PERSONS]
     assert dag.task_dict["classify_crossings"].outlets == [MIGRALINK_STATISTICS]

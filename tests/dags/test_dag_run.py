@@ -106,6 +106,7 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
             "ingest_partitions": "success",
             "link_persons": "success",
             "classify_crossings": "success",
+            "publish_releases": "success",
             "commit_night": "success",
         },
     }
@@ -160,6 +161,7 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
             "ingest_partitions": "upstream_failed",
             "link_persons": "upstream_failed",
             "classify_crossings": "upstream_failed",
+            "publish_releases": "upstream_failed",
             "commit_night": "upstream_failed",
         },
     }

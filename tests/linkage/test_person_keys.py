@@ -78,3 +78,30 @@ def test_records_not_relinked_tonight_keep_their_keys(con: duckdb.DuckDBPyConnec
     night(con, {"r3": "a"}, NIGHT2)
     after = keys(con)
     assert after["r1"] == before["r1"] and after["r2"] == before["r2"] and after["r3"] not in before.values()
+
+
+def record_keys(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Each record's record key, through its person key."""
+    return dict(
+        con.execute(
+            "SELECT p.record_id, r.record_key FROM person_keys p JOIN person_record_keys r USING (person_key)"
+        ).fetchall()
+    )
+
+
+def test_record_keys_follow_the_person_keys_through_merges_and_splits(con: duckdb.DuckDBPyConnection) -> None:
+    """Every person key gets a random 32-bit record key once; a merge keeps the surviving key's, a split-off part
+    gets a new one, and nothing else changes (so the same persons keep the same cell keys)."""
+    night(con, {"r1": "a", "r2": "a", "r3": "b", "r4": "c"}, NIGHT1)
+    first = record_keys(con)
+    assert set(first) == {"r1", "r2", "r3", "r4"} and first["r1"] == first["r2"]
+    assert len({first["r1"], first["r3"], first["r4"]}) == 3 and all(0 <= k < 2**32 for k in first.values())
+    night(con, {"r1": "m", "r2": "m", "r3": "m", "r4": "c"}, NIGHT2)  # r3 merges into r1's person
+    merged = record_keys(con)
+    assert merged == first | {"r3": first["r1"]}
+    night(con, {"r1": "m", "r2": "s", "r3": "m", "r4": "c"}, NIGHT2 + dt.timedelta(days=1))  # r2 splits off
+    split = record_keys(con)
+    assert split["r1"] == split["r3"] == first["r1"] and split["r4"] == first["r4"]
+    assert split["r2"] not in (first["r1"], first["r4"])
+    drawn = con.execute("SELECT count(*), count(DISTINCT person_key) FROM person_record_keys").fetchall()[0]
+    assert drawn[0] == drawn[1] == 4  # a, b (merged away, kept), c, and the split-off part

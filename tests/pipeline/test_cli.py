@@ -295,3 +295,47 @@ def test_counts_agree_with_their_nouns() -> None:
 
     assert [count(1, "pair"), count(0, "pair"), count(1_234, "person")] == ["1 pair", "0 pairs", "1,234 persons"]
     assert [count(1, "entry", "entries"), count(2, "entry", "entries")] == ["1 entry", "2 entries"]
+
+
+def test_retention_purge_longer_than_the_register_is_one_line_and_writes_nothing(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MIGRALINK_PURPOSES", raising=False)
+    monkeypatch.delenv("MIGRALINK_RETENTION_DAYS", raising=False)
+    argv = ["retention", "purge", "--landing", str(landing), "--warehouse", str(tmp_path / "wh")]
+    assert main([*argv, "--retention-days", "400"]) == 1
+    assert one_line_error(capsys) == (
+        "migralink: error: --retention-days 400 is longer than the register's 90 days for landing files "
+        "(purposes public-migration-statistics, internal-monitoring, register 2026.11.1); a setting may only "
+        "shorten it"
+    )
+    monkeypatch.setenv("MIGRALINK_RETENTION_DAYS", "120")
+    assert main(argv) == 1
+    assert "error: MIGRALINK_RETENTION_DAYS 120 is longer than the register's 90 days" in one_line_error(capsys)
+    assert not (tmp_path / "wh").exists()
+
+
+def test_retention_purge_says_which_period_applied_and_where_it_came_from(
+    landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline.warehouse.connection import connect
+
+    monkeypatch.delenv("MIGRALINK_PURPOSES", raising=False)
+    monkeypatch.delenv("MIGRALINK_RETENTION_DAYS", raising=False)
+    connect(tmp_path / "wh").close()
+    from tests.pipeline.test_retention import purge_argv
+
+    argv = purge_argv(landing, tmp_path / "wh")
+    assert main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "retention: 90 days for landing files, from the purpose register 2026.11.1 (landing_days of purposes "
+        "public-migration-statistics, internal-monitoring)",
+        "removed 0 partitions dated before 2024-01-02 (0 files, 0 bytes)",
+    ]
+    config = tmp_path / "migralink.toml"
+    config.write_text("retention_days = 7\n")
+    assert main([*argv, "--config", str(config), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "retention: 7 days for landing files, from retention_days in the config file (the purpose register "
+        "2026.11.1 allows up to 90)"
+    )

@@ -16,15 +16,21 @@ from pipeline.cli.ops import retention_app
 from pipeline.errors import ConfigError
 from pipeline.ingest import retention as retention_module
 from pipeline.ingest.load import ingest
-from pipeline.ingest.retention import RetentionError, purge_landing, restore_archive
+from pipeline.ingest.retention import RetentionError, landing_retention, purge_landing, restore_archive
 from pipeline.nightly.settings import load_settings
 from pipeline.warehouse.connection import connect
 from privacy.errors import InvalidCiphertext, KeyMismatchError
 from privacy.keys import Keyring
+from privacy.register import DEFAULT_PATH, load_register
 from tests.conftest import WriteCsv, row
 
 TODAY = dt.date(2024, 4, 1)  # with 30 days of retention, partitions dated before 2024-03-02 may go
 OLD = ["border/2024-01-01", "visa/2024-01-02"]
+
+
+def purge_argv(landing: Path, warehouse: Path, today: str = "2024-04-01") -> list[str]:
+    """``retention purge`` of ``landing`` against ``warehouse``, counting from ``today``."""
+    return ["retention", "purge", "--landing", str(landing), "--warehouse", str(warehouse), "--today", today]
 
 
 @pytest.fixture
@@ -223,20 +229,12 @@ def test_cli_purge_dry_run_then_purge(
     monkeypatch.setenv("MIGRALINK_RETENTION_DAYS", "30")
     app = typer.Typer()
     app.add_typer(retention_app, name="retention")
-    args = [
-        "retention",
-        "purge",
-        "--landing",
-        str(landing),
-        "--warehouse",
-        str(tmp_path / "wh"),
-        "--today",
-        "2024-04-01",
-    ]
+    args = purge_argv(landing, tmp_path / "wh")
     runner = CliRunner()
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert "would remove 2 partitions dated before 2024-03-02" in dry.output
+    assert "retention: 30 days for landing files, from MIGRALINK_RETENTION_DAYS (the purpose register" in dry.output
     assert len(partitions(landing)) == 4
     done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
@@ -245,3 +243,97 @@ def test_cli_purge_dry_run_then_purge(
         and "kept 1 partitions past retention that are not processed" in done.output
     )
     assert len(partitions(landing)) == 2
+
+
+PURPOSES = ("purposes public-migration-statistics, internal-monitoring", "register 2026.11.1")
+
+
+def register_with_landing_days(tmp_path: Path, days: int) -> Path:
+    """The default purpose register with every purpose keeping landing files ``days`` days."""
+    path = tmp_path / "purposes.toml"
+    path.write_text(DEFAULT_PATH.read_text(encoding="utf-8").replace("landing_days = 90", f"landing_days = {days}"))
+    return path
+
+
+LANDING_RETENTION = [
+    # (id, days asked for, days applied or the refusal)
+    ("no setting: the register's period", None, 90),
+    ("a shorter setting", 30, 30),
+    ("the register's own period", 90, 90),
+    (
+        "a longer setting is refused",
+        400,
+        "retention_days 400 is longer than the register's 90 days for landing files "
+        f"({PURPOSES[0]}, {PURPOSES[1]}); a setting may only shorten it",
+    ),
+    ("zero is refused", 0, "retention_days must be at least 1 (got 0)"),
+]
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"), [c[1:] for c in LANDING_RETENTION], ids=[c[0] for c in LANDING_RETENTION]
+)
+def test_landing_retention_follows_the_register_and_a_setting_may_only_shorten_it(
+    requested: int | None, expected: int | str
+) -> None:
+    register = load_register(DEFAULT_PATH)
+    if isinstance(expected, str):
+        with pytest.raises(RetentionError) as caught:
+            landing_retention(register, requested)
+        assert str(caught.value) == expected
+    else:
+        assert landing_retention(register, requested).days == expected
+
+
+def test_without_a_setting_the_register_period_applies(
+    con: duckdb.DuckDBPyConnection, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MIGRALINK_PURPOSES", raising=False)
+    summary = purge_landing(con, landing, today=TODAY)  # 90 days: partitions dated before 2024-01-02 may go
+    assert (summary.cutoff, summary.retention_days) == ("2024-01-02", 90)
+    assert summary.retention_source == f"the purpose register 2026.11.1 (landing_days of {PURPOSES[0]})"
+    assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == ["border/2024-01-01"]
+
+
+def test_a_setting_longer_than_the_register_is_refused_and_nothing_is_removed(
+    con: duckdb.DuckDBPyConnection, landing: Path, ring: Keyring, tmp_path: Path
+) -> None:
+    before = tree(landing)
+    with pytest.raises(RetentionError, match=r"^retention_days 91 is longer than the register's 90 days"):
+        purge_landing(con, landing, retention_days=91, today=TODAY, archive=tmp_path / "archive", ring=ring)
+    assert tree(landing) == before
+    assert not (tmp_path / "archive").exists()
+    assert con.execute("SELECT count(*) FROM meta_retention").fetchone() == (0,)
+
+
+def test_the_register_named_by_migralink_purposes_sets_the_period(
+    con: duckdb.DuckDBPyConnection, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MIGRALINK_PURPOSES", str(register_with_landing_days(tmp_path, 30)))
+    with pytest.raises(RetentionError, match="longer than the register's 30 days"):
+        purge_landing(con, landing, retention_days=31, today=TODAY)
+    summary = purge_landing(con, landing, today=TODAY)
+    assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == OLD
+    assert summary.retention_days == 30
+
+
+def test_cli_purge_uses_the_register_period_without_a_setting(
+    con: duckdb.DuckDBPyConnection, landing: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con.close()
+    monkeypatch.delenv("MIGRALINK_RETENTION_DAYS", raising=False)
+    monkeypatch.setenv("MIGRALINK_PURPOSES", str(register_with_landing_days(tmp_path, 30)))
+    app = typer.Typer()
+    app.add_typer(retention_app, name="retention")
+    args = purge_argv(landing, tmp_path / "wh")
+    done = CliRunner().invoke(app, [*args, "--dry-run"])
+    assert done.exit_code == 0, done.output
+    assert (
+        "retention: 30 days for landing files, from the purpose register 2026.11.1 (landing_days of "
+        f"{PURPOSES[0]})" in done.output
+    )
+    assert "would remove 2 partitions dated before 2024-03-02" in done.output
+    longer = CliRunner().invoke(app, [*args, "--retention-days", "60"])
+    assert isinstance(longer.exception, RetentionError)
+    assert str(longer.exception).startswith("--retention-days 60 is longer than the register's 30 days")
+    assert len(partitions(landing)) == 4
