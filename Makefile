@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "installing a Java runtime for the Spark backend test"; \
 	  apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null \
 	  || echo "no Java runtime: the Spark parity test will be skipped"; }
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests of the HTML reports"; \
+	  apt-get update -qq && apt-get install -y -qq chromium >/dev/null \
+	  || echo "no chromium: the browser tests of the HTML reports will be skipped"; }
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 

@@ -22,7 +22,8 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
 1. `check_key`: load the secret key and, when the warehouse exists, verify it is the key the warehouse was
    built with. Fails before any data are read.
 2. `begin_night`: check the warehouse can be written, put back a night that ended failed, snapshot the
-   warehouse. From here to `commit_night` the night is one unit (`pipeline.nightly.unit`).
+   warehouse, and append `run_started` (with the DAG run id) to the privacy log. From here to `commit_night` the
+   night is one unit (`pipeline.nightly.unit`).
 3. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
    `migralink_records`.
 4. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
@@ -33,7 +34,8 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
    statistics report; updates `migralink_statistics`. Pseudonyms only.
 6. `publish_releases`: release the statistics of the purposes whose calendar day it is (purpose register,
    disclosure control, SDMX-CSV files and manifest, release ledger); updates `migralink_releases`.
-7. `commit_night`: publish the night's staged reports and drop the snapshot.
+7. `commit_night`: append `run_finished` to the privacy log and sign its tree head, publish the night's staged
+   reports and drop the snapshot.
 
 A task that fails is retried, or can be cleared and re-run: each step commits on its own and is idempotent.
 A run that ends failed keeps its snapshot; the next run (or this run cleared as a whole) puts the warehouse
@@ -120,10 +122,13 @@ def migration_nightly() -> None:
     @task
     def begin_night(**context: Any) -> dict[str, object]:
         """Open the night as one unit: snapshot the warehouse (put back a failed night's first)."""
+        from pipeline.nightly.steps import start_run_step
         from pipeline.nightly.unit import begin_night as begin
 
         with _fail_fast_on_permanent_errors():
-            staging = begin(_settings(context["params"]).warehouse)
+            settings = _settings(context["params"])
+            staging = begin(settings.warehouse)
+            start_run_step(settings, _run_date(context), "migration_nightly", dag_run_id=str(context["run_id"]))
         return {"staging": str(staging)}
 
     @task(outlets=[MIGRALINK_RECORDS])
@@ -183,10 +188,14 @@ def migration_nightly() -> None:
     @task
     def commit_night(**context: Any) -> dict[str, object]:
         """Close the night: every step committed; publish its reports and drop the snapshot."""
+        from pipeline.nightly.steps import finish_run_step
         from pipeline.nightly.unit import commit_night as commit
 
-        published = commit(_settings(context["params"]).warehouse)
-        return {"reports": [path.name for path in published]}
+        with _fail_fast_on_permanent_errors():
+            settings = _settings(context["params"])
+            tree_size = finish_run_step(settings, "migration_nightly")
+            published = commit(settings.warehouse)
+        return {"reports": [path.name for path in published], "signed_tree_size": tree_size}
 
     (
         check_key()

@@ -21,6 +21,7 @@ import duckdb
 
 from linkage.errors import ReviewError
 from linkage.schema import REVIEW_DECISIONS_TABLE, ensure_schema
+from privacy.audit.log import append as audit
 from privacy.sql import quote_identifier
 
 DECISIONS = ("accepted", "rejected")
@@ -157,6 +158,7 @@ def _record(
         f"INSERT INTO {REVIEW_DECISIONS_TABLE} SELECT unnest(?::VARCHAR[]), ?, ?, ?, ?",
         [pair_ids, decision, reviewer, at, reason],
     )
+    audit(con, "review_decision", decision=decision, pairs=len(pair_ids), reviewer=reviewer, reason_given=bool(reason))
 
 
 def decision_log(con: duckdb.DuckDBPyConnection, pair_id: str | None = None) -> list[tuple[object, ...]]:

@@ -141,5 +141,8 @@ LINKAGE = Component(
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Bring linkage's tables up to date on a database that is not a migrated warehouse (a scratch or test
-    database); on a warehouse opened by the pipeline this is a no-op. Runs in the caller's transaction, if any."""
-    apply_migrations(con, [LINKAGE], transactional=False)
+    database), with the privacy log its steps append to; on a warehouse opened by the pipeline this is a no-op.
+    Runs in the caller's transaction, if any."""
+    from privacy.audit.log import AUDIT
+
+    apply_migrations(con, [AUDIT, LINKAGE], transactional=False)

@@ -50,6 +50,21 @@ def connect_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.
 
 
 @contextlib.contextmanager
+def writing_warehouse(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """:func:`connect_warehouse` for a command that changes the warehouse: when the block succeeds and the log's
+    signing key is configured (``audit_key_file``, or the key file beside which it lies), the privacy log's entries
+    it appended are signed (a new tree head) before the warehouse is closed; otherwise the next night signs them."""
+    from pipeline.audit.trail import seal_if_configured
+
+    con = connect_warehouse(settings)
+    try:
+        yield con
+        seal_if_configured(settings, con)
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
 def open_warehouse(settings: Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """:func:`connect_warehouse` for the length of a ``with`` block."""
     con = connect_warehouse(settings, read_only=read_only)

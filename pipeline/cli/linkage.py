@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, WarehouseOpt, connect_warehouse, console, count, open_warehouse
+from pipeline.cli.common import (
+    ConfigOpt,
+    WarehouseOpt,
+    connect_warehouse,
+    console,
+    count,
+    open_warehouse,
+    writing_warehouse,
+)
 from pipeline.errors import PipelineError
 from pipeline.nightly.settings import load_settings
 
@@ -76,14 +84,11 @@ def _decide(
     from linkage import ReviewError, decide
     from pipeline.warehouse.connection import transaction
 
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
-        with transaction(con):
+        with writing_warehouse(load_settings(config, warehouse=warehouse)) as con, transaction(con):
             n = decide(con, pair_ids, decision, reviewer=reviewer or getpass.getuser(), at=dt.datetime.now(dt.UTC))
     except ReviewError as exc:
         raise PipelineError(str(exc)) from None
-    finally:
-        con.close()
     out.print(f"{decision} {count(n, 'pair')}; the next night's linkage applies the decision")
 
 
@@ -119,16 +124,13 @@ def review_undo(
     from linkage import ReviewError, undo_decisions
     from pipeline.warehouse.connection import transaction
 
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
     try:
-        with transaction(con):
+        with writing_warehouse(load_settings(config, warehouse=warehouse)) as con, transaction(con):
             undone = undo_decisions(
                 con, pair_ids, reviewer=reviewer or getpass.getuser(), reason=reason, at=dt.datetime.now(dt.UTC)
             )
     except ReviewError as exc:
         raise PipelineError(str(exc)) from None
-    finally:
-        con.close()
     was = ", ".join(f"{pair} (was {decision})" for pair, decision in undone.items())
     out.print(f"undid {count(len(undone), 'decision')}: {was}; the pairs wait for review again")
 

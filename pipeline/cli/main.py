@@ -18,16 +18,17 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli.audit import audit_app
 from pipeline.cli.common import (
     ConfigOpt,
     LandingOpt,
     WarehouseOpt,
-    connect_warehouse,
     console,
     count,
     open_warehouse,
     parse_date,
     parse_optional_date,
+    writing_warehouse,
 )
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
@@ -55,6 +56,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(review_app, name="review")
 app.add_typer(export_app, name="export")
 app.add_typer(model_app, name="model")
+app.add_typer(audit_app, name="audit")
 
 # Exit codes (stable, documented in docs/operations.md): 0 the night is complete, 1 error, 2 usage, 3 held by a
 # quality gate (reserved until the gates exist), 4 complete with warnings the operator must see.
@@ -105,7 +107,9 @@ def progress_bar(enabled: bool = True) -> Iterator[StepProgress | None]:
 
 @keys_app.command("init")
 def keys_init(key_file: Annotated[Path, typer.Option("--key-file", help="Where to write the new key.")]) -> None:
-    """Create a new secret key file (mode 0600); refuses to overwrite an existing one."""
+    """Create a new secret key file (mode 0600) and, beside it, the privacy log's signing key; refuses to
+    overwrite an existing key file."""
+    from privacy.audit.heads import key_id, new_signing_key_file
     from privacy.keys import write_new_key_file
 
     ring = write_new_key_file(key_file)
@@ -113,6 +117,13 @@ def keys_init(key_file: Annotated[Path, typer.Option("--key-file", help="Where t
         f"created key file {key_file} (key id {ring.key_id}, version {ring.active_version}, "
         f"fingerprint {ring.fingerprint()}); keep it secret and backed up"
     )
+    signing = Path(f"{key_file}.audit.pem")
+    if not signing.exists():
+        private = new_signing_key_file(signing)
+        out.print(
+            f"created the privacy log's signing key {signing} (key {key_id(private.public_key())[:16]}); give its "
+            "public key to the auditors: migralink audit public-key"
+        )
 
 
 @keys_app.command("rotate")
@@ -141,12 +152,8 @@ def keys_rekey(
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
     assert settings.key_file is not None
     ring = FileKeyProvider(settings.key_file).load()
-    con = connect_warehouse(settings)
-    try:
-        with progress_bar(not quiet) as bar:
-            summary = rekey_warehouse(con, ring, progress=bar)
-    finally:
-        con.close()
+    with writing_warehouse(settings) as con, progress_bar(not quiet) as bar:
+        summary = rekey_warehouse(con, ring, progress=bar)
     if summary.nothing_to_do:
         out.print(f"nothing to do: the warehouse already uses key version {summary.to_version}")
         return
@@ -205,14 +212,11 @@ def keys_retire(
     ring = FileKeyProvider(settings.key_file).load()
     if version == ring.active_version:
         raise KeyringError(f"key version {version} is the active version and cannot be retired")
-    con = connect_warehouse(settings)
-    try:
+    with writing_warehouse(settings) as con:
         check_key(con, ring)
         with transaction(con):
             retire_check(con, version)
             retire_key_version(settings.key_file, version)
-    finally:
-        con.close()
     out.print(f"key version {version} retired from {settings.key_file} and the warehouse")
 
 

@@ -18,7 +18,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipeline.cli.common import ConfigOpt, LandingOpt, WarehouseOpt, console, count, open_warehouse, parse_date
+from pipeline.cli.common import (
+    ConfigOpt,
+    LandingOpt,
+    WarehouseOpt,
+    console,
+    count,
+    open_warehouse,
+    parse_date,
+    writing_warehouse,
+)
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
@@ -183,7 +192,7 @@ def retention_purge(
     period = landing_retention(register, settings.retention_days, given_as=given_as)  # refused before anything runs
     out.print(f"retention: {count(period.days, 'day')} for landing files, from {period.source}")
     ring = _ring(settings) if settings.landing_archive is not None else None
-    with open_warehouse(settings) as con:
+    with open_warehouse(settings) if dry_run else writing_warehouse(settings) as con:
         summary = purge_landing(
             con,
             settings.landing,
@@ -220,7 +229,7 @@ def retention_restore(
     settings = _settings(config, landing=landing, warehouse=warehouse, key_file=key_file).require("landing")
     assert settings.landing is not None
     ring = _ring(settings)
-    with open_warehouse(settings) as con:
+    with writing_warehouse(settings) as con:
         action = restore_archive(file, settings.landing, ring=ring, con=con)
     out.print(
         f"restored {action.source}/{action.partition_date} ({action.files:,} files, {action.bytes:,} bytes) "

@@ -32,6 +32,7 @@ from pipeline.ingest.minimization import record as record_minimization
 from pipeline.ingest.validate import checked_rows_sql
 from pipeline.warehouse.connection import check_key, registered, transaction
 from pipeline.warehouse.tables import RECORD_TABLES
+from privacy.audit.log import append as audit
 from privacy.keys import Keyring
 from privacy.register import Register, load_register
 from privacy.sealing import Sealer
@@ -167,6 +168,9 @@ def ingest(
         summary.partitions = _record_partitions(con, pending, files, summary.run_id)
         summary.stored_again = record_minimization(con, decisions, summary.run_id, run_date, register)
         summary.dropped_columns = [f"{d.source}.{d.column}: {d.why}" for d in dropped(decisions)]
+        _audit_ingest(
+            con, summary, ring, token_version, [f"{d.source}.{d.column}" for d in dropped(decisions)], register
+        )
         summary.quarantine_reasons = dict(
             con.execute(
                 "SELECT reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY reason ORDER BY 2 DESC",
@@ -187,6 +191,50 @@ def ingest(
         if progress:
             progress("checking and storing", len(SOURCES), len(SOURCES))
     return summary
+
+
+def _audit_ingest(
+    con: duckdb.DuckDBPyConnection,
+    summary: IngestSummary,
+    ring: Keyring,
+    token_version: int,
+    dropped_columns: list[str],
+    register: Register,
+) -> None:
+    """The privacy log's entries of an ingest (in its transaction): partitions read, rows quarantined by reason,
+    columns not stored, records pseudonymized with which key version. Counts and names only."""
+    reasons: dict[str, dict[str, int]] = {}
+    for source, reason, n in con.execute(
+        "SELECT source, reason, count(*) FROM quarantine WHERE run_id = ? GROUP BY ALL", [summary.run_id]
+    ).fetchall():
+        reasons.setdefault(source, {})[reason] = int(n)
+    for source in SOURCES:
+        parts = [p for p in summary.partitions if p.source == source]
+        if not parts:
+            continue
+        dates = sorted(p.partition_date for p in parts)
+        audit(
+            con,
+            "partitions_read",
+            source=source,
+            partitions=len(parts),
+            rows=sum(p.rows_read for p in parts),
+            files=sum(p.files for p in parts),
+            first=str(dates[0]),
+            last=str(dates[-1]),
+        )
+        audit(
+            con,
+            "pseudonymized",
+            source=source,
+            key_id=ring.key_id,
+            key_version=token_version,
+            records=sum(p.rows_accepted for p in parts),
+        )
+        if source in reasons:
+            audit(con, "quarantined", source=source, rows=sum(reasons[source].values()), reasons=reasons[source])
+    if dropped_columns:
+        audit(con, "columns_dropped", columns=dropped_columns, register_version=register.version)
 
 
 def forget_partition(con: duckdb.DuckDBPyConnection, source: str, day: dt.date) -> int:

@@ -44,6 +44,7 @@ from pipeline.errors import PipelineError
 from pipeline.ingest.contract import SOURCES
 from pipeline.ingest.landing import FILE_SUFFIXES, Partition, discover_partitions
 from pipeline.warehouse.connection import transaction, verify_key
+from privacy.audit.log import append as audit
 from privacy.errors import InvalidCiphertext
 from privacy.keys import Keyring
 from privacy.register import Register, load_register
@@ -318,6 +319,15 @@ def _remove(con: duckdb.DuckDBPyConnection, folder: Path, action: PartitionActio
 
 
 def _record(con: duckdb.DuckDBPyConnection, action: PartitionAction, run_id: str, by: str | None) -> None:
+    audit(
+        con,
+        "retention_purged",
+        what=f"landing partition {action.source}/{action.partition_date}",
+        partitions=1,
+        files=action.files,
+        bytes=action.bytes,
+        action=action.action,
+    )
     con.execute(
         "INSERT INTO meta_retention VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
         [

@@ -33,6 +33,7 @@ from linkage import (
 )
 from pipeline.errors import PipelineError
 from pipeline.warehouse.connection import transaction
+from privacy.audit.log import append as audit
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ def train_and_save(con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED)
     """
     model = train_model(con, seed=seed)
     with transaction(con):
-        return save_model(con, model)
+        saved = save_model(con, model)
+        audit(con, "model_trained", model_version=saved.version, records=saved.summary.records)
+        return saved
 
 
 def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
@@ -160,6 +163,19 @@ def link_night(
         )
         coherence = coherence_figures(con)
         figures = record_night(con, night, result, model_version=model.version, queued=queued, coherence=coherence)
+        audit(
+            con,
+            "linked",
+            night=night.isoformat(),
+            mode=result.mode,
+            model_version=model.version,
+            records=result.records,
+            persons=result.clusters,
+            new_persons=result.keys.new_persons,
+            merged_keys=result.keys.merged_keys,
+            split_keys=result.keys.split_keys,
+            review_queued=queued,
+        )
     tell("linking records into persons", 1, 1)
     report = write_report(con, model, night, reports, coherence=coherence) if reports is not None else None
     return LinkStepSummary(

@@ -5,6 +5,8 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     landing = "/data/landing"
     warehouse = "/data/warehouse"
     key_file = "/secrets/migralink.key"
+    audit_key_file = "/secrets/migralink-audit.pem"   # Ed25519 key signing the privacy log's tree heads
+                                   # (default: the key file's name plus ".audit.pem")
     host_country = "UTO"
     key_source = "file"            # or "env", "env:VAR", "airflow-variable:NAME", "airflow-connection:ID",
                                    # "vault:PATH", "vault:MOUNT:PATH" (see privacy.providers)
@@ -47,6 +49,7 @@ class Settings:
     landing: Path | None = None
     warehouse: Path | None = None
     key_file: Path | None = None
+    audit_key_file: Path | None = None
     host_country: str = "UTO"
     key_source: str = "file"
     vault_addr: str | None = None
@@ -65,6 +68,13 @@ class Settings:
         from pipeline.histories.rule import RuleParams  # numpy: imported when settings are made, not for --help
 
         RuleParams(window=self.rule_window, threshold=self.rule_threshold)
+
+    @property
+    def audit_key_path(self) -> Path | None:
+        """Where the privacy log's signing key is: ``audit_key_file``, else beside the key file."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file
+        return Path(f"{self.key_file}.audit.pem") if self.key_file is not None else None
 
     def require(self, *names: str) -> Settings:
         """Raise :class:`ConfigError` naming the first setting in ``names`` that is not set."""

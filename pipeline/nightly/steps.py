@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from linkage import PairScorer, backend_for, forget_missing_records, linked_at
+from pipeline.audit.trail import run_finished, run_started, seal_if_configured, seal_log, signing_key
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
 from pipeline.ingest.contract import SOURCES
@@ -24,6 +26,8 @@ from pipeline.nightly.settings import Settings
 from pipeline.nightly.unit import REPORTS, night_unit
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
 from pipeline.warehouse.tables import RECORD_TABLES
+from privacy.audit.log import append as audit
+from privacy.errors import KeyMismatchError
 from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
 
@@ -131,7 +135,14 @@ def key_check_step(settings: Settings, *, key_provider: KeyProvider | None = Non
     if exists:
         con = connect(settings.warehouse, create=False)
         try:
-            verify_key(con, ring)
+            try:
+                verify_key(con, ring)
+            except KeyMismatchError as exc:
+                with transaction(con):  # the refusal itself is logged (and signed when the log's key is at hand)
+                    audit(con, "key_refused", reason=str(exc)[:300])
+                with contextlib.suppress(ConfigError):  # the wrong key file has no signing key beside it
+                    seal_log(settings, con)
+                raise
         finally:
             con.close()
     return KeyCheck(ring.key_id, ring.active_version, exists)
@@ -168,9 +179,11 @@ def run_nightly(
         con = connect(settings.warehouse)
         try:
             _check_run_cutoff(con, settings, run_date, complete_through)
+            signing_key(settings, con)  # the night ends by signing the log: a missing key refuses it now
         finally:
             con.close()
     with night_unit(settings.warehouse, run_date) as reports:
+        start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
         )
@@ -179,6 +192,7 @@ def run_nightly(
             settings, run_date, progress=progress, complete_through=complete_through, reports=reports
         )
         releases = publish_step(settings, run_date, due_only=True, reports=reports)
+        finish_run_step(settings, "run")
     con = connect(settings.warehouse, read_only=True)
     try:
         missing = missing_sources(con, run_date)
@@ -315,6 +329,14 @@ def reprocess_step(
                     "INSERT INTO meta_reprocessed VALUES (?, ?, ?, ?, ?, ?, now(), ?)",
                     [source, day, reason.strip(), getpass.getuser(), before, after, ingested.run_id],
                 )
+                audit(
+                    con,
+                    "reprocessed",
+                    source=source,
+                    partition_date=day.isoformat(),
+                    records_before=before,
+                    records_after=after,
+                )
         finally:
             con.close()
         night = last or day
@@ -429,6 +451,28 @@ def history_step(
             )
             tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
+            audit(
+                con,
+                "histories_built",
+                vintage=night.isoformat(),
+                cutoff=night.isoformat(),
+                mode=histories.mode,
+                persons=histories.persons,
+                crossings=histories.crossings,
+                pending=histories.pending,
+            )
+            audit(
+                con,
+                "statistics_computed",
+                vintage=night.isoformat(),
+                rows={
+                    "flows": stats.flow_rows,
+                    "first_permits": stats.first_permit_rows,
+                    "stock": stats.stock_rows,
+                    "overstays": stats.overstay_rows,
+                },
+                revisions=stats.revisions,
+            )
         tell(stage, 2, 2)
         report = write_statistics_report(con, night, reports or settings.warehouse / "reports")
         return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
@@ -477,6 +521,29 @@ def publish_step(
         )
         for release in summary.released:
             write_release_report(con, release, reports or settings.warehouse / REPORTS)
+        if not due_only:
+            seal_if_configured(settings, con)
         return summary
     finally:
         con.close()
+
+
+def start_run_step(settings: Settings, run_date: dt.date, command: str, dag_run_id: str | None = None) -> None:
+    """The privacy log's ``run_started`` entry of a night (the CLI's ``run`` or a DAG run)."""
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse)
+    try:
+        run_started(settings, con, command, run_date, dag_run_id=dag_run_id)
+    finally:
+        con.close()
+
+
+def finish_run_step(settings: Settings, command: str, status: str = "complete") -> int | None:
+    """The privacy log's ``run_finished`` entry and a signed tree head over the night; returns the tree size."""
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse)
+    try:
+        head = run_finished(settings, con, command, status)
+    finally:
+        con.close()
+    return head.tree_size if head is not None else None

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
+from privacy.audit.log import append as audit
 
 SNAPSHOT = ".night-snapshot.duckdb"
 STAGING = ".night-reports"
@@ -78,6 +79,7 @@ def _record_failed(warehouse: Path, run_date: dt.date, reason: str) -> None:
                 "INSERT INTO meta_runs VALUES (?, ?, now(), now(), ?, NULL, NULL, NULL, NULL)",
                 [uuid.uuid4().hex, run_date, f"failed: {reason}"[:200]],
             )
+            audit(con, "run_failed", command="run", reason=reason[:200], run_date=run_date.isoformat())
     finally:
         con.close()
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
@@ -39,6 +40,7 @@ from pipeline.publish.files import atomic_release, write_file, write_manifest
 from pipeline.publish.protect import Protected, protect_cells
 from pipeline.publish.sdmx import structure_id, to_sdmx_csv
 from pipeline.warehouse.connection import transaction
+from privacy.audit.log import append as audit
 
 if TYPE_CHECKING:
     from privacy.register import Purpose, Register
@@ -123,6 +125,7 @@ def record_refusal(con: duckdb.DuckDBPyConnection, purpose: str, asked: str, rea
         con.execute(
             "INSERT INTO release_refusals VALUES (now(), ?, ?, ?, ?)", [purpose, asked, reason[:500], getpass.getuser()]
         )
+        audit(con, "refused", purpose=purpose, asked=asked, reason=reason[:500])
 
 
 def publish(
@@ -269,6 +272,22 @@ def _release(
         with transaction(con):
             for (request, result), table in zip(protected, tables, strict=True):
                 _record(con, release_id, purpose, request, result, table, night, cutoff, register, due, reason)
+            parameters = json.dumps([t["parameters"] for t in manifest_tables], sort_keys=True, default=str)
+            budget = [r.budget_spent for _q, r in protected if r.budget_spent is not None]
+            audit(
+                con,
+                "released",
+                purpose=purpose.id,
+                audience=purpose.audience,
+                release_date=night.isoformat(),
+                tables=[t.table for t in tables],
+                methods=sorted({r.method for _q, r in protected}),
+                parameters_sha256=hashlib.sha256(parameters.encode()).hexdigest(),
+                budget_spent=" + ".join(budget) if budget else None,
+                off_calendar=not due,
+                register_version=register.version,
+                files={t.file: t.sha256 for t in tables},
+            )
             place()
     return PurposeReleased(purpose.id, purpose.audience, release_id, target, not due, tables)
 

@@ -16,6 +16,7 @@ import duckdb
 
 from pipeline.errors import WarehouseError
 from pipeline.warehouse import schema
+from privacy.audit.log import append as audit
 from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring, verify_fingerprint
 
@@ -130,6 +131,7 @@ def check_key(con: duckdb.DuckDBPyConnection, ring: Keyring) -> int:
                     "INSERT INTO meta_keys VALUES (?, ?, ?, ?, now(), NULL)",
                     [ring.key_id, v.version, ring.fingerprint(v.version), v.version == ring.active_version],
                 )
+                audit(con, "key_registered", key_id=ring.key_id, key_version=v.version)
             if not state:
                 con.execute("INSERT INTO meta_token_version VALUES (?, now())", [ring.active_version])
                 state = [(ring.active_version,)]

@@ -25,6 +25,7 @@ from linkage import require_full_relink
 from pipeline.errors import PipelineError
 from pipeline.ingest.load import VAULT_PURPOSE, Progress, store_tokens
 from pipeline.warehouse.connection import check_key, registered, transaction
+from privacy.audit.log import append as audit
 from privacy.keys import Keyring
 from privacy.sealing import Sealer
 from privacy.tokens import Tokenizer
@@ -97,6 +98,7 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
             summary.records += rows.num_rows
         summary.quarantine_rows = _reseal_quarantine(con, ring)
         con.execute("UPDATE meta_token_version SET version = ?, since = now()", [ring.active_version])
+        audit(con, "rekeyed", from_version=current, to_version=ring.active_version, records=summary.records)
         con.execute("DELETE FROM meta_pending_tokens")
         if current == ring.active_version:
             require_full_relink(con)
@@ -143,3 +145,4 @@ def retire_check(con: duckdb.DuckDBPyConnection, version: int) -> None:
     if token_version == version or in_use:
         raise PipelineError(f"key version {version} is still in use by the warehouse; run `migralink keys rekey` first")
     con.execute("UPDATE meta_keys SET retired_at = now(), active = false WHERE version = ?", [version])
+    audit(con, "key_retired", key_version=version)

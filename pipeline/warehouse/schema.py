@@ -1,7 +1,7 @@
 """The schema registry: every package's tables in migration order, and the one runner that applies them.
 
 Each package declares the tables it owns in one module (:data:`pipeline.warehouse.tables.PIPELINE`,
-:data:`linkage.schema.LINKAGE`; the privacy package's audit log will come first when it lands). Opening the
+:data:`linkage.schema.LINKAGE`, and first the privacy package's log, :data:`privacy.audit.log.AUDIT`). Opening the
 warehouse for writing runs :func:`migrate`; opening it read only (``status``, exports) runs :func:`check`, which
 refuses a warehouse newer than the code or one with migrations pending, and changes nothing.
 """
@@ -12,9 +12,10 @@ import duckdb
 
 from linkage import LINKAGE_SCHEMA
 from pipeline.warehouse.tables import PIPELINE
+from privacy.audit.log import AUDIT
 from privacy.schema import Component, apply_migrations, check_schema
 
-COMPONENTS: tuple[Component, ...] = (PIPELINE, LINKAGE_SCHEMA)
+COMPONENTS: tuple[Component, ...] = (AUDIT, PIPELINE, LINKAGE_SCHEMA)
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:

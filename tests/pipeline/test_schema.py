@@ -13,6 +13,7 @@ from pipeline.cli.main import main
 from pipeline.warehouse.connection import DB_FILE, connect
 from pipeline.warehouse.schema import COMPONENTS, migrate, versions
 from pipeline.warehouse.tables import PIPELINE
+from privacy.audit.log import AUDIT
 from privacy.errors import SchemaError
 from privacy.schema import Component, Migration, apply_migrations, recorded_versions
 
@@ -35,7 +36,11 @@ def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
 def test_a_new_warehouse_records_every_package_at_the_code_version(tmp_path: Path) -> None:
     con = connect(tmp_path / "wh")
     try:
-        assert recorded_versions(con) == versions() == {"pipeline": PIPELINE.version, "linkage": LINKAGE.version}
+        assert (
+            recorded_versions(con)
+            == versions()
+            == {"audit": AUDIT.version, "pipeline": PIPELINE.version, "linkage": LINKAGE.version}
+        )
         assert migrate(con) == []  # idempotent
         present = set(_tables(con))
         for component in COMPONENTS:  # every kept table is created by a migration; derived ones by the linkage
