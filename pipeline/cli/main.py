@@ -568,6 +568,7 @@ def demo(
     out.print(
         f"crossings:       migralink export crossings --warehouse {warehouse} --out {directory / 'crossings.csv'}"
     )
+    out.print(f"privacy log:     migralink audit verify --warehouse {warehouse} --key-file {key_file}")
 
 
 def main(argv: list[str] | None = None) -> int:
