@@ -174,7 +174,7 @@ def audit_report(
     rows = []
     for index, entry, digest in found:
         head = next((h for h in signed if h.tree_size > index), None)
-        path = [p.hex() for p in inclusion_proof(hashes[: head.tree_size], index, head.tree_size)] if head else []
+        path = [p.hex() for p in inclusion_proof(hashes, index, head.tree_size)] if head else []
         rows.append(AuditRow(index, entry, digest.hex(), path, head.tree_size if head else 0))
     head_rows = [
         HeadRow(h.tree_size, h.timestamp_ms, h.root_hash.hex(), str(h.to_dict()["signature"]), h.key_id) for h in signed
