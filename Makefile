@@ -27,8 +27,8 @@ demo: install
 	$(BIN)/migralink demo --dir demo
 
 lint: install
-	$(BIN)/ruff check pipeline privacy linkage dags tests bench
-	$(BIN)/ruff format --check pipeline privacy linkage dags tests bench
+	$(BIN)/ruff check pipeline privacy linkage expectations dags tests bench
+	$(BIN)/ruff format --check pipeline privacy linkage expectations dags tests bench
 
 typecheck: install
 	$(BIN)/mypy

@@ -34,8 +34,16 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
    statistics report; updates `migralink_statistics`. Pseudonyms only.
 6. `publish_releases`: release the statistics of the purposes whose calendar day it is (purpose register,
    disclosure control, SDMX-CSV files and manifest, release ledger); updates `migralink_releases`.
-7. `commit_night`: append `run_finished` to the privacy log and sign its tree head, publish the night's staged
-   reports and drop the snapshot.
+7. `commit_night`: rebuild the quality gates' Data Docs, append `run_finished` to the privacy log and sign its
+   tree head, publish the night's staged reports and drop the snapshot.
+
+**Quality gates** run as their own tasks after ingest (`gate_raw`), linkage (`gate_linkage`), the statistics
+(`gate_statistics`) and publishing (`gate_releases`), with the suites under `expectations/`. A critical
+expectation that fails holds the night: the gate task closes the night with what the steps before it committed
+(the privacy log records `run_finished` as held), then fails with the one-line reason, so nothing downstream
+runs and nothing is released. To let a held night go on, run it again with the params `accept` (expectation ids
+such as `raw_volume/feed_volume_low`) and `accept_reason`, or use `migralink run --date D --accept ID --reason
+TEXT`. Results are in `quality_results`; the Data Docs are under `<warehouse>/quality`.
 
 A task that fails is retried, or can be cleared and re-run: each step commits on its own and is idempotent.
 A run that ends failed keeps its snapshot; the next run (or this run cleared as a whole) puts the warehouse
@@ -77,6 +85,36 @@ def _run_date(context: dict[str, Any]) -> dt.date:
     return end.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
+def _gate(context: dict[str, Any], stage: str) -> dict[str, object]:
+    """Run one quality gate; on a hold close the night with what has committed and fail the task (no retries)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipeline.errors import ConfigError
+    from pipeline.nightly.steps import finish_run_step, quality_docs_step, quality_step
+    from pipeline.nightly.unit import commit_night as commit
+
+    params = context["params"]
+    accepted = list(params.get("accept") or [])
+    reason = (params.get("accept_reason") or "").strip()
+    with _fail_fast_on_permanent_errors():
+        if accepted and not reason:
+            raise ConfigError("the param accept needs accept_reason: say why the night may go on (it is recorded)")
+        if accepted:
+            from pipeline.quality.gates import check_accept_ids
+
+            check_accept_ids(accepted)
+        settings = _settings(params)
+        result = quality_step(settings, _run_date(context), stage, accept=dict.fromkeys(accepted, reason))
+        for outcome in result.warnings:
+            log.warning("quality: %s", outcome.describe())
+        if result.held:
+            quality_docs_step(settings)
+            finish_run_step(settings, "migration_nightly", "held")
+            commit(settings.warehouse)
+            raise AirflowFailException(result.message())
+    return result.as_dict()
+
+
 @contextlib.contextmanager
 def _fail_fast_on_permanent_errors() -> Iterator[None]:
     """Turn migralink's own errors (configuration, keys, bad input, linkage) into a failure without retries:
@@ -106,8 +144,14 @@ def _fail_fast_on_permanent_errors() -> Iterator[None]:
         "execution_timeout": dt.timedelta(hours=4),
     },
     params={
-        name: Param(None, type=["null", "string"], description=f"Override MIGRALINK_{name.upper()} for this run")
-        for name in SETTING_PARAMS
+        **{
+            name: Param(None, type=["null", "string"], description=f"Override MIGRALINK_{name.upper()} for this run")
+            for name in SETTING_PARAMS
+        },
+        "accept": Param(
+            [], type="array", items={"type": "string"}, description="Held expectations to accept (SUITE/NAME)"
+        ),
+        "accept_reason": Param(None, type=["null", "string"], description="Why the accepted expectations may fail"),
     },
 )
 def migration_nightly() -> None:
@@ -186,13 +230,34 @@ def migration_nightly() -> None:
         return result
 
     @task
+    def gate_raw(**context: Any) -> dict[str, object]:
+        """Quality gate on tonight's rows, volumes and pseudonyms (suites of stage raw)."""
+        return _gate(context, "raw")
+
+    @task
+    def gate_linkage(**context: Any) -> dict[str, object]:
+        """Quality gate on tonight's linkage against recent nights (suites of stage linkage)."""
+        return _gate(context, "linkage")
+
+    @task
+    def gate_statistics(**context: Any) -> dict[str, object]:
+        """Quality gate on the histories and statistics before anything is released (stage statistics)."""
+        return _gate(context, "statistics")
+
+    @task
+    def gate_releases(**context: Any) -> dict[str, object]:
+        """Every cell released tonight obeys its disclosure rule (stage releases)."""
+        return _gate(context, "releases")
+
+    @task
     def commit_night(**context: Any) -> dict[str, object]:
         """Close the night: every step committed; publish its reports and drop the snapshot."""
-        from pipeline.nightly.steps import finish_run_step
+        from pipeline.nightly.steps import finish_run_step, quality_docs_step
         from pipeline.nightly.unit import commit_night as commit
 
         with _fail_fast_on_permanent_errors():
             settings = _settings(context["params"])
+            quality_docs_step(settings)
             tree_size = finish_run_step(settings, "migration_nightly")
             published = commit(settings.warehouse)
         return {"reports": [path.name for path in published], "signed_tree_size": tree_size}
@@ -201,9 +266,13 @@ def migration_nightly() -> None:
         check_key()
         >> begin_night()
         >> ingest_partitions()
+        >> gate_raw()
         >> link_persons()
+        >> gate_linkage()
         >> classify_crossings()
+        >> gate_statistics()
         >> publish_releases()
+        >> gate_releases()
         >> commit_night()
     )
 

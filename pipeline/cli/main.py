@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from pipeline.nightly.linking import LinkStepSummary
     from pipeline.nightly.steps import HistoryStepSummary
     from pipeline.publish.release import PublishSummary
+    from pipeline.quality.gates import GateResult
 
 app = typer.Typer(
     add_completion=False,
@@ -59,7 +60,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(audit_app, name="audit")
 
 # Exit codes (stable, documented in docs/operations.md): 0 the night is complete, 1 error, 2 usage, 3 held by a
-# quality gate (reserved until the gates exist), 4 complete with warnings the operator must see.
+# quality gate, 4 complete with warnings the operator must see.
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_GATE, EXIT_WARNINGS = 0, 1, 2, 3, 4
 out = console()
 err = console(stderr=True)
@@ -230,11 +231,24 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     linkage_backend: BackendOpt = None,
     complete_through: CompleteOpt = None,
+    accept: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accept",
+            help="Let a night a quality gate held go on despite this expectation (SUITE/NAME, repeatable; needs "
+            "--reason; recorded).",
+        ),
+    ] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the accepted expectations may fail.")] = None,
 ) -> None:
-    """Run the nightly pipeline for every unprocessed partition up to --date."""
+    """Run the nightly pipeline for every unprocessed partition up to --date (exit 3: held by a quality gate)."""
     from pipeline.nightly.steps import run_nightly
 
     run_date = parse_date(date, "--date")
+    if accept and not (reason or "").strip():
+        raise typer.BadParameter("--accept needs --reason (it is recorded with the acceptance)")
+    if reason and not accept:
+        raise typer.BadParameter("--reason goes with --accept")
     settings = load_settings(
         config, landing=landing, warehouse=warehouse, key_file=key_file, linkage_backend=linkage_backend
     )
@@ -248,6 +262,7 @@ def run(
             key_provider=provider,
             progress=bar,
             complete_through=parse_optional_date(complete_through, "--complete-through"),
+            accept=dict.fromkeys(accept, (reason or "").strip()) if accept else None,
         )
     summary = result.ingest
     warnings = result.warnings()
@@ -283,9 +298,30 @@ def run(
     print_linkage(result.linkage)
     print_histories(result.histories)
     print_releases(result.releases)
+    print_gates(result.gates)
     out.print(f"warehouse: {settings.warehouse}")
-    if warnings:
+    held = result.held
+    if held is not None:
+        err.print(f"migralink: held: {held.message()}", soft_wrap=True)
+        raise typer.Exit(EXIT_GATE)
+    if warnings or any(gate.warnings for gate in result.gates):
         raise typer.Exit(EXIT_WARNINGS)
+
+
+def print_gates(gates: list[GateResult]) -> None:
+    """One line per quality gate that ran, and where its Data Docs are."""
+    for gate in gates:
+        failed = [o for o in gate.outcomes if not o.success]
+        accepted = sum(o.accepted for o in failed)
+        verdict = "held" if gate.held else "passed" if not failed else "passed with warnings"
+        out.print(
+            f"quality gate {gate.stage}: {verdict}: {len(gate.outcomes) - len(failed)} of "
+            f"{count(len(gate.outcomes), 'expectation')} met" + (f", {accepted} accepted" if accepted else "")
+        )
+        for outcome in gate.warnings:
+            out.print(f"  {'accepted' if outcome.accepted else 'warning'}: {outcome.describe()}", soft_wrap=True)
+    if gates and gates[-1].docs is not None:
+        out.print(f"quality Data Docs: {gates[-1].docs}")
 
 
 @app.command()
@@ -563,6 +599,7 @@ def demo(
     print_linkage(result.linkage)
     print_histories(result.histories)
     print_releases(result.releases)
+    print_gates(result.gates)
     out.print(f"inspect it with: migralink status --warehouse {warehouse}")
     out.print(f"person keys:     migralink export links --warehouse {warehouse} --out {directory / 'links.csv'}")
     out.print(

@@ -31,7 +31,7 @@ from pipeline.ingest.minimization import dropped, kept_columns, plan
 from pipeline.ingest.minimization import record as record_minimization
 from pipeline.ingest.validate import checked_rows_sql
 from pipeline.warehouse.connection import check_key, registered, transaction
-from pipeline.warehouse.tables import RECORD_TABLES
+from pipeline.warehouse.tables import FEED_COLUMNS, RECORD_TABLES
 from privacy.audit.log import append as audit
 from privacy.keys import Keyring
 from privacy.register import Register, load_register
@@ -247,7 +247,7 @@ def forget_partition(con: duckdb.DuckDBPyConnection, source: str, day: dt.date) 
         [source, day],
     )
     con.execute(f"DELETE FROM {table} WHERE partition_date = ?", [day])
-    for meta in ("identity_vault", "quarantine", "meta_files", "meta_partitions"):
+    for meta in ("identity_vault", "quarantine", "meta_files", "meta_partitions", "meta_feed_volumes"):
         con.execute(f"DELETE FROM {meta} WHERE source = ? AND partition_date = ?", [source, day])
     return records
 
@@ -316,6 +316,12 @@ def _store_accepted(
         [run_id],
     )
     pseudonymize(con, source, "checked_rows", tokenizer, vault, run_id, where="_reason IS NULL")
+    feed = FEED_COLUMNS[source]  # the daily volume of each port or category, counted before minimization
+    con.execute(
+        f"""INSERT INTO meta_feed_volumes SELECT '{source}', _partition::DATE, '{feed}', coalesce("t_{feed}", ''),
+            count(*), ? FROM checked_rows WHERE _reason IS NULL GROUP BY ALL""",
+        [run_id],
+    )
 
 
 def pseudonymize(

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipeline.warehouse.tables import FEED_COLUMNS
+
 if TYPE_CHECKING:
     from privacy.register import Register
 
@@ -96,9 +98,10 @@ def plan(register: Register) -> list[Decision]:
                 purposes = sorted(set(users[(source, column)]))
                 decisions.append(Decision(source, column, True, "used by " + "; ".join(purposes)))
             else:
-                decisions.append(
-                    Decision(source, column, False, f"no registered purpose uses it (register {register.version})")
-                )
+                why = f"no registered purpose uses it (register {register.version})"
+                if FEED_COLUMNS.get(source) == column:
+                    why += "; only its daily row count per value is kept, for the quality gates' volume bands"
+                decisions.append(Decision(source, column, False, why))
     return decisions
 
 

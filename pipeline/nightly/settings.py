@@ -21,12 +21,15 @@ Config file (``--config F`` or ``MIGRALINK_CONFIG``)::
     linkage_backend = "duckdb"     # or "spark": full relinks score pairs on Spark (the spark extra, Java 17)
     quarantine_warn_share = 0.05   # a night quarantining more than this share of its rows exits 4 (a warning)
     spark_master = "local[2]"      # the Spark master for linkage_backend = "spark" (e.g. "spark://host:7077")
+    holidays = ["2025-12-25", "2026-01-01"]   # public holidays: the quality gates allow low volumes on them
+    quality_alpha = 1e-6           # false-alarm probability per night and measure of the quality gates' bands
 
 Each setting also reads ``MIGRALINK_<NAME>`` from the environment (e.g. ``MIGRALINK_RETENTION_DAYS=90``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
@@ -62,6 +65,8 @@ class Settings:
     linkage_backend: str = "duckdb"
     quarantine_warn_share: float = 0.05
     spark_master: str | None = None
+    holidays: tuple[dt.date, ...] = ()
+    quality_alpha: float = 1e-6
 
     def __post_init__(self) -> None:
         # Checked now, before any step commits: the rule is applied only after ingest and linkage.
@@ -129,6 +134,21 @@ def _coerce(name: str, value: Any) -> Any:
         if not 0 <= share <= 1:
             raise ConfigError(f"quarantine_warn_share must be between 0 and 1 (got {share})")
         return share
+    if name == "holidays":
+        items = value if isinstance(value, list | tuple) else [v for v in str(value).split(",") if v.strip()]
+        try:
+            days = {v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v).strip()) for v in items}
+            return tuple(sorted(days))
+        except ValueError:
+            raise ConfigError('holidays must list dates as YYYY-MM-DD, e.g. ["2025-12-25"]') from None
+    if name == "quality_alpha":
+        try:
+            alpha = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"quality_alpha must be a probability such as 1e-6 (got {value!r})") from None
+        if not 0 < alpha < 0.5:
+            raise ConfigError(f"quality_alpha must be between 0 and 0.5 (got {alpha})")
+        return alpha
     if name == "spark_master":
         return str(value).strip()
     if name == "vault_addr":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +33,7 @@ from privacy.providers import key_provider_from_settings
 
 if TYPE_CHECKING:
     from pipeline.publish.release import PublishSummary, TableAsk
+    from pipeline.quality.gates import GateResult
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ class NightlyResult:
     releases: PublishSummary | None = None
     missing_sources: tuple[str, ...] = ()  # daily sources with no partition for the run date (see missing_sources)
     quarantine_warn_share: float = 0.05
+    gates: list[GateResult] = field(default_factory=list)  # the quality gates that ran, in order
+
+    @property
+    def held(self) -> GateResult | None:
+        """The gate that held the night (``migralink run`` exits 3), if one did."""
+        return next((gate for gate in self.gates if gate.held), None)
 
     def warnings(self) -> list[str]:
         """What the operator must see (``migralink run`` exits 4 when there is any): the ingest's warnings, a
@@ -91,6 +98,7 @@ class NightlyResult:
     def nothing_to_do(self) -> bool:
         return (
             not self.ingest.partitions
+            and not self.gates
             and (self.linkage is None or self.linkage.status != "linked")
             and (self.histories is None or self.histories.status != "built")
         )
@@ -105,6 +113,7 @@ class NightlyResult:
             "rows_quarantined": self.ingest.rows_quarantined,
             **({f"linkage_{k}": v for k, v in self.linkage.as_dict().items()} if self.linkage else {}),
             **({f"histories_{k}": v for k, v in self.histories.as_dict().items()} if self.histories else {}),
+            "gates": [gate.as_dict() for gate in self.gates],
         }
 
 
@@ -164,15 +173,27 @@ def run_nightly(
     key_provider: KeyProvider | None = None,
     progress: Progress | None = None,
     complete_through: dt.date | None = None,
+    accept: Mapping[str, str] | None = None,
 ) -> NightlyResult:
     """Process every landing partition dated on or before ``run_date`` not processed yet, then link.
 
     The key comes from ``key_provider``, else from the ``key_source`` setting (a key file by default); it is
     loaded and checked before any data are read. Idempotent: a second run for the same date
     finds nothing pending and changes nothing.
+
+    Quality gates (:mod:`pipeline.quality.gates`) follow ingest, linkage and the statistics, and check the night's
+    releases: a critical failure not in ``accept`` (expectation id -> the operator's reason) holds the night there.
+    What was committed stays, nothing after the gate runs (nothing is released), and the result's ``held`` names
+    the gate. Running the night again (with ``accept``) goes on from where it was held.
     """
     settings.require("landing", "warehouse")
     assert settings.warehouse is not None
+    if accept:
+        from pipeline.quality.gates import check_accept_ids
+
+        check_accept_ids(accept)
+        if any(not reason.strip() for reason in accept.values()):
+            raise ConfigError("--accept needs --reason: say why the night may go on (it is recorded)")
     # Refusals come before the night starts: they are not failed nights and leave the warehouse untouched.
     key_check_step(settings, key_provider=key_provider)
     if (settings.warehouse / DB_FILE).exists():
@@ -182,25 +203,44 @@ def run_nightly(
             signing_key(settings, con)  # the night ends by signing the log: a missing key refuses it now
         finally:
             con.close()
+    gates: list[GateResult] = []
+    linkage: LinkStepSummary | None = None
+    histories: HistoryStepSummary | None = None
+    releases: PublishSummary | None = None
     with night_unit(settings.warehouse, run_date) as reports:
         start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
         )
-        linkage = link_step(settings, run_date, progress=progress, reports=reports)
-        histories = history_step(
-            settings, run_date, progress=progress, complete_through=complete_through, reports=reports
-        )
-        releases = publish_step(settings, run_date, due_only=True, reports=reports)
-        finish_run_step(settings, "run")
+
+        def gate(stage: str, changed: bool) -> bool:
+            """Run the stage's gate when its step changed something tonight or it has not passed for this night;
+            True when the night may go on."""
+            if changed or gate_due(settings, run_date, stage):
+                gates.append(quality_step(settings, run_date, stage, accept=accept, progress=progress))
+            return not (gates and gates[-1].held)
+
+        if gate("raw", bool(summary.partitions)):
+            linkage = link_step(settings, run_date, progress=progress, reports=reports)
+            if gate("linkage", linkage.status == "linked"):
+                histories = history_step(
+                    settings, run_date, progress=progress, complete_through=complete_through, reports=reports
+                )
+                if gate("statistics", histories.status == "built"):
+                    releases = publish_step(settings, run_date, due_only=True, reports=reports)
+                    gate("releases", releases is not None and bool(releases.released))
+        if gates:
+            gates[-1].docs = quality_docs_step(settings)
+        finish_run_step(settings, "run", "held" if gates and gates[-1].held else "complete")
     con = connect(settings.warehouse, read_only=True)
     try:
         missing = missing_sources(con, run_date)
     finally:
         con.close()
     published = settings.warehouse / REPORTS  # the staged reports were moved there when the night committed
-    linkage = replace(linkage, report=str(published / Path(linkage.report).name)) if linkage.report else linkage
-    if histories.report:
+    if linkage is not None and linkage.report:
+        linkage = replace(linkage, report=str(published / Path(linkage.report).name))
+    if histories is not None and histories.report:
         histories = replace(histories, report=str(published / Path(histories.report).name))
     return NightlyResult(
         run_date=run_date.isoformat(),
@@ -210,6 +250,7 @@ def run_nightly(
         releases=releases,
         missing_sources=missing,
         quarantine_warn_share=settings.quarantine_warn_share,
+        gates=gates,
     )
 
 
@@ -526,6 +567,71 @@ def publish_step(
         return summary
     finally:
         con.close()
+
+
+def quality_step(
+    settings: Settings,
+    night: dt.date,
+    stage: str,
+    *,
+    accept: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+    docs: bool = False,
+) -> GateResult:
+    """Run one stage's quality gate for ``night`` (:func:`pipeline.quality.gates.run_gate`): results and
+    acceptances recorded, validation results stored for the Data Docs, which are rebuilt with ``docs`` (or by
+    :func:`quality_docs_step`). Pseudonyms only; the key is not needed."""
+    from pipeline.quality.gates import docs_index, run_gate
+
+    assert settings.warehouse is not None
+    if progress:
+        progress(f"quality gate: {stage}", 0, 1)
+    con = connect(settings.warehouse)
+    try:
+        result = run_gate(
+            con,
+            settings.warehouse,
+            night,
+            stage,
+            accept=accept,
+            alpha=settings.quality_alpha,
+            holidays=settings.holidays,
+            docs=docs,
+        )
+        if docs:
+            result.docs = docs_index(settings.warehouse)
+    finally:
+        con.close()
+    if progress:
+        progress(f"quality gate: {stage}", 1, 1)
+    return result
+
+
+def quality_docs_step(settings: Settings) -> Path | None:
+    """Rebuild the quality gates' Data Docs under the warehouse (once a night); returns the index page, or None
+    when no gate has stored results yet."""
+    from pipeline.quality.gates import QUALITY_DIR, build_docs
+
+    assert settings.warehouse is not None
+    if not (settings.warehouse / QUALITY_DIR).is_dir():
+        return None
+    return build_docs(settings.warehouse / QUALITY_DIR)
+
+
+def gate_due(settings: Settings, night: dt.date, stage: str) -> bool:
+    """Whether ``stage``'s gate must run for ``night`` although its step changed nothing: it has no results for
+    the night yet, or it held the night (a run with ``--accept`` judges again)."""
+    assert settings.warehouse is not None
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        found, held = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT success AND severity = 'critical' AND NOT accepted) "
+            "FROM quality_results WHERE night = ? AND stage = ?",
+            [night, stage],
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return not found or bool(held)
 
 
 def start_run_step(settings: Settings, run_date: dt.date, command: str, dag_run_id: str | None = None) -> None:

@@ -298,6 +298,33 @@ def _text(value: object) -> str:
     return f'<td class="text">{html.escape(str(value))}</td>'
 
 
+DATA_DOCS_LINK = "../quality/gx/uncommitted/data_docs/local_site/index.html"  # from reports/ to the Data Docs
+
+
+def _quality_section(con: duckdb.DuckDBPyConnection, night: dt.date) -> str:
+    """Tonight's quality gates so far (those before the statistics gate) and the link to the Data Docs."""
+    rows = con.execute(
+        """SELECT stage, count(*), count(*) FILTER (WHERE success),
+                  count(*) FILTER (WHERE NOT success AND severity = 'warning'), count(*) FILTER (WHERE accepted)
+           FROM quality_results WHERE night = ? GROUP BY stage
+           ORDER BY list_position(['raw', 'linkage', 'statistics', 'releases'], stage)""",
+        [night],
+    ).fetchall()
+    body = (
+        "".join(
+            f"<tr>{_text(stage)}{_number(n)}{_number(met)}{_number(warned)}{_number(accepted)}</tr>"
+            for stage, n, met, warned, accepted in rows
+        )
+        or "<tr><td colspan=5>no quality gate has run for this night yet</td></tr>"
+    )
+    return (
+        '<h2 id="quality">Quality gates</h2><table><tr><th>stage</th><th>expectations</th><th>met</th>'
+        f"<th>warnings</th><th>accepted</th></tr>{body}</table>"
+        f'<p>Every expectation and its observed counts: <a href="{DATA_DOCS_LINK}">the Data Docs</a> (the '
+        "statistics gate itself runs after this report).</p>"
+    )
+
+
 def write_statistics_report(con: duckdb.DuckDBPyConnection, night: dt.date, out_dir: Path) -> Path:
     """Write ``out_dir/statistics-<night>.html``: the flows chart as inline SVG, the year totals with their
     status and definitions, and the revisions against the previous vintage.
@@ -350,6 +377,7 @@ before disclosure control: not for publication as they stand.</p>
 <h3>Definitions</h3>{_definitions(params, night, found)}
 <h2>Revisions against the previous vintage</h2><table><tr><th>table</th><th>revised values</th>
 <th>provisional to final</th><th>previous vintage</th></tr>{revisions}</table>
+{_quality_section(con, night)}
 </body></html>"""
     path = out_dir / f"statistics-{night.isoformat()}.html"
     path.write_text(page, encoding="utf-8")

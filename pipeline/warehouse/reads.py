@@ -42,6 +42,16 @@ STATUS_QUERIES = (
         "QUALIFY row_number() OVER (PARTITION BY purpose ORDER BY max(released_at) DESC) = 1 ORDER BY purpose",
     ),
     (
+        "last quality gates (Data Docs: <warehouse>/quality/gx/uncommitted/data_docs/local_site/index.html)",
+        "SELECT night, stage, CASE WHEN bool_or(NOT success AND severity = 'critical' AND NOT accepted) THEN 'held' "
+        "WHEN bool_and(success) THEN 'passed' ELSE 'passed with warnings' END AS result, count(*) AS expectations, "
+        "count(*) FILTER (WHERE NOT success) AS failed, count(*) FILTER (WHERE accepted) AS accepted, "
+        "string_agg(suite || '/' || expectation, ', ' ORDER BY severity, suite, expectation) "
+        "FILTER (WHERE NOT success) AS failing FROM quality_results "
+        "WHERE night = (SELECT max(night) FROM quality_results) GROUP BY night, stage "
+        "ORDER BY list_position(['raw', 'linkage', 'statistics', 'releases'], stage)",
+    ),
+    (
         "schema",
         "SELECT component, max(version) AS version, max(applied_at) AS migrated FROM meta_schema GROUP BY 1 ORDER BY 1",
     ),

@@ -10,7 +10,10 @@
 * statistics (:mod:`pipeline.statistics`): ``stat_migration_flows``, ``stat_first_permits``,
   ``stat_resident_stock``, ``stat_overstays``, ``stat_revisions``;
 * publishing (:mod:`pipeline.publish`): ``release_ledger``, ``release_cells``, ``release_refusals``;
-* minimization (:mod:`pipeline.ingest.minimization`): ``meta_minimization``.
+* minimization (:mod:`pipeline.ingest.minimization`): ``meta_minimization``;
+* quality (:mod:`pipeline.quality`): ``meta_feed_volumes`` (accepted rows per port or category and day, written by
+  ingest), ``quality_results`` (each expectation's outcome per night: counts and observed values only) and
+  ``quality_acceptances`` (holds an operator accepted, with the reason).
 
 Migrations are never edited once released; a change to a table is a new :class:`~privacy.schema.Migration` at
 the end of :data:`PIPELINE`.
@@ -177,6 +180,37 @@ CELL_KEY_COLUMNS = (
 )
 
 RECORD_TABLES = {"border": "border_crossings", "visa": "visa_decisions", "permit": "residence_permits"}
+# The column that splits each source into feeds whose daily volume the quality gates watch (meta_feed_volumes).
+FEED_COLUMNS = {"border": "port", "visa": "visa_category", "permit": "permit_type"}
+
+QUALITY_DDL = (
+    """CREATE TABLE IF NOT EXISTS meta_feed_volumes (
+        source VARCHAR NOT NULL, partition_date DATE NOT NULL, feed_column VARCHAR NOT NULL, feed VARCHAR NOT NULL,
+        rows_accepted BIGINT NOT NULL, run_id VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quality_results (
+        night DATE NOT NULL, gate_run VARCHAR NOT NULL, stage VARCHAR NOT NULL, suite VARCHAR NOT NULL,
+        suite_version INTEGER NOT NULL, expectation VARCHAR NOT NULL, expectation_type VARCHAR NOT NULL,
+        severity VARCHAR NOT NULL, success BOOLEAN NOT NULL, element_count BIGINT, unexpected_count BIGINT,
+        observed DOUBLE, accepted BOOLEAN NOT NULL, checked_at TIMESTAMP NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS quality_acceptances (
+        night DATE NOT NULL, expectation VARCHAR NOT NULL, reason VARCHAR NOT NULL, by_user VARCHAR NOT NULL,
+        accepted_at TIMESTAMP NOT NULL, unexpected_count BIGINT)""",
+)
+
+
+def _backfill_feed_volumes(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the quality tables and count the feeds of the records already stored (a column minimization no
+    longer stores cannot be counted back: its feeds start with the next night)."""
+    for statement in QUALITY_DDL:
+        con.execute(statement)
+    for source, column in FEED_COLUMNS.items():
+        table = RECORD_TABLES[source]
+        if column not in (table_columns(con, table) or set()):
+            continue
+        con.execute(
+            f"""INSERT INTO meta_feed_volumes SELECT '{source}', partition_date, '{column}',
+                coalesce({quote_identifier(column)}, ''), count(*), any_value(run_id) FROM {table} GROUP BY ALL"""
+        )
 
 
 def add_token_columns(con: duckdb.DuckDBPyConnection) -> None:
@@ -229,6 +263,9 @@ PIPELINE = Component(
         "release_cells",
         "release_refusals",
         "meta_minimization",
+        "meta_feed_volumes",
+        "quality_results",
+        "quality_acceptances",
     ),
     migrations=(
         Migration(
@@ -284,6 +321,11 @@ PIPELINE = Component(
                     register_version VARCHAR NOT NULL, register_sha256 VARCHAR NOT NULL,
                     recorded_at TIMESTAMP NOT NULL)""",
             ),
+        ),
+        Migration(
+            9,
+            "quality gates: daily volumes per port and category, expectation results, accepted holds",
+            apply=_backfill_feed_volumes,
         ),
     ),
 )

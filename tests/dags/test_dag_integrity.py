@@ -31,10 +31,14 @@ EXPECTED_TASKS = {
         "check_key": set(),
         "begin_night": {"check_key"},
         "ingest_partitions": {"begin_night"},
-        "link_persons": {"ingest_partitions"},
-        "classify_crossings": {"link_persons"},
-        "publish_releases": {"classify_crossings"},
-        "commit_night": {"publish_releases"},
+        "gate_raw": {"ingest_partitions"},
+        "link_persons": {"gate_raw"},
+        "gate_linkage": {"link_persons"},
+        "classify_crossings": {"gate_linkage"},
+        "gate_statistics": {"classify_crossings"},
+        "publish_releases": {"gate_statistics"},
+        "gate_releases": {"publish_releases"},
+        "commit_night": {"gate_releases"},
     },
 }
 # Imports a DAG file must not trigger when it is parsed (the library pulls them in inside task bodies).
@@ -118,8 +122,10 @@ def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch)
     assert dag.task_dict["link_persons"].outlets == [MIGRALINK_PERSONS]
     assert dag.task_dict["classify_crossings"].outlets == [MIGRALINK_STATISTICS]
     assert MIGRALINK_RECORDS.name == "migralink_records"
-    assert set(dag.params) == {"landing", "warehouse", "key_file"}
-    assert all(dag.params[name] is None for name in dag.params), "settings come from MIGRALINK_* by default"
+    assert set(dag.params) == {"landing", "warehouse", "key_file", "accept", "accept_reason"}
+    settings = ("landing", "warehouse", "key_file")
+    assert all(dag.params[name] is None for name in settings), "settings come from MIGRALINK_* by default"
+    assert dag.params["accept"] == [], "nothing is accepted unless a run asks"
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def run_dag(home: Path, migralink_env: dict[str, str], run_conf: dict[str, str] 
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -104,15 +104,19 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
             "check_key": "success",
             "begin_night": "success",
             "ingest_partitions": "success",
+            "gate_raw": "success",
             "link_persons": "success",
+            "gate_linkage": "success",
             "classify_crossings": "success",
+            "gate_statistics": "success",
             "publish_releases": "success",
+            "gate_releases": "success",
             "commit_night": "success",
         },
     }
     # The night committed as one unit: its snapshot and staging directory are gone (too few records to link, so
     # it wrote no report).
-    assert sorted(p.name for p in warehouse.iterdir()) == ["migralink.duckdb", "reports"]
+    assert sorted(p.name for p in warehouse.iterdir()) == ["migralink.duckdb", "quality", "reports"]
     import duckdb
 
     con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
@@ -159,11 +163,57 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
             "check_key": "failed",
             "begin_night": "upstream_failed",
             "ingest_partitions": "upstream_failed",
+            "gate_raw": "upstream_failed",
             "link_persons": "upstream_failed",
+            "gate_linkage": "upstream_failed",
             "classify_crossings": "upstream_failed",
+            "gate_statistics": "upstream_failed",
             "publish_releases": "upstream_failed",
+            "gate_releases": "upstream_failed",
             "commit_night": "upstream_failed",
         },
     }
     assert snapshot(warehouse) == before
     assert "is not the key this warehouse was built with" in logs
+
+
+def test_a_held_gate_fails_its_task_and_nothing_downstream_runs(airflow_home: Path, tmp_path: Path) -> None:
+    """A border partition of 150 rows, 100 of them invalid: the raw gate's critical quarantine share holds the
+    night. The gate task fails with the reason; linkage and publishing do not run; what was ingested stays."""
+    import duckdb
+
+    from privacy.keys import write_new_key_file
+
+    landing, key_file, warehouse = tmp_path / "landing", tmp_path / "migralink.key", tmp_path / "warehouse"
+    write_new_key_file(key_file)
+    day = LANDING_DAYS[1]
+    valid = [[f"B{i}", *rows_for("border", day)[0][1:]] for i in range(50)]
+    invalid = [[f"X{i}", "SIDEWAYS", *rows_for("border", day)[0][2:]] for i in range(100)]
+    write_partition(landing, "border", day, valid + invalid)
+    env = {
+        "MIGRALINK_LANDING": str(landing),
+        "MIGRALINK_WAREHOUSE": str(warehouse),
+        "MIGRALINK_KEY_FILE": str(key_file),
+    }
+
+    outcome, logs = run_dag(airflow_home, env)
+
+    assert outcome["state"] == "failed"
+    assert {k: v for k, v in outcome["tasks"].items() if v != "upstream_failed"} == {
+        "check_key": "success",
+        "begin_night": "success",
+        "ingest_partitions": "success",
+        "gate_raw": "failed",
+    }
+    assert "raw_border/quarantine_share_critical" in logs
+    assert not (warehouse / ".night-snapshot.duckdb").exists()  # the held night is closed, not rolled back
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT rows_read, rows_quarantined FROM meta_partitions").fetchall() == [(150, 100)]
+        assert con.execute("SELECT count(*) FROM person_keys").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM release_ledger").fetchall() == [(0,)]
+        assert con.execute(
+            "SELECT suite, expectation FROM quality_results WHERE NOT success AND severity = 'critical'"
+        ).fetchall() == [("raw_border", "quarantine_share_critical")]
+    finally:
+        con.close()

@@ -81,7 +81,7 @@ def test_a_night_logs_what_each_step_did_and_signs_it(
     night: tuple[Path, Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     warehouse, _key, pem = night
-    kinds = [json.loads(bytes(e))["kind"] for (e,) in sql(warehouse, "SELECT entry FROM audit_log ORDER BY 1")]
+    kinds = [json.loads(bytes(e))["kind"] for (e,) in sql(warehouse, "SELECT entry FROM audit_log ORDER BY leaf_index")]
     assert kinds[0] == "run_started" and kinds.count("run_started") == kinds.count("run_finished") == 2
     for kind in (
         "partitions_read",
@@ -239,5 +239,5 @@ def test_a_night_that_fails_leaves_no_entry_of_its_work(
         assert main([*argv, "--key-file", str(night[1]), "--quiet"]) == 1
     finally:
         shutil.rmtree(landing / "border" / "2024-04-01")
-    kinds = [json.loads(bytes(e))["kind"] for (e,) in sql(warehouse, "SELECT entry FROM audit_log ORDER BY 1")]
+    kinds = [json.loads(bytes(e))["kind"] for (e,) in sql(warehouse, "SELECT entry FROM audit_log ORDER BY leaf_index")]
     assert len(kinds) == before + 1 and kinds[-1] == "run_failed"  # the ingest and linkage of the night are gone

@@ -10,6 +10,8 @@ import pytest
 
 from pipeline.cli.main import main
 
+pytestmark = pytest.mark.quality_gates
+
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipeline.cli.main import main
-from pipeline.warehouse.connection import DB_FILE
+from tests.conftest import query
 
 CORE = ("border_crossings", "identity_tokens", "person_keys", "crossing_classification", "person_stays")
 
 
-def _query(warehouse: Path, sql: str) -> list[tuple[object, ...]]:
-    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
-
 def _core(warehouse: Path) -> dict[str, list[tuple[object, ...]]]:
     return {
-        t: _query(warehouse, f"SELECT * EXCLUDE (run_id) FROM {t} ORDER BY ALL")
+        t: query(warehouse, f"SELECT * EXCLUDE (run_id) FROM {t} ORDER BY ALL")
         if t == "border_crossings"
-        else _query(warehouse, f"SELECT * FROM {t} ORDER BY ALL")
+        else query(warehouse, f"SELECT * FROM {t} ORDER BY ALL")
         for t in CORE
     }
 
@@ -43,7 +34,7 @@ def test_a_restored_file_is_reported_once_and_reprocessing_reads_it(
     where = ["--landing", str(landing), "--warehouse", str(warehouse), "--key-file", str(key_file)]
     assert main(["run", "--date", "2024-03-31", *where, "--quiet"]) == 0
     partition = "SELECT count(*) FROM border_crossings WHERE partition_date = DATE '2024-02-10'"
-    assert _query(warehouse, partition) == [((len(full) - 1) // 2,)]
+    assert query(warehouse, partition) == [((len(full) - 1) // 2,)]
     capsys.readouterr()
 
     path.write_text("".join(full), encoding="utf-8")  # the whole file is delivered again
@@ -58,16 +49,16 @@ def test_a_restored_file_is_reported_once_and_reprocessing_reads_it(
 
     reprocess = ["reprocess", "--source", "border", "--date", "2024-02-10", "--reason", "file restored", *where]
     assert main(reprocess) == 0
-    assert _query(warehouse, partition) == [(len(full) - 1,)]
-    assert _query(warehouse, "SELECT count(*) FROM meta_redeliveries WHERE reprocessed_at IS NULL") == [(0,)]
+    assert query(warehouse, partition) == [(len(full) - 1,)]
+    assert query(warehouse, "SELECT count(*) FROM meta_redeliveries WHERE reprocessed_at IS NULL") == [(0,)]
     linked = (
         "SELECT count(*) FROM border_crossings b LEFT JOIN person_keys p "
         "ON p.source = 'border' AND p.record_id = b.record_id WHERE p.person_key IS NULL"
     )
-    assert _query(warehouse, linked) == [(0,)]
+    assert query(warehouse, linked) == [(0,)]
     classified = "SELECT (SELECT count(*) FROM border_crossings) - (SELECT count(*) FROM crossing_classification)"
-    assert _query(warehouse, classified) == [(0,)]
+    assert query(warehouse, classified) == [(0,)]
     once = _core(warehouse)
     assert main(reprocess) == 0  # idempotent
     assert _core(warehouse) == once
-    assert _query(warehouse, "SELECT count(*), min(reason) FROM meta_reprocessed") == [(2, "file restored")]
+    assert query(warehouse, "SELECT count(*), min(reason) FROM meta_reprocessed") == [(2, "file restored")]

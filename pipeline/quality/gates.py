@@ -1,0 +1,440 @@
+"""Quality gates: the suites under ``expectations/`` validated by Great Expectations at each stage of the night.
+
+A suite file is a Great Expectations suite (``expectations/<name>.json``) whose ``meta`` names its ``version``,
+its ``stage`` (:data:`STAGES`) and its batch (:data:`pipeline.quality.batches.BATCHES`), and whose expectations
+each carry ``meta.name`` and ``meta.severity``:
+
+* ``critical``: a failure holds the night at this gate. What the steps before it committed stays (the ingested
+  partitions, the links); nothing after it runs, so nothing is released; ``migralink run`` exits 3 with one line
+  naming the suite, the expectation and the failing count.
+* ``warning``: recorded and shown; the night goes on.
+
+An operator accepts a held expectation for one night (``migralink run --date D --accept SUITE/NAME --reason
+TEXT``): the acceptance is kept in ``quality_acceptances`` and the privacy log, and holds for every later run of
+that night. Results go to ``quality_results`` (counts and observed numbers only) and, as Great Expectations
+validation results, to the Data Docs under ``<warehouse>/quality`` (results stored with no unexpected values:
+``partial_unexpected_count`` 0). Batches hold no identifiers in the first place (:mod:`pipeline.quality.batches`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import json
+import logging
+import shutil
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from expectations import SUITES_DIR, import_great_expectations
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.quality.batches import BATCHES, BatchContext
+from pipeline.warehouse.connection import transaction
+from privacy.audit.log import append as audit
+
+log = logging.getLogger(__name__)
+
+STAGES = ("raw", "linkage", "statistics", "releases")
+SEVERITIES = ("critical", "warning")
+QUALITY_DIR = "quality"  # under the warehouse: the Great Expectations project and its Data Docs
+KEEP_RESULTS = 7  # validation results kept per suite for the Data Docs (the warehouse keeps every night's counts)
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """One suite file, checked: its name, version, stage, batch and expectations (as in the file)."""
+
+    name: str
+    version: int
+    stage: str
+    batch: str
+    description: str
+    expectations: tuple[dict[str, Any], ...]
+    path: Path
+
+    def ids(self) -> list[str]:
+        return [f"{self.name}/{e['meta']['name']}" for e in self.expectations]
+
+
+def load_suites(directory: Path = SUITES_DIR) -> list[SuiteFile]:
+    """Every ``*.json`` suite under ``directory``, checked; a bad file raises :class:`ConfigError` naming it."""
+    suites = [_load_suite(path) for path in sorted(directory.glob("*.json"))]
+    if not suites:
+        raise ConfigError(f"no quality suites in {directory}")
+    return suites
+
+
+def _load_suite(path: Path) -> SuiteFile:
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"quality suite {path}: {what}")
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise bad(f"not readable JSON ({exc})") from None
+    meta = doc.get("meta") or {}
+    if doc.get("name") != path.stem:
+        raise bad(f"name must be the file's name {path.stem!r}")
+    if not isinstance(meta.get("version"), int):
+        raise bad("meta.version must be a whole number")
+    if meta.get("stage") not in STAGES:
+        raise bad(f"meta.stage must be one of {', '.join(STAGES)}")
+    if meta.get("batch") not in BATCHES:
+        raise bad(f"meta.batch must be one of {', '.join(sorted(BATCHES))}")
+    names: set[str] = set()
+    for i, expectation in enumerate(doc.get("expectations") or [], start=1):
+        e_meta = expectation.get("meta") or {}
+        name = e_meta.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise bad(f"expectation {i} needs a unique meta.name")
+        names.add(name)
+        if e_meta.get("severity") not in SEVERITIES:
+            raise bad(f"expectation {name}: meta.severity must be critical or warning")
+        if not isinstance(expectation.get("type"), str) or not isinstance(expectation.get("kwargs"), dict):
+            raise bad(f"expectation {name}: needs a type and kwargs")
+    if not names:
+        raise bad("has no expectations")
+    return SuiteFile(
+        doc["name"],
+        meta["version"],
+        meta["stage"],
+        meta["batch"],
+        str(meta.get("description", "")),
+        tuple(doc["expectations"]),
+        path,
+    )
+
+
+def check_accept_ids(ids: Collection[str], directory: Path = SUITES_DIR) -> None:
+    """Raise :class:`ConfigError` for an ``--accept`` that names no expectation of any suite."""
+    known = {i for suite in load_suites(directory) for i in suite.ids()}
+    unknown = sorted(set(ids) - known)
+    if unknown:
+        raise ConfigError(f"--accept {unknown[0]}: no such expectation (SUITE/NAME, e.g. raw_volume/feed_volume_low)")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One expectation's result tonight: counts and an observed number, never row values."""
+
+    suite: str
+    name: str
+    expectation_type: str
+    severity: str
+    success: bool
+    element_count: int | None
+    unexpected_count: int | None
+    observed: float | None
+    accepted: bool
+    why: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite}/{self.name}"
+
+    def describe(self) -> str:
+        """e.g. ``raw_volume/feed_volume_low (critical): 2 of 45 failing: a port ... far below its band``"""
+        if self.unexpected_count is not None and self.element_count is not None:
+            count = f"{self.unexpected_count:,} of {self.element_count:,} failing"
+        elif self.observed is not None:
+            count = f"observed {self.observed:g}"
+        else:
+            count = "failed"
+        return f"{self.id} ({self.severity}): {count}: {self.why}"
+
+
+@dataclass
+class GateResult:
+    """The outcome of one stage's gate for a night."""
+
+    night: dt.date
+    stage: str
+    gate_run: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    docs: Path | None = None
+
+    @property
+    def held_by(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and o.severity == "critical" and not o.accepted]
+
+    @property
+    def held(self) -> bool:
+        return bool(self.held_by)
+
+    @property
+    def warnings(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.success and (o.severity == "warning" or o.accepted)]
+
+    def message(self) -> str:
+        """One line: why the night is held, or what the gate found."""
+        if self.held:
+            first = self.held_by[0]
+            more = f" (and {len(self.held_by) - 1} more)" if len(self.held_by) > 1 else ""
+            return (
+                f"the {self.stage} quality gate held the night of {self.night}: {first.describe()}{more}; to go on "
+                f"anyway: migralink run --date {self.night} --accept {first.id} --reason TEXT"
+            )
+        passed = sum(o.success for o in self.outcomes)
+        return f"{self.stage} gate: {passed} of {len(self.outcomes)} expectations met, {len(self.warnings)} warnings"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "stage": self.stage,
+            "held": self.held,
+            "expectations": len(self.outcomes),
+            "failed": sum(not o.success for o in self.outcomes),
+            "held_by": [o.id for o in self.held_by],
+            "warnings": [o.id for o in self.warnings],
+        }
+
+
+class GateHeld(PipelineError):
+    """A critical expectation failed and was not accepted (``migralink run`` exits 3)."""
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__(result.message())
+        self.result = result
+
+
+def run_gate(
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    night: dt.date,
+    stage: str,
+    *,
+    accept: Mapping[str, str] | None = None,
+    alpha: float = 1e-6,
+    holidays: Collection[dt.date] = (),
+    suites: Sequence[SuiteFile] | None = None,
+    store: bool = True,
+    docs: bool = False,
+) -> GateResult:
+    """Validate ``stage``'s suites on tonight's batches, record the results (and acceptances) in one transaction,
+    store the validation results for the Data Docs (``store``) and rebuild them (``docs``: the night does it
+    once, after its last gate, with :func:`build_docs`); returns the result (the caller decides what a hold means
+    for its run).
+
+    ``accept`` maps expectation ids (``suite/name``) to the operator's reason; acceptances recorded earlier for
+    this night apply too.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"unknown quality stage {stage!r} (one of {', '.join(STAGES)})")
+    chosen = [s for s in (suites if suites is not None else load_suites()) if s.stage == stage]
+    accept = dict(accept or {})
+    ctx = BatchContext(night, alpha, frozenset(holidays))
+    frames = {suite.name: BATCHES[suite.batch](con, ctx) for suite in chosen}
+    earlier = {
+        e for (e,) in con.execute("SELECT expectation FROM quality_acceptances WHERE night = ?", [night]).fetchall()
+    }
+    result = GateResult(night, stage, uuid.uuid4().hex)
+    project = warehouse / QUALITY_DIR
+    validated = validate_frames(project if store or docs else None, chosen, frames, night, parameters())
+    for suite in chosen:
+        for expectation, found in zip(suite.expectations, validated[suite.name], strict=True):
+            ident = f"{suite.name}/{expectation['meta']['name']}"
+            success, elements, unexpected, observed = found
+            result.outcomes.append(
+                Outcome(
+                    suite.name,
+                    expectation["meta"]["name"],
+                    expectation["type"],
+                    expectation["meta"]["severity"],
+                    success,
+                    elements,
+                    unexpected,
+                    observed,
+                    accepted=not success and (ident in accept or ident in earlier),
+                    why=str(expectation["meta"].get("why", "")),
+                )
+            )
+    _record(con, result, {s.name: s.version for s in chosen}, accept, earlier)
+    if docs:
+        result.docs = build_docs(project)
+    for outcome in result.outcomes:
+        if not outcome.success:
+            log.warning("quality: %s%s", outcome.describe(), " (accepted)" if outcome.accepted else "")
+    return result
+
+
+def parameters() -> dict[str, object]:
+    """The suites' ``$PARAMETER`` values."""
+    from pipeline.ingest.countries import known_country_codes
+
+    return {"country_codes": list(known_country_codes())}
+
+
+Validated = tuple[bool, int | None, int | None, float | None]
+
+
+def validate_frames(
+    project: Path | None,
+    suites: Sequence[SuiteFile],
+    frames: Mapping[str, pd.DataFrame],
+    night: dt.date,
+    expectation_parameters: Mapping[str, object],
+) -> dict[str, list[Validated]]:
+    """Validate each suite on its frame with Great Expectations; per suite, per expectation (in file order):
+    (success, element count, unexpected count, observed number). With a ``project`` directory the results are
+    stored there for the Data Docs; without, an ephemeral context is used."""
+    gx = _gx()
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    if project is not None:
+        context = gx.get_context(mode="file", project_root_dir=str(project))
+    else:
+        context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = _no_progress_bars()
+    source = context.data_sources.add_or_update_pandas(name="migralink")
+    out: dict[str, list[Validated]] = {}
+    run_time = dt.datetime.now(dt.UTC)
+    for suite in suites:
+        expectations = [
+            ExpectationConfiguration(
+                type=e["type"], kwargs=e["kwargs"], meta={**e["meta"], "suite_version": suite.version}
+            ).to_domain_obj()
+            for e in suite.expectations
+        ]
+        gx_suite = gx.ExpectationSuite(
+            name=suite.name, expectations=expectations, meta={"version": suite.version, "stage": suite.stage}
+        )
+        try:
+            asset = source.get_asset(suite.name)
+        except LookupError:
+            asset = source.add_dataframe_asset(name=suite.name)
+        try:
+            batch_definition = asset.get_batch_definition("night")
+        except (KeyError, LookupError):
+            batch_definition = asset.add_batch_definition_whole_dataframe("night")
+        gx_suite = context.suites.add_or_update(gx_suite)
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
+        )
+        validation = definition.run(
+            batch_parameters={"dataframe": frames[suite.name]},
+            expectation_parameters=dict(expectation_parameters),
+            result_format=RESULT_FORMAT,
+            run_id=RunIdentifier(run_name=f"night {night}", run_time=run_time),
+        )
+        by_name = {r.expectation_config.meta["name"]: r for r in validation.results}
+        out[suite.name] = [_summarise(by_name[e["meta"]["name"]]) for e in suite.expectations]
+    return out
+
+
+def _summarise(result: Any) -> Validated:
+    """(success, element count, unexpected count, observed number) of one expectation's result. An expectation
+    that raised (a missing column) is a failure with no counts."""
+    info = result.exception_info or {}
+    raised = info.get("raised_exception") if isinstance(info, dict) else False
+    values = result.result or {}
+    observed = values.get("observed_value")
+    number = float(observed) if isinstance(observed, int | float) and not isinstance(observed, bool) else None
+    if raised:
+        return False, None, None, None
+    elements = values.get("element_count")
+    unexpected = values.get("unexpected_count")
+    return (
+        bool(result.success),
+        int(elements) if elements is not None else None,
+        int(unexpected) if unexpected is not None else None,
+        number,
+    )
+
+
+def _record(
+    con: duckdb.DuckDBPyConnection,
+    result: GateResult,
+    versions: Mapping[str, int],
+    accept: Mapping[str, str],
+    earlier: Collection[str],
+) -> None:
+    """Replace this night's results of the stage, add new acceptances, log a ``quality_gate`` entry per suite."""
+    user = getpass.getuser()
+    rows = [
+        (
+            result.night,
+            result.gate_run,
+            result.stage,
+            o.suite,
+            versions[o.suite],
+            o.name,
+            o.expectation_type,
+            o.severity,
+            o.success,
+            o.element_count,
+            o.unexpected_count,
+            o.observed,
+            o.accepted,
+        )
+        for o in result.outcomes
+    ]
+    with transaction(con):
+        con.execute("DELETE FROM quality_results WHERE night = ? AND stage = ?", [result.night, result.stage])
+        if rows:
+            con.executemany("INSERT INTO quality_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+        for o in result.outcomes:
+            if o.accepted and o.id not in earlier:
+                con.execute(
+                    "INSERT INTO quality_acceptances VALUES (?, ?, ?, ?, now(), ?)",
+                    [result.night, o.id, accept[o.id], user, o.unexpected_count],
+                )
+        for suite in dict.fromkeys(o.suite for o in result.outcomes):
+            mine = [o for o in result.outcomes if o.suite == suite]
+            failing = [o for o in mine if not o.success]
+            held = [o for o in failing if o.severity == "critical" and not o.accepted]
+            accepted = [o for o in failing if o.accepted]
+            verdict = "held" if held else "accepted" if accepted else "warning" if failing else "passed"
+            audit(
+                con,
+                "quality_gate",
+                suite=suite,
+                result=verdict,
+                failing=len(failing),
+                accepted_by=user if accepted and not held else None,
+            )
+
+
+def build_docs(project: Path) -> Path:
+    """Rebuild the Data Docs from the last :data:`KEEP_RESULTS` results of each suite; returns the index page."""
+    gx = _gx()
+    stored = project / "gx" / "uncommitted" / "validations"
+    for suite_dir in stored.iterdir() if stored.exists() else ():
+        if suite_dir.is_dir():
+            runs = sorted((p for p in suite_dir.rglob("*.json")), key=lambda p: p.stat().st_mtime)
+            for old in runs[:-KEEP_RESULTS]:
+                old.unlink()
+    site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
+    shutil.rmtree(site, ignore_errors=True)
+    context = gx.get_context(mode="file", project_root_dir=str(project))
+    context.variables.progress_bars = _no_progress_bars()
+    context.build_data_docs()
+    return site / "index.html"
+
+
+def docs_index(warehouse: Path) -> Path:
+    """Where the Data Docs' index page is (it exists once a gate has run)."""
+    return warehouse / QUALITY_DIR / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def _no_progress_bars() -> Any:
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    return ProgressBarsConfig(globally=False, metric_calculations=False)
+
+
+@cache
+def _gx() -> Any:
+    """Great Expectations, imported once, with the project's custom expectations registered."""
+    gx = import_great_expectations()
+
+    import expectations.custom  # noqa: F401  (registers the project's expectations)
+
+    return gx
