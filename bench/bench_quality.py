@@ -386,10 +386,10 @@ def main() -> None:
             night_gates.append(timing)
             return timing.result
 
-        def timed_docs_step(s: Settings) -> Path | None:
+        def timed_docs_step(s: Settings, night: dt.date | None = None) -> Path | None:
             say("  quality Data Docs")
             with probe.gate("Data Docs") as timing:
-                index = original_docs_step(s)
+                index = original_docs_step(s, night)
             night_gates.append(timing)
             return index
 

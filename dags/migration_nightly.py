@@ -108,7 +108,7 @@ def _gate(context: dict[str, Any], stage: str) -> dict[str, object]:
         for outcome in result.warnings:
             log.warning("quality: %s", outcome.describe())
         if result.held:
-            quality_docs_step(settings)
+            quality_docs_step(settings, _run_date(context))
             finish_run_step(settings, "migration_nightly", "held")
             commit(settings.warehouse)
             raise AirflowFailException(result.message())
@@ -257,7 +257,7 @@ def migration_nightly() -> None:
 
         with _fail_fast_on_permanent_errors():
             settings = _settings(context["params"])
-            quality_docs_step(settings)
+            quality_docs_step(settings, _run_date(context))
             tree_size = finish_run_step(settings, "migration_nightly")
             published = commit(settings.warehouse)
         return {"reports": [path.name for path in published], "signed_tree_size": tree_size}

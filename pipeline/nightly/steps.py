@@ -230,7 +230,7 @@ def run_nightly(
                     releases = publish_step(settings, run_date, due_only=True, reports=reports)
                     gate("releases", releases is not None and bool(releases.released))
         if gates:
-            gates[-1].docs = quality_docs_step(settings)
+            gates[-1].docs = quality_docs_step(settings, run_date)
         finish_run_step(settings, "run", "held" if gates and gates[-1].held else "complete")
     con = connect(settings.warehouse, read_only=True)
     try:
@@ -607,15 +607,15 @@ def quality_step(
     return result
 
 
-def quality_docs_step(settings: Settings) -> Path | None:
-    """Rebuild the quality gates' Data Docs under the warehouse (once a night); returns the index page, or None
-    when no gate has stored results yet."""
+def quality_docs_step(settings: Settings, night: dt.date | None = None) -> Path | None:
+    """Bring the quality gates' Data Docs under the warehouse up to date (once a night: ``night``'s pages and the
+    index; everything without a night); returns the index page, or None when no gate has stored results yet."""
     from pipeline.quality.gates import QUALITY_DIR, build_docs
 
     assert settings.warehouse is not None
     if not (settings.warehouse / QUALITY_DIR).is_dir():
         return None
-    return build_docs(settings.warehouse / QUALITY_DIR)
+    return build_docs(settings.warehouse / QUALITY_DIR, night)
 
 
 def gate_due(settings: Settings, night: dt.date, stage: str) -> bool:

@@ -288,36 +288,11 @@ def validate_frames(
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    if project is not None:
-        context = gx.get_context(mode="file", project_root_dir=str(project))
-    else:
-        context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = _no_progress_bars()
-    source = context.data_sources.add_or_update_pandas(name="migralink")
+    context = _context(project)
     out: dict[str, list[Validated]] = {}
     run_time = dt.datetime.now(dt.UTC)
     for suite in suites:
-        expectations = [
-            ExpectationConfiguration(
-                type=e["type"], kwargs=e["kwargs"], meta={**e["meta"], "suite_version": suite.version}
-            ).to_domain_obj()
-            for e in suite.expectations
-        ]
-        gx_suite = gx.ExpectationSuite(
-            name=suite.name, expectations=expectations, meta={"version": suite.version, "stage": suite.stage}
-        )
-        try:
-            asset = source.get_asset(suite.name)
-        except LookupError:
-            asset = source.add_dataframe_asset(name=suite.name)
-        try:
-            batch_definition = asset.get_batch_definition("night")
-        except (KeyError, LookupError):
-            batch_definition = asset.add_batch_definition_whole_dataframe("night")
-        gx_suite = context.suites.add_or_update(gx_suite)
-        definition = context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
-        )
+        definition = _definition(context, project, suite, gx, ExpectationConfiguration)
         validation = definition.run(
             batch_parameters={"dataframe": frames[suite.name]},
             expectation_parameters=dict(expectation_parameters),
@@ -327,6 +302,60 @@ def validate_frames(
         by_name = {r.expectation_config.meta["name"]: r for r in validation.results}
         out[suite.name] = [_summarise(by_name[e["meta"]["name"]]) for e in suite.expectations]
     return out
+
+
+_CONTEXTS: dict[Path, Any] = {}  # one Great Expectations file context per project and process
+_DEFINITIONS: dict[tuple[Path, str], tuple[str, Any]] = {}  # (project, suite) -> (suite file's text, definition)
+
+
+def _context(project: Path | None) -> Any:
+    """The project's file context, made once per process (an ephemeral one without a project)."""
+    gx = _gx()
+    if project is not None and project in _CONTEXTS:
+        return _CONTEXTS[project]
+    if project is not None:
+        context = gx.get_context(mode="file", project_root_dir=str(project))
+    else:
+        context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = _no_progress_bars()
+    context.data_sources.add_or_update_pandas(name="migralink")
+    if project is not None:
+        _CONTEXTS[project] = context
+    return context
+
+
+def _definition(context: Any, project: Path | None, suite: SuiteFile, gx: Any, configuration: Any) -> Any:
+    """The validation definition of ``suite`` in ``context``, written to the project once per process and suite
+    file (again when the file changes)."""
+    text = json.dumps(suite.expectations, sort_keys=True) + str(suite.version)
+    cached = _DEFINITIONS.get((project, suite.name)) if project is not None else None
+    if cached is not None and cached[0] == text:
+        return cached[1]
+    expectations = [
+        configuration(
+            type=e["type"], kwargs=e["kwargs"], meta={**e["meta"], "suite_version": suite.version}
+        ).to_domain_obj()
+        for e in suite.expectations
+    ]
+    gx_suite = gx.ExpectationSuite(
+        name=suite.name, expectations=expectations, meta={"version": suite.version, "stage": suite.stage}
+    )
+    source = context.data_sources.get("migralink")
+    try:
+        asset = source.get_asset(suite.name)
+    except LookupError:
+        asset = source.add_dataframe_asset(name=suite.name)
+    try:
+        batch_definition = asset.get_batch_definition("night")
+    except (KeyError, LookupError):
+        batch_definition = asset.add_batch_definition_whole_dataframe("night")
+    gx_suite = context.suites.add_or_update(gx_suite)
+    definition = context.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=suite.name, data=batch_definition, suite=gx_suite)
+    )
+    if project is not None:
+        _DEFINITIONS[(project, suite.name)] = (text, definition)
+    return definition
 
 
 def _summarise(result: Any) -> Validated:
@@ -402,20 +431,34 @@ def _record(
             )
 
 
-def build_docs(project: Path) -> Path:
-    """Rebuild the Data Docs from the last :data:`KEEP_RESULTS` results of each suite; returns the index page."""
-    gx = _gx()
+def build_docs(project: Path, night: dt.date | None = None) -> Path:
+    """Bring the Data Docs up to date and return the index page. Each suite keeps its last :data:`KEEP_RESULTS`
+    results (older ones and their pages are removed). With ``night``, only that night's result pages and the
+    suite pages are rendered (the others are on disk already) and the index is rebuilt; without, everything."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
     stored = project / "gx" / "uncommitted" / "validations"
-    for suite_dir in stored.iterdir() if stored.exists() else ():
-        if suite_dir.is_dir():
-            runs = sorted((p for p in suite_dir.rglob("*.json")), key=lambda p: p.stat().st_mtime)
-            for old in runs[:-KEEP_RESULTS]:
-                old.unlink()
     site = project / "gx" / "uncommitted" / "data_docs" / "local_site"
-    shutil.rmtree(site, ignore_errors=True)
-    context = gx.get_context(mode="file", project_root_dir=str(project))
-    context.variables.progress_bars = _no_progress_bars()
-    context.build_data_docs()
+    for suite_dir in sorted(p for p in stored.iterdir() if p.is_dir()) if stored.exists() else ():
+        runs = sorted(suite_dir.rglob("*.json"), key=lambda p: p.stat().st_mtime)
+        for old in runs[:-KEEP_RESULTS]:
+            old.unlink()
+            page = site / "validations" / old.relative_to(stored).with_suffix(".html")
+            page.unlink(missing_ok=True)
+    context = _context(project)
+    if night is None:
+        shutil.rmtree(site, ignore_errors=True)
+        context.build_data_docs()
+        return site / "index.html"
+    keys = context.validation_results_store.list_keys()
+    tonight: list[Any] = [
+        key for key in keys if isinstance(key, ValidationResultIdentifier) and key.run_id.run_name == f"night {night}"
+    ]
+    tonight += [ExpectationSuiteIdentifier(name) for name in {key.expectation_suite_identifier.name for key in tonight}]
+    context.build_data_docs(resource_identifiers=tonight)
     return site / "index.html"
 
 
