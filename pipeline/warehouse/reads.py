@@ -46,8 +46,8 @@ STATUS_QUERIES = (
         "SELECT night, stage, CASE WHEN bool_or(NOT success AND severity = 'critical' AND NOT accepted) THEN 'held' "
         "WHEN bool_and(success) THEN 'passed' ELSE 'passed with warnings' END AS result, count(*) AS expectations, "
         "count(*) FILTER (WHERE NOT success) AS failed, count(*) FILTER (WHERE accepted) AS accepted, "
-        "string_agg(suite || '/' || expectation, ', ' ORDER BY severity, suite, expectation) "
-        "FILTER (WHERE NOT success) AS failing FROM quality_results "
+        "coalesce(string_agg(suite || '/' || expectation, ', ' ORDER BY severity, suite, expectation) "
+        "FILTER (WHERE NOT success), '') AS failing FROM quality_results "
         "WHERE night = (SELECT max(night) FROM quality_results) GROUP BY night, stage "
         "ORDER BY list_position(['raw', 'linkage', 'statistics', 'releases'], stage)",
     ),
