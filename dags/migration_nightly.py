@@ -89,22 +89,18 @@ def _gate(context: dict[str, Any], stage: str) -> dict[str, object]:
     """Run one quality gate; on a hold close the night with what has committed and fail the task (no retries)."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from pipeline.errors import ConfigError
     from pipeline.nightly.steps import finish_run_step, quality_docs_step, quality_step
     from pipeline.nightly.unit import commit_night as commit
 
     params = context["params"]
-    accepted = list(params.get("accept") or [])
-    reason = (params.get("accept_reason") or "").strip()
+    accept = dict.fromkeys(params.get("accept") or [], (params.get("accept_reason") or "").strip())
     with _fail_fast_on_permanent_errors():
-        if accepted and not reason:
-            raise ConfigError("the param accept needs accept_reason: say why the night may go on (it is recorded)")
-        if accepted:
-            from pipeline.quality.gates import check_accept_ids
+        if accept:
+            from pipeline.quality.gates import check_acceptances
 
-            check_accept_ids(accepted)
+            check_acceptances(accept)
         settings = _settings(params)
-        result = quality_step(settings, _run_date(context), stage, accept=dict.fromkeys(accepted, reason))
+        result = quality_step(settings, _run_date(context), stage, accept=accept)
         for outcome in result.warnings:
             log.warning("quality: %s", outcome.describe())
         if result.held:

@@ -189,11 +189,9 @@ def run_nightly(
     settings.require("landing", "warehouse")
     assert settings.warehouse is not None
     if accept:
-        from pipeline.quality.gates import check_accept_ids
+        from pipeline.quality.gates import check_acceptances
 
-        check_accept_ids(accept)
-        if any(not reason.strip() for reason in accept.values()):
-            raise ConfigError("--accept needs --reason: say why the night may go on (it is recorded)")
+        check_acceptances(accept)
     # Refusals come before the night starts: they are not failed nights and leave the warehouse untouched.
     key_check_step(settings, key_provider=key_provider)
     if (settings.warehouse / DB_FILE).exists():
@@ -576,12 +574,11 @@ def quality_step(
     *,
     accept: Mapping[str, str] | None = None,
     progress: Progress | None = None,
-    docs: bool = False,
 ) -> GateResult:
     """Run one stage's quality gate for ``night`` (:func:`pipeline.quality.gates.run_gate`): results and
-    acceptances recorded, validation results stored for the Data Docs, which are rebuilt with ``docs`` (or by
+    acceptances recorded, validation results stored for the Data Docs (brought up to date by
     :func:`quality_docs_step`). Pseudonyms only; the key is not needed."""
-    from pipeline.quality.gates import docs_index, run_gate
+    from pipeline.quality.gates import run_gate
 
     assert settings.warehouse is not None
     if progress:
@@ -596,10 +593,7 @@ def quality_step(
             accept=accept,
             alpha=settings.quality_alpha,
             holidays=settings.holidays,
-            docs=docs,
         )
-        if docs:
-            result.docs = docs_index(settings.warehouse)
     finally:
         con.close()
     if progress:
@@ -607,9 +601,9 @@ def quality_step(
     return result
 
 
-def quality_docs_step(settings: Settings, night: dt.date | None = None) -> Path | None:
-    """Bring the quality gates' Data Docs under the warehouse up to date (once a night: ``night``'s pages and the
-    index; everything without a night); returns the index page, or None when no gate has stored results yet."""
+def quality_docs_step(settings: Settings, night: dt.date) -> Path | None:
+    """Bring the quality gates' Data Docs under the warehouse up to date after ``night``'s gates (once a night:
+    its pages and the index); returns the index page, or None when no gate has stored results yet."""
     from pipeline.quality.gates import QUALITY_DIR, build_docs
 
     assert settings.warehouse is not None

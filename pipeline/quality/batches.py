@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from pipeline.quality.bands import count_band_rows, share_band_rows
+from pipeline.quality.volume import feed_counts
 from pipeline.warehouse.tables import FEED_COLUMNS, RECORD_TABLES
 from privacy.sql import quote_identifier
 
@@ -119,19 +120,18 @@ def daily_sums(
     con: duckdb.DuckDBPyConnection, sql: str, days: list[dt.date], window: int = 56
 ) -> dict[str, list[tuple[dt.date, int]]]:
     """Per feed, the daily sum of ``n`` of ``sql`` (columns feed, day, n) from the feed's first day in the window
-    before the earliest judged day to the last judged day, days without rows as 0."""
-    since, until = min(days) - dt.timedelta(days=window), max(days)
-    rows = con.execute(
-        f"""WITH daily AS (SELECT feed, CAST(day AS DATE) AS day, sum(n)::BIGINT AS n FROM ({sql})
-                           WHERE CAST(day AS DATE) BETWEEN $since AND $until GROUP BY ALL),
-                 feeds AS (SELECT feed, min(day) AS first_day FROM daily GROUP BY ALL),
-                 grid AS (SELECT feed, CAST(unnest(generate_series(first_day, $until::DATE, INTERVAL 1 DAY)) AS DATE)
-                          AS day FROM feeds)
-            SELECT g.feed, list(g.day ORDER BY g.day), list(coalesce(d.n, 0) ORDER BY g.day)
-            FROM grid g LEFT JOIN daily d USING (feed, day) GROUP BY ALL ORDER BY 1""",
-        {"since": since, "until": until},
-    ).fetchall()
-    return {str(feed): list(zip(dates, (int(n) for n in counts), strict=True)) for feed, dates, counts in rows}
+    before the earliest judged day to the last judged day, days without rows as 0
+    (:func:`pipeline.quality.volume.feed_counts`)."""
+    found = feed_counts(
+        con,
+        f"({sql})",
+        day_column="day",
+        key_columns=("feed",),
+        since=min(days) - dt.timedelta(days=window),
+        until=max(days),
+        value_column="n",
+    )
+    return {str(key[0]): history for key, history in found.items()}
 
 
 SHAPE_COLUMNS = """t.key_version,

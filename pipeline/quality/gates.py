@@ -22,7 +22,6 @@ import datetime as dt
 import getpass
 import json
 import logging
-import shutil
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import duckdb
 import pandas as pd
 
 from expectations import SUITES_DIR, import_great_expectations
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError
 from pipeline.quality.batches import BATCHES, BatchContext
 from pipeline.warehouse.connection import transaction
 from privacy.audit.log import append as audit
@@ -113,12 +112,15 @@ def _load_suite(path: Path) -> SuiteFile:
     )
 
 
-def check_accept_ids(ids: Collection[str], directory: Path = SUITES_DIR) -> None:
-    """Raise :class:`ConfigError` for an ``--accept`` that names no expectation of any suite."""
+def check_acceptances(accept: Mapping[str, str], directory: Path = SUITES_DIR) -> None:
+    """Raise :class:`ConfigError` for an acceptance (expectation id -> reason) that names no expectation of any
+    suite or gives no reason."""
     known = {i for suite in load_suites(directory) for i in suite.ids()}
-    unknown = sorted(set(ids) - known)
+    unknown = sorted(set(accept) - known)
     if unknown:
         raise ConfigError(f"--accept {unknown[0]}: no such expectation (SUITE/NAME, e.g. raw_volume/feed_volume_low)")
+    if any(not reason.strip() for reason in accept.values()):
+        raise ConfigError("--accept needs --reason: say why the night may go on (it is recorded)")
 
 
 @dataclass(frozen=True)
@@ -196,14 +198,6 @@ class GateResult:
         }
 
 
-class GateHeld(PipelineError):
-    """A critical expectation failed and was not accepted (``migralink run`` exits 3)."""
-
-    def __init__(self, result: GateResult) -> None:
-        super().__init__(result.message())
-        self.result = result
-
-
 def run_gate(
     con: duckdb.DuckDBPyConnection,
     warehouse: Path,
@@ -214,13 +208,10 @@ def run_gate(
     alpha: float = 1e-6,
     holidays: Collection[dt.date] = (),
     suites: Sequence[SuiteFile] | None = None,
-    store: bool = True,
-    docs: bool = False,
 ) -> GateResult:
-    """Validate ``stage``'s suites on tonight's batches, record the results (and acceptances) in one transaction,
-    store the validation results for the Data Docs (``store``) and rebuild them (``docs``: the night does it
-    once, after its last gate, with :func:`build_docs`); returns the result (the caller decides what a hold means
-    for its run).
+    """Validate ``stage``'s suites on tonight's batches, record the results (and acceptances) in one transaction
+    and store the validation results for the Data Docs (the night brings them up to date once, after its last
+    gate, with :func:`build_docs`); returns the result (the caller decides what a hold means for its run).
 
     ``accept`` maps expectation ids (``suite/name``) to the operator's reason; acceptances recorded earlier for
     this night apply too.
@@ -236,7 +227,7 @@ def run_gate(
     }
     result = GateResult(night, stage, uuid.uuid4().hex)
     project = warehouse / QUALITY_DIR
-    validated = validate_frames(project if store or docs else None, chosen, frames, night, parameters())
+    validated = validate_frames(project, chosen, frames, night, parameters())
     for suite in chosen:
         for expectation, found in zip(suite.expectations, validated[suite.name], strict=True):
             ident = f"{suite.name}/{expectation['meta']['name']}"
@@ -256,8 +247,6 @@ def run_gate(
                 )
             )
     _record(con, result, {s.name: s.version for s in chosen}, accept, earlier)
-    if docs:
-        result.docs = build_docs(project)
     for outcome in result.outcomes:
         if not outcome.success:
             log.warning("quality: %s%s", outcome.describe(), " (accepted)" if outcome.accepted else "")
@@ -431,10 +420,10 @@ def _record(
             )
 
 
-def build_docs(project: Path, night: dt.date | None = None) -> Path:
-    """Bring the Data Docs up to date and return the index page. Each suite keeps its last :data:`KEEP_RESULTS`
-    results (older ones and their pages are removed). With ``night``, only that night's result pages and the
-    suite pages are rendered (the others are on disk already) and the index is rebuilt; without, everything."""
+def build_docs(project: Path, night: dt.date) -> Path:
+    """Bring the Data Docs up to date after ``night``'s gates and return the index page. Each suite keeps its
+    last :data:`KEEP_RESULTS` results (older ones and their pages are removed); only the night's result pages
+    and the suite pages are rendered (the others are on disk already) and the index is rebuilt."""
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -449,10 +438,6 @@ def build_docs(project: Path, night: dt.date | None = None) -> Path:
             page = site / "validations" / old.relative_to(stored).with_suffix(".html")
             page.unlink(missing_ok=True)
     context = _context(project)
-    if night is None:
-        shutil.rmtree(site, ignore_errors=True)
-        context.build_data_docs()
-        return site / "index.html"
     keys = context.validation_results_store.list_keys()
     tonight: list[Any] = [
         key for key in keys if isinstance(key, ValidationResultIdentifier) and key.run_id.run_name == f"night {night}"

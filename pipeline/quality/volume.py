@@ -379,18 +379,22 @@ def _dispersion(counts: np.ndarray, factors: np.ndarray, clean: np.ndarray, para
     return max(0.0, (total - mean_sum) / squares), max(0.0, (upper - mean_sum) / squares)
 
 
-def feed_counts_sql(table_sql: str, day_column: str, key_columns: Sequence[str]) -> str:
+def feed_counts_sql(
+    table_sql: str, day_column: str, key_columns: Sequence[str], value_column: str | None = None
+) -> str:
     """SQL for :func:`feed_counts`: one row per feed, its days from its first appearance to ``$until`` and the
-    count of each (0 when absent). ``table_sql`` is the code's own SQL text (a table name or a subquery)."""
+    count of each (0 when absent): its rows, or the sum of ``value_column``. ``table_sql`` is the code's own SQL
+    text (a table name or a subquery)."""
     keys = [quote_identifier(name) for name in key_columns]
     listed = "".join(f"{key}, " for key in keys)
     grid_keys = "".join(f"g.{key}, " for key in keys)
     joined = "".join(f"g.{key} IS NOT DISTINCT FROM d.{key} AND " for key in keys)
     day = quote_identifier(day_column)
+    measure = "count(*)" if value_column is None else f"sum({quote_identifier(value_column)})::BIGINT"
     order = f"\nORDER BY {', '.join(f'g.{key}' for key in keys)}" if keys else ""
     return f"""
 WITH daily AS (
-    SELECT {listed}CAST({day} AS DATE) AS volume_day, count(*) AS volume_n
+    SELECT {listed}CAST({day} AS DATE) AS volume_day, {measure} AS volume_n
     FROM {table_sql}
     WHERE CAST({day} AS DATE) BETWEEN $since AND $until
     GROUP BY ALL),
@@ -411,6 +415,7 @@ def feed_counts(
     key_columns: Sequence[str],
     since: dt.date,
     until: dt.date,
+    value_column: str | None = None,
 ) -> dict[tuple[object, ...], list[tuple[dt.date, int]]]:
     """Daily counts per feed of a DuckDB relation, counted by DuckDB.
 
@@ -421,12 +426,16 @@ def feed_counts(
         key_columns: the columns naming a feed, e.g. ``("source",)`` or ``("source", "port")``; none for one feed.
         since: first day counted.
         until: last day counted.
+        value_column: a column holding counts (one row per feed and day, e.g. a partition's rows read): its daily
+            sum is the feed's count; without it, the rows themselves are counted.
 
     Returns:
         Per feed key (a tuple of the key values) its (day, count) from its first day with rows in
         [since, until] to ``until``, days without rows as 0: a port that stops reporting shows 0s.
     """
-    rows = con.execute(feed_counts_sql(table_sql, day_column, key_columns), {"since": since, "until": until})
+    rows = con.execute(
+        feed_counts_sql(table_sql, day_column, key_columns, value_column), {"since": since, "until": until}
+    )
     found: dict[tuple[object, ...], list[tuple[dt.date, int]]] = {}
     for *key, days, counts in rows.fetchall():
         if days:

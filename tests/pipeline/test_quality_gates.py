@@ -23,7 +23,7 @@ from pipeline.nightly.steps import ingest_step, run_nightly
 from pipeline.quality.bands import count_band_rows, share_band
 from pipeline.quality.gates import (
     STAGES,
-    check_accept_ids,
+    check_acceptances,
     docs_index,
     load_suites,
     parameters,
@@ -74,9 +74,11 @@ def test_a_bad_suite_file_is_refused_in_one_line_naming_it(change: object, named
 
 
 def test_accepting_an_unknown_expectation_is_refused() -> None:
-    check_accept_ids(["raw_volume/feed_volume_low"])
+    check_acceptances({"raw_volume/feed_volume_low": "port closed for works"})
     with pytest.raises(ConfigError, match="no such expectation"):
-        check_accept_ids(["raw_volume/no_such_thing"])
+        check_acceptances({"raw_volume/no_such_thing": "port closed for works"})
+    with pytest.raises(ConfigError, match="needs --reason"):
+        check_acceptances({"raw_volume/feed_volume_low": " "})
 
 
 # --- a passing and a failing fixture for every suite ---------------------------------------------------------
