@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint typecheck docker-check unit bench lock clean
+.PHONY: install demo airflow test lint typecheck docker-check unit bench lock clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 demo: install
 	$(BIN)/migralink demo --dir demo
+
+# Airflow standalone on 127.0.0.1 (AIRFLOW_PORT, default 8080) with the DAGs and a demo; Ctrl-C stops it.
+airflow: install
+	bash scripts/airflow.sh
 
 lint: install
 	$(BIN)/ruff check pipeline privacy linkage expectations dags tests bench

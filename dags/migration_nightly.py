@@ -21,21 +21,29 @@ are read only when a task runs, never while the DAG is parsed); the DAG params
 **Tasks.**
 1. `check_key`: load the secret key and, when the warehouse exists, verify it is the key the warehouse was
    built with. Fails before any data are read.
-2. `begin_night`: check the warehouse can be written, put back a night that ended failed, snapshot the
-   warehouse, and append `run_started` (with the DAG run id) to the privacy log. From here to `commit_night` the
-   night is one unit (`pipeline.nightly.unit`).
-3. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
+2. `wait_border`, `wait_visa`, `wait_permit`: wait for the source's partition of the night's day
+   (`<landing>/<source>/<D-1>/` with a file in it). The sensors are deferrable: while waiting they sit in the
+   triggerer, not in a worker slot. At the arrival deadline (param `arrival_deadline_hours` after the run's
+   start, 4 h by default: 06:00) a sensor still waiting is skipped with the reason, and the night runs without
+   that source: the ingest's summary names the missing sources and the raw quality gate judges whether the
+   volumes are acceptable.
+3. `begin_night`: take the warehouse's writer lease for this DAG run, check the warehouse can be written, put
+   back a night that ended failed, snapshot the warehouse, and append `run_started` (with the DAG run id) to
+   the privacy log. From here to `commit_night` the night is one unit (`pipeline.nightly.unit`), and no other
+   writer (`migralink` commands, other DAGs) gets in: every task renews the lease; `commit_night` (or a held
+   gate) gives it up; a run that ends failed gives it up in its failure callback.
+4. `ingest_partitions`: check, pseudonymize and store the pending partitions; updates the asset
    `migralink_records`.
-4. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
+5. `link_persons`: link tonight's records into persons with the saved model (a first model is trained when
    the warehouse has enough records), keep person keys stable, queue uncertain pairs for clerical review;
    updates `migralink_persons`. It uses pseudonyms only and never loads the key.
-5. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
+6. `classify_crossings`: classify the crossings of the persons touched tonight with the 12/16-month rule
    (pending ones re-resolved as data arrive), rebuild stays, overstays and the statistics tables, write the
    statistics report; updates `migralink_statistics`. Pseudonyms only.
-6. `publish_releases`: release the statistics of the purposes whose calendar day it is (purpose register,
+7. `publish_releases`: release the statistics of the purposes whose calendar day it is (purpose register,
    disclosure control, SDMX-CSV files and manifest, release ledger); updates `migralink_releases`.
-7. `commit_night`: rebuild the quality gates' Data Docs, append `run_finished` to the privacy log and sign its
-   tree head, publish the night's staged reports and drop the snapshot.
+8. `commit_night`: rebuild the quality gates' Data Docs, seal the privacy log (append `run_finished` and sign
+   its tree head), publish the night's staged reports, drop the snapshot and give up the writer lease.
 
 **Quality gates** run as their own tasks after ingest (`gate_raw`), linkage (`gate_linkage`), the statistics
 (`gate_statistics`) and publishing (`gate_releases`), with the suites under `expectations/`. A critical
@@ -49,40 +57,33 @@ A task that fails is retried, or can be cleared and re-run: each step commits on
 A run that ends failed keeps its snapshot; the next run (or this run cleared as a whole) puts the warehouse
 back as it was before the failed night, records the night as failed, and then processes its partitions.
 
-Missing settings and key problems fail the task at once (no retries); other errors (a locked warehouse, an
-unreadable landing file) are retried.
+Missing settings, key problems and bad input fail the task at once (no retries): retrying cannot fix them.
+Transient errors (a warehouse held by another writer, a full disk, a lost mount) are retried with exponential
+backoff. Through XCom go only counts, statuses, source names and report paths, never record values.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from airflow.sdk import Param, dag, task
 from assets import MIGRALINK_PERSONS, MIGRALINK_RECORDS, MIGRALINK_RELEASES, MIGRALINK_STATISTICS
-
-if TYPE_CHECKING:  # the library imports duckdb and pyarrow: keep them out of DAG parsing
-    from pipeline.nightly.settings import Settings
+from landing_sensor import LandingPartitionSensor
+from migralink_tasks import (
+    dag_arguments,
+    fail_fast_on_permanent_errors,
+    night,
+    run_holder,
+    setting_params,
+    settings_from,
+    warehouse_task,
+)
 
 log = logging.getLogger(__name__)
 
-SETTING_PARAMS = ("landing", "warehouse", "key_file")
-
-
-def _settings(params: dict[str, Any]) -> Settings:
-    """Settings from the config file and ``MIGRALINK_*`` environment, overridden by non-empty DAG params."""
-    from pipeline.nightly.settings import load_settings
-
-    return load_settings(None, **{name: params.get(name) or None for name in SETTING_PARAMS})
-
-
-def _run_date(context: dict[str, Any]) -> dt.date:
-    """The last day whose partitions this run processes: the day before the run's data interval end."""
-    end = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-    return end.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+SOURCES = ("border", "visa", "permit")
 
 
 def _gate(context: dict[str, Any], stage: str) -> dict[str, object]:
@@ -91,59 +92,50 @@ def _gate(context: dict[str, Any], stage: str) -> dict[str, object]:
 
     from pipeline.nightly.steps import finish_run_step, quality_docs_step, quality_step
     from pipeline.nightly.unit import commit_night as commit
+    from pipeline.warehouse.lock import release
 
     params = context["params"]
     accept = dict.fromkeys(params.get("accept") or [], (params.get("accept_reason") or "").strip())
-    with _fail_fast_on_permanent_errors():
+    with warehouse_task(context) as settings:
         if accept:
             from pipeline.quality.gates import check_acceptances
 
             check_acceptances(accept)
-        settings = _settings(params)
-        result = quality_step(settings, _run_date(context), stage, accept=accept)
+        result = quality_step(settings, night(context), stage, accept=accept)
         for outcome in result.warnings:
             log.warning("quality: %s", outcome.describe())
         if result.held:
-            quality_docs_step(settings, _run_date(context))
+            quality_docs_step(settings, night(context))
             finish_run_step(settings, "migration_nightly", "held")
             commit(settings.warehouse)
-            raise AirflowFailException(result.message())
+    if result.held:
+        assert settings.warehouse is not None
+        release(settings.warehouse, run_holder(context))
+        raise AirflowFailException(result.message())
     return result.as_dict()
-
-
-@contextlib.contextmanager
-def _fail_fast_on_permanent_errors() -> Iterator[None]:
-    """Turn migralink's own errors (configuration, keys, bad input, linkage) into a failure without retries:
-    retrying cannot fix them. Anything else (a full disk, a lost connection) keeps the task's retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from privacy.errors import MigralinkError
-
-    try:
-        yield
-    except MigralinkError as exc:
-        raise AirflowFailException(str(exc)) from None
 
 
 @dag(
     dag_id="migration_nightly",
     schedule="0 2 * * *",
-    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    catchup=False,
-    max_active_runs=1,
     doc_md=__doc__,
     tags=["migralink"],
-    default_args={
-        "owner": "migralink",
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=5),
-        "execution_timeout": dt.timedelta(hours=4),
-    },
+    **dag_arguments(
+        retries=3,
+        retry_delay=dt.timedelta(minutes=2),
+        timeout=dt.timedelta(hours=4),
+        retry_exponential_backoff=True,
+        max_retry_delay=dt.timedelta(minutes=30),
+    ),
     params={
-        **{
-            name: Param(None, type=["null", "string"], description=f"Override MIGRALINK_{name.upper()} for this run")
-            for name in SETTING_PARAMS
-        },
+        **setting_params(),
+        "arrival_deadline_hours": Param(
+            4.0,
+            type="number",
+            minimum=0,
+            maximum=20,
+            description="Hours after the run's start to wait for a source's partition before running without it",
+        ),
         "accept": Param(
             [], type="array", items={"type": "string"}, description="Held expectations to accept (SUITE/NAME)"
         ),
@@ -156,34 +148,45 @@ def migration_nightly() -> None:
         """Load the key and verify it against the warehouse (if there is one yet); reads no landing data."""
         from pipeline.nightly.steps import key_check_step
 
-        with _fail_fast_on_permanent_errors():
-            return key_check_step(_settings(context["params"])).as_dict()
+        with fail_fast_on_permanent_errors():
+            return key_check_step(settings_from(context["params"])).as_dict()
 
-    @task
+    @task(trigger_rule="none_failed")
     def begin_night(**context: Any) -> dict[str, object]:
-        """Open the night as one unit: snapshot the warehouse (put back a failed night's first)."""
+        """Take the writer lease and open the night as one unit: snapshot the warehouse (a failed night's first)."""
         from pipeline.nightly.steps import start_run_step
         from pipeline.nightly.unit import begin_night as begin
 
-        with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"])
+        with warehouse_task(context, first=True) as settings:
+            assert settings.warehouse is not None
             staging = begin(settings.warehouse)
-            start_run_step(settings, _run_date(context), "migration_nightly", dag_run_id=str(context["run_id"]))
+            start_run_step(settings, night(context), "migration_nightly", dag_run_id=str(context["run_id"]))
         return {"staging": str(staging)}
 
     @task(outlets=[MIGRALINK_RECORDS])
     def ingest_partitions(**context: Any) -> dict[str, object]:
         """Ingest every pending landing partition dated on or before the day before the run."""
-        from pipeline.nightly.steps import ingest_step
+        from pipeline.nightly.steps import ingest_step, missing_sources
+        from pipeline.warehouse.connection import connect
 
-        with _fail_fast_on_permanent_errors():
-            summary = ingest_step(_settings(context["params"]), _run_date(context))
+        day = night(context)
+        with warehouse_task(context) as settings:
+            summary = ingest_step(settings, day)
+            assert settings.warehouse is not None
+            con = connect(settings.warehouse, read_only=True)
+            try:
+                missing = missing_sources(con, day)
+            finally:
+                con.close()
         for line in summary.warnings():
             log.warning("%s", line)
+        for source in missing:
+            log.warning("no %s data for %s: the night runs without it; the raw quality gate judges", source, day)
         result = summary.as_dict()
         counts = {k: result[k] for k in ("run_id", "rows_read", "rows_accepted", "rows_quarantined")}
         counts["partitions"] = len(result["partitions"])  # type: ignore[arg-type]
         counts["warnings"] = len(summary.warnings())
+        counts["missing_sources"] = list(missing)
         context["outlet_events"][MIGRALINK_RECORDS].extra = counts
         return counts
 
@@ -193,9 +196,9 @@ def migration_nightly() -> None:
         from pipeline.nightly.steps import link_step
         from pipeline.nightly.unit import STAGING
 
-        with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"])
-            result = link_step(settings, _run_date(context), reports=settings.warehouse / STAGING).as_dict()
+        with warehouse_task(context) as settings:
+            assert settings.warehouse is not None
+            result = link_step(settings, night(context), reports=settings.warehouse / STAGING).as_dict()
         context["outlet_events"][MIGRALINK_PERSONS].extra = result
         return result
 
@@ -205,9 +208,9 @@ def migration_nightly() -> None:
         from pipeline.nightly.steps import history_step
         from pipeline.nightly.unit import STAGING
 
-        with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"])
-            result = history_step(settings, _run_date(context), reports=settings.warehouse / STAGING).as_dict()
+        with warehouse_task(context) as settings:
+            assert settings.warehouse is not None
+            result = history_step(settings, night(context), reports=settings.warehouse / STAGING).as_dict()
         keys = ("status", "mode", "persons", "crossings", "pending", "became_final", "anomalies")
         context["outlet_events"][MIGRALINK_STATISTICS].extra = {k: result[k] for k in keys if k in result}
         return result
@@ -218,9 +221,9 @@ def migration_nightly() -> None:
         from pipeline.nightly.steps import publish_step
         from pipeline.nightly.unit import STAGING
 
-        with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"])
-            summary = publish_step(settings, _run_date(context), due_only=True, reports=settings.warehouse / STAGING)
+        with warehouse_task(context) as settings:
+            assert settings.warehouse is not None
+            summary = publish_step(settings, night(context), due_only=True, reports=settings.warehouse / STAGING)
         result = summary.as_dict() if summary is not None else {"released": [], "not_due": []}
         context["outlet_events"][MIGRALINK_RELEASES].extra = result
         return result
@@ -247,20 +250,23 @@ def migration_nightly() -> None:
 
     @task
     def commit_night(**context: Any) -> dict[str, object]:
-        """Close the night: every step committed; publish its reports and drop the snapshot."""
+        """Close the night: seal the privacy log, publish the night's reports, drop the snapshot, free the lease."""
         from pipeline.nightly.steps import finish_run_step, quality_docs_step
         from pipeline.nightly.unit import commit_night as commit
 
-        with _fail_fast_on_permanent_errors():
-            settings = _settings(context["params"])
-            quality_docs_step(settings, _run_date(context))
+        with warehouse_task(context, last=True) as settings:
+            assert settings.warehouse is not None
+            quality_docs_step(settings, night(context))
             tree_size = finish_run_step(settings, "migration_nightly")
             published = commit(settings.warehouse)
         return {"reports": [path.name for path in published], "signed_tree_size": tree_size}
 
+    key = check_key()
+    opened = begin_night()
+    for source in SOURCES:
+        key >> LandingPartitionSensor(task_id=f"wait_{source}", source=source) >> opened
     (
-        check_key()
-        >> begin_night()
+        opened
         >> ingest_partitions()
         >> gate_raw()
         >> link_persons()

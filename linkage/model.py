@@ -6,7 +6,10 @@ prior (probability that two random records match) comes from near-certain determ
 data and seed the parameters are the same: u sampling is seeded and EM sampling is a deterministic hash filter.
 
 Models are kept in the versioned table ``linkage_models`` (Splink's JSON settings plus a training summary and
-the two thresholds link and review use), so a nightly run can reuse yesterday's model or retrain.
+the two thresholds link and review use), so a nightly run can reuse yesterday's model or retrain. A model is saved
+either promoted (in use at once: ``migralink model train``, a first night's model) or as a ``candidate``, which
+:mod:`linkage.promotion` compares with the current model and promotes only when it is not worse. The current
+model, the one nightly linkage uses, is the last one promoted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from splink import DuckDBAPI, Linker
@@ -42,6 +45,7 @@ LINK_THRESHOLD = 6.0  # match weight above which two entities may be merged (clu
 M_FLOOR = 5e-4  # smallest m of a level: caps a single disagreement at about -11 bits
 U_FLOOR = 1e-6  # smallest u of a level
 REVIEW_THRESHOLD = 0.0  # pairs between this weight and LINK_THRESHOLD go to clerical review
+CANDIDATE, PROMOTED = "candidate", "promoted"  # a model's status (linkage_models.status)
 TRAIN_RECORDS = "__train_records"  # training's own copies of the record and entity tables
 TRAIN_INPUT = "__train_input"
 
@@ -74,6 +78,8 @@ class LinkageModel:
     model_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     version: int = 0
     created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    status: str = PROMOTED  # candidate until promoted (see linkage.promotion)
+    trained_for: str | None = None  # the run that trained it (a DAG run), so that a re-run reuses it
 
 
 def make_linker(con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPUT_TABLE) -> Linker:
@@ -241,12 +247,22 @@ def _input_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1])
 
 
-def save_model(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> LinkageModel:
-    """Store ``model`` as the next version in ``linkage_models``; returns it with its version set."""
+def save_model(
+    con: duckdb.DuckDBPyConnection, model: LinkageModel, *, candidate: bool = False, trained_for: str | None = None
+) -> LinkageModel:
+    """Store ``model`` as the next version in ``linkage_models``; returns it with its version and status set.
+
+    Promoted (the default) it is the current model at once, as ``migralink model train`` and a first night's model
+    are; with ``candidate`` it waits for :func:`linkage.promotion.promote`. ``trained_for`` names the run that
+    trained it (see :func:`linkage.promotion.candidate_of_run`).
+    """
     ensure_schema(con)
     version = int(con.execute("SELECT coalesce(max(version), 0) + 1 FROM linkage_models").fetchall()[0][0])
+    status = CANDIDATE if candidate else PROMOTED
     con.execute(
-        "INSERT INTO linkage_models VALUES (?, ?, ?, ?, ?, ?, ?)",
+        """INSERT INTO linkage_models (model_id, version, created_at, settings, summary, link_threshold,
+               review_threshold, status, promoted_at, trained_for)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             model.model_id,
             version,
@@ -255,34 +271,48 @@ def save_model(con: duckdb.DuckDBPyConnection, model: LinkageModel) -> LinkageMo
             json.dumps(asdict(model.summary)),
             model.link_threshold,
             model.review_threshold,
+            status,
+            None if candidate else dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            trained_for,
         ],
     )
-    return LinkageModel(
-        settings=model.settings,
-        summary=model.summary,
-        link_threshold=model.link_threshold,
-        review_threshold=model.review_threshold,
-        model_id=model.model_id,
-        version=version,
-        created_at=model.created_at,
-    )
+    return replace(model, version=version, status=status, trained_for=trained_for)
+
+
+MODEL_COLUMNS = (
+    "model_id, version, created_at, settings, summary, link_threshold, review_threshold, status, trained_for"
+)
+# The current model: the last one promoted (ties, models promoted in one instant by a migration: the newest version).
+CURRENT_SQL = f"""SELECT {MODEL_COLUMNS} FROM linkage_models WHERE status = '{PROMOTED}'
+    ORDER BY promoted_at DESC, version DESC LIMIT 1"""
 
 
 def load_model(con: duckdb.DuckDBPyConnection, model_id: str | None = None) -> LinkageModel:
-    """Load one model from ``linkage_models``: ``model_id``, or the latest version when None.
+    """Load one model from ``linkage_models``: ``model_id``, or the current model (the last promoted) when None.
 
     Raises:
-        ModelNotFoundError: no such model (or no model at all).
+        ModelNotFoundError: no such model (or no promoted model at all).
     """
     ensure_schema(con)
-    columns = "model_id, version, created_at, settings, summary, link_threshold, review_threshold"
     if model_id is None:
-        rows = con.execute(f"SELECT {columns} FROM linkage_models ORDER BY version DESC LIMIT 1").fetchall()
+        rows = con.execute(CURRENT_SQL).fetchall()
     else:
-        rows = con.execute(f"SELECT {columns} FROM linkage_models WHERE model_id = ?", [model_id]).fetchall()
+        rows = con.execute(f"SELECT {MODEL_COLUMNS} FROM linkage_models WHERE model_id = ?", [model_id]).fetchall()
     if not rows:
-        raise ModelNotFoundError("no linkage model stored" if model_id is None else "no linkage model with that id")
-    mid, version, created_at, settings, summary, link_threshold, review_threshold = rows[0]
+        if model_id is not None:
+            raise ModelNotFoundError("no linkage model with that id")
+        candidates = con.execute(f"SELECT count(*) FROM linkage_models WHERE status = '{CANDIDATE}'").fetchall()[0][0]
+        raise ModelNotFoundError(
+            f"no linkage model in use: {candidates} candidate(s) not promoted (`migralink model promote`)"
+            if candidates
+            else "no linkage model stored"
+        )
+    return model_from_row(rows[0])
+
+
+def model_from_row(row: tuple[Any, ...]) -> LinkageModel:
+    """A model from a row of :data:`MODEL_COLUMNS`."""
+    mid, version, created_at, settings, summary, link_threshold, review_threshold, status, trained_for = row
     return LinkageModel(
         settings=json.loads(settings),
         summary=TrainingSummary(**json.loads(summary)),
@@ -291,4 +321,6 @@ def load_model(con: duckdb.DuckDBPyConnection, model_id: str | None = None) -> L
         model_id=str(mid),
         version=int(version),
         created_at=created_at,
+        status=str(status),
+        trained_for=None if trained_for is None else str(trained_for),
     )

@@ -1,6 +1,6 @@
 """The tables linkage owns, declared in one place, and their numbered migrations.
 
-Kept tables (created by migrations 1, 3 and 4, never rebuilt):
+Kept tables (created by migrations 1, 3, 4 and 5, never rebuilt):
 
 * ``linkage_models``: every trained model (settings JSON, training summary, thresholds), one version each;
 * ``linkage_term_frequencies``: the term frequencies frozen with each model, and its learnt default birth dates;
@@ -10,13 +10,17 @@ Kept tables (created by migrations 1, 3 and 4, never rebuilt):
 * ``person_keys``, ``person_key_history``: the stable pseudonymous person keys and their merges and splits;
 * ``linkage_nights``: one row of counts per linkage night, the baseline that tonight is compared against;
 * ``person_record_keys``: each person key's secret random record key, what the cell key method of disclosure
-  control sums (:mod:`linkage.person_keys`).
+  control sums (:mod:`linkage.person_keys`);
+* ``linkage_model_promotions``: every decision to promote a candidate model or keep the current one, with who,
+  when, why and the comparison's figures (:mod:`linkage.promotion`).
 
 Derived tables (rebuilt by every full relink, appended by incremental nights): ``linkage_records``,
 ``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`).
 Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked;
 migration 3 the decision log (filled with the decisions already taken) and the per-night figures; migration 4
-the record keys (drawn for every person key that exists).
+the record keys (drawn for every person key that exists); migration 5 a model's status (``candidate`` until
+promoted; the models saved before count as promoted at their training time, so a warehouse keeps its model), the
+run that trained it, and the promotion decisions.
 
 Linkage reads the pipeline's ``identity_tokens`` and record tables as its input and writes nothing else.
 """
@@ -43,6 +47,7 @@ NIGHTS_TABLE = "linkage_nights"
 RECORD_KEYS_TABLE = "person_record_keys"
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
+PROMOTIONS_TABLE = "linkage_model_promotions"
 
 MODELS_DDL = f"""CREATE TABLE IF NOT EXISTS {MODELS_TABLE} (
     model_id VARCHAR PRIMARY KEY, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
@@ -82,6 +87,20 @@ RECORD_KEYS_DDL = f"""CREATE TABLE IF NOT EXISTS {RECORD_KEYS_TABLE} (
     person_key VARCHAR PRIMARY KEY, record_key UINTEGER NOT NULL, assigned_on DATE NOT NULL)"""
 
 
+# A model is a candidate until promoted; the current model is the last promoted one (linkage.model.load_model).
+# Models saved before statuses existed were in use as they were saved: they count as promoted then.
+MODEL_STATUS_DDL = (
+    f"ALTER TABLE {MODELS_TABLE} ADD COLUMN IF NOT EXISTS status VARCHAR",
+    f"ALTER TABLE {MODELS_TABLE} ADD COLUMN IF NOT EXISTS promoted_at TIMESTAMP",
+    f"ALTER TABLE {MODELS_TABLE} ADD COLUMN IF NOT EXISTS trained_for VARCHAR",
+    f"UPDATE {MODELS_TABLE} SET status = 'promoted', promoted_at = created_at WHERE status IS NULL",
+)
+PROMOTIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {PROMOTIONS_TABLE} (
+    decided_at TIMESTAMP NOT NULL, candidate_id VARCHAR NOT NULL, candidate_version INTEGER NOT NULL,
+    current_id VARCHAR, current_version INTEGER, decision VARCHAR NOT NULL, forced BOOLEAN NOT NULL,
+    decided_by VARCHAR NOT NULL, reason VARCHAR NOT NULL, failed VARCHAR[] NOT NULL, comparison JSON NOT NULL)"""
+
+
 def add_record_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``person_record_keys`` and draw a record key for every person key that has none."""
     from linkage.person_keys import draw_record_keys
@@ -117,6 +136,7 @@ LINKAGE = Component(
         REVIEW_DECISIONS_TABLE,
         NIGHTS_TABLE,
         RECORD_KEYS_TABLE,
+        PROMOTIONS_TABLE,
         RECORDS_TABLE,
         INPUT_TABLE,
         PAIRS_TABLE,
@@ -135,6 +155,11 @@ LINKAGE = Component(
             (REVIEW_DECISIONS_DDL, REVIEW_DECISIONS_BACKFILL, NIGHTS_DDL),
         ),
         Migration(4, "secret random record keys of the person keys (cell key method)", apply=add_record_keys),
+        Migration(
+            5,
+            "model status (candidate, promoted: earlier models count as promoted), training run, promotion decisions",
+            (*MODEL_STATUS_DDL, PROMOTIONS_DDL),
+        ),
     ),
 )
 

@@ -36,12 +36,20 @@ _PROBLEMS = (
     (("Operation not permitted",), 1, "permission denied"),
 )
 _LOCKED = ("Could not set lock on file", "Conflicting lock is held")
+# DuckDB's words for a database file whose bytes are damaged (it checks every block's checksum when it reads the
+# block), cut short, or not a database at all, and how to say it.
+_CORRUPT = (
+    ("Corrupt database file", "a block's checksum does not match"),
+    ("Could not read enough bytes from file", "the file is shorter than its contents"),
+    ("is not a valid DuckDB database file", "not a DuckDB database file"),
+)
 
 
 def environment_problem(exc: BaseException) -> str | None:
     """One line naming the environment problem behind ``exc`` or the errors it was raised from (full disk,
     read-only file system, permissions, a warehouse locked by another process, memory) and the file it concerns;
-    None when there is none. Quotes file paths only, never a record value."""
+    None when there is none. A warehouse database DuckDB finds corrupt is named too (restored from a backup, not
+    rerun). Quotes file paths only, never a record value."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:  # Splink wraps DuckDB's errors
@@ -66,6 +74,13 @@ def _named_problem(exc: BaseException) -> str | None:
     path = quoted.group(1) if quoted else getattr(exc, "filename", None)
     if from_duckdb and any(mark in message for mark in _LOCKED):
         return f"another process has the warehouse open ({path}); wait for it to finish and rerun"
+    for mark, what in _CORRUPT if from_duckdb else ():
+        if mark in message:
+            where = f" in {path}" if path else ""
+            return (
+                f"the warehouse database is corrupt ({what}{where}); restore the warehouse directory from its last "
+                "backup (docs/operator-guide.md, Backups) and rerun"
+            )
     errno = getattr(exc, "errno", None)
     for marks, number, problem in _PROBLEMS:
         if errno == number or (from_duckdb and any(mark in message for mark in marks)):

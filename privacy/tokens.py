@@ -156,6 +156,16 @@ def _letters(name: str | None, positions: tuple[int, ...]) -> str:
     return "".join(text[p - 1] if len(text) >= p else "2" for p in positions)
 
 
+def forget_names() -> None:
+    """Empty the caches of standardized names (:func:`privacy.normalize.name_parts` and the SLK letters).
+
+    They are keyed by plaintext names. A run that has stored its pseudonyms calls this, so that the names do not
+    stay in the process's memory after the run, and the caches do not grow from run to run in a long-lived worker.
+    """
+    _letters.cache_clear()
+    name_parts.cache_clear()
+
+
 def _slk581(v: Inputs) -> str | None:
     family, given, dob, sex = v
     if not dob or not (name_parts(family) or name_parts(given)):

@@ -46,6 +46,8 @@ RUN_HIGHLIGHTS = frozenset(
         "refused",
         "rekeyed",
         "key_rotated",
+        "model_promoted",
+        "model_kept",
         "retention_purged",
         "quality_gate",
         "run_failed",
@@ -208,6 +210,17 @@ _DESCRIBE: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "linked": _linked,
     "model_trained": lambda e: f"trained linkage model v{e['model_version']} on {_count(e['records'], 'record')}",
     "review_decision": lambda e: f"review: {e['decision']} on {_count(e['pairs'], 'pair')} by {e['reviewer']}",
+    "model_promoted": lambda e: (
+        f"promoted linkage model v{e['model_version']}"
+        + (f" over v{e['previous_version']}" if e.get("previous_version") is not None else "")
+        + f" ({e['decided_by']}"
+        + (", forced despite: " + _listed(e["failed"]) if e.get("forced") else "")
+        + ")"
+    ),
+    "model_kept": lambda e: (
+        f"kept linkage model v{e['model_version']}, candidate v{e['candidate_version']} refused "
+        f"({e['decided_by']}): {_listed(e['failed'])}"
+    ),
     "histories_built": lambda e: (
         f"built histories, vintage {e['vintage']} (cut-off {e['cutoff']}): {_count(e['persons'], 'person')}, "
         f"{_count(e['crossings'], 'crossing')}"

@@ -1,4 +1,5 @@
-"""Command-line front doors for linkage outputs: the clerical review queue and the links export."""
+"""Command-line front doors for linkage: the clerical review queue, the models (train, compare, promote) and the
+links export."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pipeline.errors import PipelineError
 from pipeline.nightly.settings import load_settings
 
 review_app = typer.Typer(no_args_is_help=True, help="Review uncertain pairs (pseudonymous: no names are shown).")
-model_app = typer.Typer(no_args_is_help=True, help="Train and inspect the linkage model.")
+model_app = typer.Typer(no_args_is_help=True, help="Train, compare, promote and inspect linkage models.")
 export_app = typer.Typer(no_args_is_help=True, help="Export linkage results.")
 out = console()
 
@@ -183,8 +184,27 @@ def model_train(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the u sampling (same data and seed, same model).")
     ] = 20240101,
+    candidate: Annotated[
+        bool,
+        typer.Option(
+            "--candidate", help="Save it as a candidate: not used until `model promote` (after `model compare`)."
+        ),
+    ] = False,
 ) -> None:
-    """Train a new model version on the whole warehouse (u by random sampling, m by EM); nightly runs use it."""
+    """Train a new model version on the whole warehouse (u by random sampling, m by EM); nightly runs use it at
+    once, unless it is saved as a candidate (--candidate)."""
+    if candidate:
+        from pipeline.nightly.maintenance import train_candidate_step
+
+        trained = train_candidate_step(load_settings(config, warehouse=warehouse), seed=seed)
+        out.print(
+            f"trained candidate linkage model version {trained['candidate_version']} "
+            f"({str(trained['candidate_id'])[:8]}) on {count(int(trained['records']), 'record')} in "
+            f"{trained['seconds']:.1f} s; nightly runs keep the current model until it is promoted: "
+            f"`migralink model compare v{trained['candidate_version']}`, then `migralink model promote "
+            f"v{trained['candidate_version']}`"
+        )
+        return
     from pipeline.nightly.linking import check_training_data, train_and_save
 
     con = connect_warehouse(load_settings(config, warehouse=warehouse))
@@ -203,22 +223,133 @@ def model_train(
 
 @model_app.command("list")
 def model_list(warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
-    """Show the saved model versions."""
+    """Show the saved model versions: status (candidate or promoted), which one is current (nightly runs use it) and
+    the last promotion decision on each."""
+    from linkage import list_models
 
-    con = connect_warehouse(load_settings(config, warehouse=warehouse))
+    con = connect_warehouse(load_settings(config, warehouse=warehouse), read_only=True)
     try:
-        rows = con.execute(
-            "SELECT version, model_id[:8], created_at, link_threshold, review_threshold FROM linkage_models "
-            "ORDER BY version DESC"
-        ).fetchall()
+        rows = list_models(con)
     finally:
         con.close()
-    table = Table(title="linkage models (the newest is used)")
-    for col in ("version", "model", "created", "link threshold", "review threshold"):
+    if not rows:
+        out.print("no linkage model yet")
+        return
+    table = Table(title="linkage models (the current one is used by nightly runs)")
+    for col in ("version", "model", "status", "created", "promoted", "link threshold", "review threshold", "decision"):
         table.add_column(col)
     for row in rows:
-        table.add_row(*(str(v) for v in row))
+        status = "current" if row.current else row.status
+        decision = row.last_decision or ""
+        if row.last_failed:
+            decision += f" ({', '.join(row.last_failed)})"
+        table.add_row(
+            str(row.version),
+            row.model_id[:8],
+            status,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+            f"{row.promoted_at:%Y-%m-%d %H:%M}" if row.promoted_at else "",
+            f"{row.link_threshold:g}",
+            f"{row.review_threshold:g}",
+            decision,
+        )
     out.print(table)
+
+
+CandidateArg = Annotated[
+    str, typer.Argument(help="The candidate: its id (or the first 8 characters `model list` shows), or vN.")
+]
+
+
+def _print_comparison(found: dict[str, Any]) -> None:
+    """The comparison of a candidate with the current model as a table and a verdict (counts only)."""
+    from linkage import Comparison
+
+    c = Comparison.from_dict(found)
+    current = f"v{c.current_version}" if c.current_version is not None else "none"
+    table = Table(
+        title=f"candidate v{c.candidate_version} against the current model ({current}) on {c.records:,} records"
+    )
+    for col in ("measure", f"current ({current})", f"candidate v{c.candidate_version}"):
+        table.add_column(col)
+    d = c.decisions
+    table.add_row(
+        f"wrong review decisions (of {d.decided}: {d.accepted} same, {d.rejected} different)",
+        "" if d.current_wrong is None else str(d.current_wrong),
+        str(d.candidate_wrong),
+    )
+    for label, name in (
+        ("persons", "persons"),
+        ("largest person (records)", "largest_person_records"),
+        ("persons with incompatible birth dates", "persons_incompatible_birth_dates"),
+        ("persons with birth years more than one apart", "persons_birth_years_apart"),
+        ("persons with concurrent documents", "persons_concurrent_documents"),
+        ("persons with repeated-direction crossings", "persons_repeated_direction"),
+        ("links (pairs at or above the link threshold)", "links"),
+    ):
+        table.add_row(
+            label, "" if c.current is None else f"{getattr(c.current, name):,}", f"{getattr(c.candidate, name):,}"
+        )
+    if c.current is not None:
+        table.add_row("records that would change person", "", f"{c.records_changing_person:,}")
+        table.add_row("current persons merged / split", "", f"{c.persons_merged:,} / {c.persons_split:,}")
+    out.print(table)
+    for note in c.notes:
+        out.print(f"note: {note}")
+    if c.not_worse:
+        out.print(f"verdict: candidate v{c.candidate_version} is not worse than the current model ({c.seconds:.1f} s)")
+    else:
+        out.print(f"verdict: candidate v{c.candidate_version} is worse: {'; '.join(c.explain())} ({c.seconds:.1f} s)")
+
+
+@model_app.command("compare")
+def model_compare(candidate: CandidateArg, warehouse: WarehouseOpt = None, config: ConfigOpt = None) -> None:
+    """Compare a candidate with the current model: wrong review decisions, and what a full relink with it would do
+    to the persons (the linkage gate's measures). Reads only; changes nothing."""
+    from pipeline.nightly.maintenance import compare_models_step
+
+    _print_comparison(compare_models_step(load_settings(config, warehouse=warehouse), candidate))
+
+
+@model_app.command("promote")
+def model_promote(
+    candidate: CandidateArg,
+    warehouse: WarehouseOpt = None,
+    config: ConfigOpt = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote it even when it is worse than the current model (needs --reason).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why (recorded); required with --force.")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="Who decides (default: the OS user).")] = None,
+) -> None:
+    """Compare a candidate with the current model and promote it when it is not worse (the next night relinks every
+    record with it); a worse candidate is refused unless --force --reason TEXT. The decision is recorded."""
+    from pipeline.nightly.maintenance import compare_models_step, promote_step, refused
+    from pipeline.warehouse.lock import write_lock
+
+    if force and not (reason or "").strip():
+        raise PipelineError("--force needs --reason TEXT: why the candidate is promoted anyway (it is recorded)")
+    settings = load_settings(config, warehouse=warehouse)
+    settings.require("warehouse")
+    assert settings.warehouse is not None
+    connect_warehouse(settings, read_only=True).close()  # the warehouse must exist and be readable
+    with write_lock(settings.warehouse, "model promote"):  # nothing is written between comparing and promoting
+        found = compare_models_step(settings, candidate)
+        _print_comparison(found)
+        result = promote_step(
+            settings, candidate, found, decided_by=by or getpass.getuser(), force=force, reason=reason
+        )
+    error = refused(result)
+    if error is not None:
+        raise error
+    if result["decision"] == "current":
+        out.print(f"model v{result['model_version']} is the current model already; nothing to do")
+        return
+    forced = " (forced)" if result["forced"] else ""
+    out.print(
+        f"promoted model v{result['model_version']}{forced}: {result['reason']}; the next night that links "
+        "relinks every record with it (or now: `migralink link --date D --full`)"
+    )
 
 
 @export_app.command("crossings")

@@ -28,12 +28,12 @@ from pipeline.cli.common import (
     open_warehouse,
     parse_date,
     parse_optional_date,
-    writing_warehouse,
 )
 from pipeline.cli.linkage import export_app, model_app, review_app
 from pipeline.cli.ops import quarantine_app, retention_app
 from pipeline.errors import environment_problem
 from pipeline.nightly.settings import load_settings
+from pipeline.warehouse import lock
 from privacy.errors import MigralinkError
 
 if TYPE_CHECKING:
@@ -147,14 +147,11 @@ def keys_rekey(
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Re-derive every pseudonym and re-seal every blob with the active key version."""
-    from pipeline.warehouse.rekey import rekey_warehouse
-    from privacy.keys import FileKeyProvider
+    from pipeline.nightly.keysteps import rekey_step
 
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
-    assert settings.key_file is not None
-    ring = FileKeyProvider(settings.key_file).load()
-    with writing_warehouse(settings) as con, progress_bar(not quiet) as bar:
-        summary = rekey_warehouse(con, ring, progress=bar)
+    with progress_bar(not quiet) as bar:
+        summary = rekey_step(settings, progress=bar)
     if summary.nothing_to_do:
         out.print(f"nothing to do: the warehouse already uses key version {summary.to_version}")
         return
@@ -202,22 +199,15 @@ def keys_retire(
     key_file: KeyOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Remove an old key version from the key file once the warehouse no longer uses it."""
-    from pipeline.warehouse.connection import check_key, transaction
-    from pipeline.warehouse.rekey import retire_check
-    from privacy.errors import KeyringError
-    from privacy.keys import FileKeyProvider, retire_key_version
+    """Remove an old key version from the key file once the warehouse no longer uses it (nothing to do when it
+    is retired already)."""
+    from pipeline.nightly.keysteps import retire_step
 
     settings = load_settings(config, warehouse=warehouse, key_file=key_file).require("warehouse", "key_file")
-    assert settings.key_file is not None
-    ring = FileKeyProvider(settings.key_file).load()
-    if version == ring.active_version:
-        raise KeyringError(f"key version {version} is the active version and cannot be retired")
-    with writing_warehouse(settings) as con:
-        check_key(con, ring)
-        with transaction(con):
-            retire_check(con, version)
-            retire_key_version(settings.key_file, version)
+    done = retire_step(settings, version)
+    if done.already_retired:
+        out.print(f"nothing to do: key version {version} is not in {settings.key_file} (retired already)")
+        return
     out.print(f"key version {version} retired from {settings.key_file} and the warehouse")
 
 
@@ -615,8 +605,11 @@ def main(argv: list[str] | None = None) -> int:
         handler.setLevel(logging.WARNING)
         handler.addFilter(lambda r: not r.name.startswith("splink") or r.levelno >= logging.ERROR)
     command = typer.main.get_command(app)
+    args = list(sys.argv[1:] if argv is None else argv)
+    words = [a for a in args[:3] if not a.startswith("-")][:2]  # "run", "keys rotate": names the lease holder
     try:
-        code = command.main(args=argv, prog_name="migralink", standalone_mode=False)
+        with lock.command_scope(" ".join(words) or "migralink"):
+            code = command.main(args=args, prog_name="migralink", standalone_mode=False)
     except typer.Abort:
         err.print("migralink: aborted")
         return 130

@@ -1,6 +1,7 @@
 """Operator commands: ``migralink quarantine ...`` and ``migralink retention ...``.
 
-Thin wrappers over :mod:`pipeline.ingest.quarantine` and :mod:`pipeline.ingest.retention`. Settings come from
+Thin wrappers over :mod:`pipeline.ingest.quarantine`, :mod:`pipeline.ingest.retention` and
+:mod:`pipeline.retention_purge`. Settings come from
 :func:`pipeline.nightly.settings.load_settings` (config file, then ``MIGRALINK_*``, then flags: flags win;
 ``--key-file`` selects the key file whatever ``key_source`` says). Output is counts, names and ids, never record values.
 Errors are :class:`~pipeline.errors.PipelineError` or :class:`~privacy.errors.PrivacyError` subclasses with
@@ -32,7 +33,9 @@ from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import Keyring
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="List, export, replay and discard quarantined rows.")
-retention_app = typer.Typer(no_args_is_help=True, help="Purge or archive landing partitions past retention.")
+retention_app = typer.Typer(
+    no_args_is_help=True, help="Purge what is past its retention period; archive and restore landing partitions."
+)
 
 out = console()
 err = console(stderr=True)
@@ -163,16 +166,34 @@ def retention_purge(
         str | None, typer.Option("--today", help="Day to count from (YYYY-MM-DD); default today, UTC.")
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be removed; change nothing.")] = False,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="Only this kind of data (repeatable): landing, quarantine, sealed_identifiers, linkage, histories, "
+            "releases; default every kind.",
+        ),
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep",
+            help="A shorter period for a kind other than landing, e.g. quarantine=90 (repeatable; at most the "
+            "register's).",
+        ),
+    ] = None,
 ) -> None:
-    """Remove processed landing partitions older than the retention period (never unprocessed ones).
+    """Remove what is past its retention period: processed landing partitions (never unprocessed ones), quarantined
+    rows, sealed identifiers and pseudonyms, history detail and old releases (see docs/operations.md).
 
-    The period is the purpose register's ``landing_days`` (``MIGRALINK_PURPOSES`` may name the register file); a
-    setting may only shorten it.
+    Each period is the purpose register's (``MIGRALINK_PURPOSES`` may name the register file); a setting may only
+    shorten it.
     """
-    from pipeline.ingest.retention import landing_retention, purge_landing
+    from pipeline.retention_purge import retention_plan, retention_step
     from privacy.register import load_register
 
     day = parse_date(today, "--today") if today is not None else dt.datetime.now(dt.UTC).date()
+    keep_days = _keep_days(keep or [])
     settings = _settings(
         config,
         landing=landing,
@@ -180,8 +201,7 @@ def retention_purge(
         key_file=key_file,
         retention_days=retention_days,
         landing_archive=archive,
-    ).require("landing")
-    assert settings.landing is not None
+    )
     if retention_days is not None:
         given_as = "--retention-days"
     elif os.environ.get("MIGRALINK_RETENTION_DAYS"):
@@ -189,30 +209,46 @@ def retention_purge(
     else:
         given_as = "retention_days in the config file"
     register = load_register()
-    period = landing_retention(register, settings.retention_days, given_as=given_as)  # refused before anything runs
-    out.print(f"retention: {count(period.days, 'day')} for landing files, from {period.source}")
-    ring = _ring(settings) if settings.landing_archive is not None else None
-    with open_warehouse(settings) if dry_run else writing_warehouse(settings) as con:
-        summary = purge_landing(
-            con,
-            settings.landing,
-            retention_days=period.days,
-            register=register,
-            today=day,
-            archive=settings.landing_archive,
-            ring=ring,
-            dry_run=dry_run,
-        )
-    verb = "would remove" if dry_run else ("archived and removed" if settings.landing_archive else "removed")
-    out.print(
-        f"{verb} {len(summary.actions):,} partitions dated before {summary.cutoff} "
-        f"({summary.files:,} files, {summary.bytes:,} bytes)"
+    plan = retention_plan(  # every period is checked (and refused) before anything runs
+        register, day, kind, landing_days=settings.retention_days, landing_given_as=given_as, keep=keep_days
     )
-    out.print(f"kept {summary.kept_recent:,} partitions within retention")
-    if summary.kept_unprocessed:
-        out.print(f"kept {len(summary.kept_unprocessed):,} partitions past retention that are not processed yet")
-    for name, why in summary.kept_unsafe.items():
-        err.print(f"warning: kept {name} past retention: {why}")
+    summary = retention_step(
+        settings,
+        day,
+        kinds=[p.kind for p in plan],
+        keep=keep_days,
+        dry_run=dry_run,
+        landing_given_as=given_as,
+        register=register,
+    )
+    for period, purged in zip(plan, summary.kinds, strict=True):
+        what = "landing files" if period.kind == "landing" else period.kind
+        out.print(f"retention: {count(period.days, 'day')} for {what}, from {period.source}")
+        if purged.landing is None:
+            out.print(f"{purged.kind}: {purged.describe()}")
+            continue
+        landed = purged.landing
+        verb = "would remove" if dry_run else ("archived and removed" if settings.landing_archive else "removed")
+        out.print(
+            f"{verb} {len(landed.actions):,} partitions dated before {landed.cutoff} "
+            f"({landed.files:,} files, {landed.bytes:,} bytes)"
+        )
+        out.print(f"kept {landed.kept_recent:,} partitions within retention")
+        if landed.kept_unprocessed:
+            out.print(f"kept {len(landed.kept_unprocessed):,} partitions past retention that are not processed yet")
+        for name, why in landed.kept_unsafe.items():
+            err.print(f"warning: kept {name} past retention: {why}")
+
+
+def _keep_days(values: list[str]) -> dict[str, int]:
+    """``--keep quarantine=90`` options as {kind: days}."""
+    keep: dict[str, int] = {}
+    for value in values:
+        name, _, days = value.partition("=")
+        if not name.strip() or not days.strip().isdigit():
+            raise typer.BadParameter("--keep takes KIND=DAYS, e.g. quarantine=90")
+        keep[name.strip()] = int(days)
+    return keep
 
 
 @retention_app.command("restore")

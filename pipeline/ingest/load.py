@@ -36,7 +36,7 @@ from privacy.audit.log import append as audit
 from privacy.keys import Keyring
 from privacy.register import Register, load_register
 from privacy.sealing import Sealer
-from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec
+from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec, forget_names
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,16 @@ def store_tokens(
 
     Token kinds that share their input columns share one DISTINCT query and one join. The Bloom-filter
     encodings (mostly NumPy work) are computed in a second thread while the HMAC tokens are computed here.
+    The module-level caches of standardized names are emptied afterwards (:func:`privacy.tokens.forget_names`),
+    so they keep no plaintext name past the call (the tokenizer's own memo lasts as long as the tokenizer: one run).
     """
+    try:
+        _store_tokens(con, source, table, tokenizer, where=where)
+    finally:
+        forget_names()
+
+
+def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, *, where: str) -> None:
     groups: dict[tuple[str, ...], list[TokenSpec]] = {}
     for spec in SOURCE_TOKENS[source]:
         groups.setdefault(spec.inputs, []).append(spec)

@@ -319,9 +319,12 @@ def reprocess_step(
     progress: Progress | None = None,
 ) -> ReprocessSummary:
     """Re-ingest a processed partition from the landing zone as it is now (a re-delivery), as one unit: its rows
-    are replaced, every person is relinked, and the histories are recomputed at the last cut-off. Recorded in
-    ``meta_reprocessed`` (with ``reason``, which is never logged); its re-deliveries are marked reprocessed.
-    Running it again gives the same warehouse.
+    are replaced, every person is relinked, and the histories are recomputed at the last cut-off. A partition dated
+    after the last cut-off (ingested by a night a quality gate held) was never in its histories: every person is
+    relinked for the partition's own date, and the night of that date builds the histories (recomputing them at
+    the last cut-off would put records after that cut-off into its statistics). Recorded in ``meta_reprocessed``
+    (with ``reason``, which is never logged); its re-deliveries are marked reprocessed. Running it again gives
+    the same warehouse.
 
     Raises:
         ConfigError: an unknown source or an empty reason.
@@ -378,10 +381,12 @@ def reprocess_step(
                 )
         finally:
             con.close()
-        night = last or day
+        # A partition after the last cut-off is not in that cut-off's histories: relink for its own date, and the
+        # night of that date builds its histories.
+        night = last if last is not None and day <= last else day
         linkage = link_step(settings, night, full=True, progress=progress, reports=reports)
         histories = (
-            history_step(settings, night, full=True, progress=progress, reports=reports) if last is not None else None
+            history_step(settings, night, full=True, progress=progress, reports=reports) if night == last else None
         )
     return ReprocessSummary(source, day, before, after, ingested.rows_quarantined, linkage, histories)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
+from pipeline.warehouse.lock import write_lock
 from privacy.audit.log import append as audit
 
 SNAPSHOT = ".night-snapshot.duckdb"
@@ -153,13 +154,15 @@ def fail_night(warehouse: Path, run_date: dt.date, exc: BaseException) -> None:
 
 
 @contextlib.contextmanager
-def night_unit(warehouse: Path, run_date: dt.date) -> Iterator[Path]:
+def night_unit(warehouse: Path, run_date: dt.date, command: str = "run") -> Iterator[Path]:
     """Run the block as one unit over ``warehouse``; yields the directory the night's reports go to (published
-    into ``reports/`` when the block succeeds). See the module docstring."""
-    staging = begin_night(warehouse)
-    try:
-        yield staging
-        commit_night(warehouse)
-    except BaseException as exc:
-        fail_night(warehouse, run_date, exc)
-        raise
+    into ``reports/`` when the block succeeds). See the module docstring. The warehouse's writer lease
+    (:mod:`pipeline.warehouse.lock`) is held for the whole night."""
+    with write_lock(warehouse, command):
+        staging = begin_night(warehouse)
+        try:
+            yield staging
+            commit_night(warehouse)
+        except BaseException as exc:
+            fail_night(warehouse, run_date, exc)
+            raise

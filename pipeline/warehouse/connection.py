@@ -15,7 +15,8 @@ from pathlib import Path
 import duckdb
 
 from pipeline.errors import WarehouseError
-from pipeline.warehouse import schema
+from pipeline.warehouse import lock, schema
+from pipeline.warehouse.memory import fix_mmap_threshold
 from privacy.audit.log import append as audit
 from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring, verify_fingerprint
@@ -26,22 +27,33 @@ log = logging.getLogger(__name__)
 
 
 def connect(
-    warehouse: Path, *, create: bool = True, read_only: bool = False, applied: list[str] | None = None
+    warehouse: Path,
+    *,
+    create: bool = True,
+    read_only: bool = False,
+    applied: list[str] | None = None,
+    wait: float | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse database under directory ``warehouse``.
 
     For writing (the default) it is created when missing (unless ``create`` is False) and brought to the current
     schema (:func:`pipeline.warehouse.schema.migrate`). Read only (``status``, exports) it must exist and be at
     the current schema (:func:`pipeline.warehouse.schema.check`); nothing is written. ``applied``, when given,
-    receives the migrations that ran.
+    receives the migrations that ran. ``wait``: seconds to wait for another writer's lease (default
+    ``MIGRALINK_LOCK_WAIT``, else 0).
 
     Raises:
         WarehouseError: no warehouse, locked by another process, or not readable.
+        pipeline.warehouse.lock.WarehouseLocked: (read-write) another writer holds the warehouse's lease
+            (:mod:`pipeline.warehouse.lock`) and did not let go within ``MIGRALINK_LOCK_WAIT`` seconds.
         privacy.errors.SchemaError: the warehouse is newer than this code, or (read only) not migrated yet.
     """
+    fix_mmap_threshold()  # a long-lived process's heap would otherwise grow night after night
     path = warehouse / DB_FILE
     if (read_only or not create) and not path.exists():
         raise WarehouseError(f"no warehouse at {warehouse} (run `migralink run` first)")
+    if not read_only:
+        lock.before_write(warehouse, wait=wait)
     try:
         if read_only:
             con = duckdb.connect(str(path), read_only=True)

@@ -4,7 +4,10 @@
 pseudonyms with the version the warehouse already uses, so old and new records always link. The rekey opens
 the sealed identifiers (``identity_vault``), derives every pseudonym again with the active version, re-seals
 the vault and the quarantine with it and records the new token version, all in one transaction. Equal
-identifiers stay equal (the same records share tokens as before), so person keys built on them are preserved.
+identifiers stay equal (the same records share tokens as before) and the rekey leaves every person key as it is.
+The next night relinks every record under the new key: the Bloom-filter encodings' similarities move a little
+with the key, so a borderline pair may go the other way and a few records change person (at most 1 % in the
+key-rotation test).
 Afterwards ``migralink keys retire`` can remove the old version from the key file.
 
 The same re-derivation fills pseudonym columns that a schema migration added to an existing warehouse

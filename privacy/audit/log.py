@@ -99,7 +99,26 @@ KINDS: dict[str, dict[str, str]] = {
         "split_keys": "int",
         "review_queued": "int",
     },
-    "model_trained": {"model_version": "int", "records": "int"},
+    "model_trained": {"model_version": "int", "records": "int", "status": "str?"},
+    # A candidate model promoted (it becomes the current model) or refused (the current model kept): the rules it
+    # failed, whether an operator forced it and gave a reason (the reason itself is in linkage_model_promotions),
+    # and the comparison's figures (counts of decisions, records and persons; never a record or a pseudonym).
+    "model_promoted": {
+        "model_version": "int",
+        "previous_version": "int?",
+        "decided_by": "str",
+        "forced": "bool",
+        "reason_given": "bool",
+        "failed": "list",
+        "figures": "counts",
+    },
+    "model_kept": {
+        "model_version": "int",
+        "candidate_version": "int",
+        "decided_by": "str",
+        "failed": "list",
+        "figures": "counts",
+    },
     "review_decision": {"decision": "str", "pairs": "int", "reviewer": "str", "reason_given": "bool"},
     "histories_built": {
         "vintage": "date",

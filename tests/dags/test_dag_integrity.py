@@ -23,13 +23,16 @@ pytest.importorskip("airflow.sdk")
 pytestmark = pytest.mark.airflow
 
 # Modules in dags/ that hold shared definitions, not DAGs.
-HELPER_MODULES = {"assets.py": set()}
+HELPER_MODULES = {"assets.py": set(), "migralink_tasks.py": set(), "landing_sensor.py": set()}
 DAG_FILES = sorted(p.name for p in DAGS.glob("*.py"))
 
 EXPECTED_TASKS = {
     "migration_nightly": {
         "check_key": set(),
-        "begin_night": {"check_key"},
+        "wait_border": {"check_key"},
+        "wait_visa": {"check_key"},
+        "wait_permit": {"check_key"},
+        "begin_night": {"wait_border", "wait_visa", "wait_permit"},
         "ingest_partitions": {"begin_night"},
         "gate_raw": {"ingest_partitions"},
         "link_persons": {"gate_raw"},
@@ -40,6 +43,33 @@ EXPECTED_TASKS = {
         "gate_releases": {"publish_releases"},
         "commit_night": {"gate_releases"},
     },
+    "linkage_model": {
+        "train_candidate": set(),
+        "compare": {"train_candidate"},
+        "promote_or_keep": {"train_candidate", "compare"},
+    },
+    "key_rotation": {
+        "check_confirmation": set(),
+        "rotate": {"check_confirmation"},
+        "rekey": {"rotate"},
+        "retire": {"rekey"},
+    },
+    "retention": {
+        "check_periods": set(),
+        "purge_landing": {"check_periods"},
+        "purge_quarantine": {"purge_landing"},
+        "purge_sealed_identifiers": {"purge_quarantine"},
+        "purge_linkage": {"purge_sealed_identifiers"},
+        "purge_histories": {"purge_linkage"},
+        "purge_releases": {"purge_histories"},
+    },
+}
+# Cron schedules (UTC); None: triggered by hand only (a key rotation is never due by the calendar).
+SCHEDULES = {
+    "migration_nightly": "0 2 * * *",
+    "linkage_model": "0 4 * * 0",
+    "key_rotation": None,
+    "retention": "30 5 * * *",
 }
 # Imports a DAG file must not trigger when it is parsed (the library pulls them in inside task bodies).
 HEAVY_MODULES = ("duckdb", "pyarrow", "pandas", "pipeline", "privacy", "linkage", "splink")
@@ -83,7 +113,7 @@ def parse(path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_dag_files_found() -> None:
-    assert "migration_nightly.py" in DAG_FILES
+    assert {f"{dag_id}.py" for dag_id in EXPECTED_TASKS} | set(HELPER_MODULES) == set(DAG_FILES), "every DAG checked"
 
 
 @pytest.mark.parametrize("filename", DAG_FILES)
@@ -101,7 +131,7 @@ def test_dag_file_parses_without_lookups(filename: str, monkeypatch: pytest.Monk
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_TASKS))
 def test_dag_definition(dag_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     dag = parse(DAGS / f"{dag_id}.py", monkeypatch).dags[dag_id]
-    assert isinstance(dag.schedule, str) and dag.schedule, "an explicit schedule"
+    assert dag.schedule == SCHEDULES[dag_id], "an explicit schedule"
     assert dag.catchup is False
     assert dag.start_date is not None and dag.start_date.tzinfo is not None
     assert dag.start_date <= dt.datetime.now(dt.UTC)
@@ -122,10 +152,58 @@ def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch)
     assert dag.task_dict["link_persons"].outlets == [MIGRALINK_PERSONS]
     assert dag.task_dict["classify_crossings"].outlets == [MIGRALINK_STATISTICS]
     assert MIGRALINK_RECORDS.name == "migralink_records"
-    assert set(dag.params) == {"landing", "warehouse", "key_file", "accept", "accept_reason"}
+    assert set(dag.params) == {"landing", "warehouse", "key_file", "arrival_deadline_hours", "accept", "accept_reason"}
+    assert dag.params["arrival_deadline_hours"] == 4.0
     settings = ("landing", "warehouse", "key_file")
     assert all(dag.params[name] is None for name in settings), "settings come from MIGRALINK_* by default"
     assert dag.params["accept"] == [], "nothing is accepted unless a run asks"
+    assert dag.default_args["retry_exponential_backoff"] is True
+    assert dag.on_failure_callback, "a failed run gives up the warehouse's writer lease"
+
+
+def test_migration_nightly_waits_for_each_source_in_the_triggerer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One deferrable sensor per source; a sensor skipped at the deadline does not stop the night."""
+    dag = parse(DAGS / "migration_nightly.py", monkeypatch).dags["migration_nightly"]
+    from landing_sensor import LandingPartitionSensor
+
+    sensors = {t.task_id: t for t in dag.tasks if isinstance(t, LandingPartitionSensor)}
+    assert {task.source for task in sensors.values()} == {"border", "visa", "permit"}
+    assert all(task.soft_fail for task in sensors.values()), "at the deadline the sensor is skipped, not failed"
+    assert dag.task_dict["begin_night"].trigger_rule == "none_failed"
+    assert all(dag.task_dict[t].trigger_rule == "all_success" for t in ("ingest_partitions", "commit_night"))
+
+
+def test_a_sensor_defers_until_the_deadline_then_skips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parse(DAGS / "migration_nightly.py", monkeypatch)
+    from airflow.providers.standard.triggers.file import FileTrigger
+    from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
+    from landing_sensor import LandingPartitionSensor
+
+    sensor = LandingPartitionSensor(task_id="wait_visa", source="visa")
+    now = dt.datetime.now(dt.UTC)
+    import pendulum  # Airflow hands tasks pendulum datetimes
+
+    start = pendulum.instance(now)
+    context = {"params": {"landing": str(tmp_path), "arrival_deadline_hours": 4.0}, "data_interval_end": start}
+    day = (now.date() - dt.timedelta(days=1)).isoformat()
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context)
+    assert isinstance(deferred.value.trigger, FileTrigger)
+    assert deferred.value.trigger.filepath == str(tmp_path / "visa" / day / "*")
+    assert dt.timedelta(hours=3.9) < deferred.value.timeout <= dt.timedelta(hours=4)
+
+    late = context | {"data_interval_end": now - dt.timedelta(hours=5)}
+    day = (now - dt.timedelta(hours=5)).date() - dt.timedelta(days=1)
+    with pytest.raises(AirflowSkipException, match=f"no visa partition for {day} by the arrival deadline"):
+        sensor.execute(late)
+
+    folder = tmp_path / "visa" / day.isoformat()
+    folder.mkdir(parents=True)
+    (folder / ".part.csv.tmp").write_text("half")
+    with pytest.raises(AirflowSkipException):
+        sensor.execute(late)  # a hidden file being written is not an arrival
+    (folder / "part.csv").write_text("id\n")
+    assert sensor.execute(late) is None
 
 
 @pytest.mark.parametrize(
@@ -139,11 +217,11 @@ def test_migration_nightly_schedule_and_outputs(monkeypatch: pytest.MonkeyPatch)
 )
 def test_run_date_is_day_before_interval_end(interval_end: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
     parse(DAGS / "migration_nightly.py", monkeypatch)
-    import migration_nightly
+    from migralink_tasks import night
 
     end = dt.datetime.fromisoformat(interval_end)
-    assert migration_nightly._run_date({"data_interval_end": end}).isoformat() == expected
-    assert migration_nightly._run_date({"data_interval_end": None, "logical_date": end}).isoformat() == expected
+    assert night({"data_interval_end": end}).isoformat() == expected
+    assert night({"data_interval_end": None, "logical_date": end}).isoformat() == expected
 
 
 def test_parsing_imports_no_heavy_library() -> None:

@@ -102,6 +102,9 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
         "state": "success",
         "tasks": {
             "check_key": "success",
+            "wait_border": "success",
+            "wait_visa": "success",
+            "wait_permit": "success",
             "begin_night": "success",
             "ingest_partitions": "success",
             "gate_raw": "success",
@@ -115,8 +118,11 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
         },
     }
     # The night committed as one unit: its snapshot and staging directory are gone (too few records to link, so
-    # it wrote no report).
-    assert sorted(p.name for p in warehouse.iterdir()) == ["migralink.duckdb", "quality", "reports"]
+    # it wrote no report), and its writer lease is given up.
+    assert sorted(p.name for p in warehouse.iterdir()) == [".writer.lock", "migralink.duckdb", "quality", "reports"]
+    from pipeline.warehouse.lock import current
+
+    assert current(warehouse) is None
     import duckdb
 
     con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
@@ -161,6 +167,9 @@ def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_la
         "state": "failed",
         "tasks": {
             "check_key": "failed",
+            "wait_border": "upstream_failed",
+            "wait_visa": "upstream_failed",
+            "wait_permit": "upstream_failed",
             "begin_night": "upstream_failed",
             "ingest_partitions": "upstream_failed",
             "gate_raw": "upstream_failed",
@@ -201,6 +210,9 @@ def test_a_held_gate_fails_its_task_and_nothing_downstream_runs(airflow_home: Pa
     assert outcome["state"] == "failed"
     assert {k: v for k, v in outcome["tasks"].items() if v != "upstream_failed"} == {
         "check_key": "success",
+        "wait_border": "success",
+        "wait_visa": "skipped",  # no visa or permit partition: skipped at the (long past) deadline
+        "wait_permit": "skipped",
         "begin_night": "success",
         "ingest_partitions": "success",
         "gate_raw": "failed",

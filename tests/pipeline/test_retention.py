@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from pipeline.warehouse.connection import connect
 from privacy.errors import InvalidCiphertext, KeyMismatchError
 from privacy.keys import Keyring
 from privacy.register import DEFAULT_PATH, load_register
-from tests.conftest import WriteCsv, row
+from tests.conftest import WriteCsv, query, row
 
 TODAY = dt.date(2024, 4, 1)  # with 30 days of retention, partitions dated before 2024-03-02 may go
 OLD = ["border/2024-01-01", "visa/2024-01-02"]
@@ -337,3 +339,318 @@ def test_cli_purge_uses_the_register_period_without_a_setting(
     assert isinstance(longer.exception, RetentionError)
     assert str(longer.exception).startswith("--retention-days 60 is longer than the register's 30 days")
     assert len(partitions(landing)) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every kind of the purpose register (pipeline.retention_purge): a warehouse with data of each kind, old and recent.
+
+EVERY_TODAY = dt.date(2026, 9, 1)
+OLD_DAY, NEW_DAY = "2026-01-05", "2026-08-20"
+# Shorter than the register (a setting may only shorten): landing 30 days through retention_days, the others here.
+SHORTER = {"quarantine": 30, "sealed_identifiers": 60, "linkage": 60, "histories": 30, "releases": 30}
+PURPOSE = "internal-monitoring"
+
+
+def _write(landing: Path, source: str, day: str, rows: list[dict[str, str]]) -> None:
+    import csv
+
+    from pipeline.ingest.contract import load_contract
+
+    folder = landing / source / day
+    folder.mkdir(parents=True, exist_ok=True)
+    cols = list(load_contract()[source].names)
+    with (folder / "part.csv").open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(cols)
+        out.writerows([[r.get(c, "") for c in cols] for r in rows])
+
+
+def _ledger(con: duckdb.DuckDBPyConnection, release_id: str, day: str, cells: list[tuple[str, int | None]]) -> None:
+    when = dt.datetime.fromisoformat(f"{day}T03:00:00")
+    con.execute(
+        "INSERT INTO release_ledger VALUES (?, ?, 'ministry-internal', 'stat_migration_flows', ?, ?, ?, ?, "
+        "'2026.11.1', 'abc', 'suppression', '{}', ?, 0, 0, 0.0, NULL, NULL, ?, 'def', false, NULL, 'op')",
+        [release_id, PURPOSE, day, when, day, day, len(cells), f"published/{day}/{PURPOSE}/flows.csv"],
+    )
+    for period, released in cells:
+        con.execute(
+            "INSERT INTO release_cells VALUES (?, ?, 'stat_migration_flows', 'arrivals', 'month', ?, 'total', "
+            "'total', ?, ?)",
+            [release_id, PURPOSE, period, released, "F" if released is not None else "D"],
+        )
+    folder = con_warehouse(con) / "published" / day / PURPOSE
+    folder.mkdir(parents=True)
+    (folder / "flows.csv").write_text("STRUCTURE,...\n")
+    (folder / "manifest.json").write_text("{}\n")
+
+
+def con_warehouse(con: duckdb.DuckDBPyConnection) -> Path:
+    (path,) = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    return Path(path).parent
+
+
+def every_kind_warehouse(landing: Path, warehouse: Path, ring: Keyring) -> None:
+    """Old (2026-01-05) and recent (2026-08-20) data of every kind: landing partitions with their records,
+    pseudonyms, sealed identities and a quarantined row each; crossing vintages; releases (files, cells, a refusal);
+    linkage, statistics and release reports; a linkage state and person keys."""
+    for day, tag in ((OLD_DAY, "O"), (NEW_DAY, "N")):
+        _write(landing, "border", day, [row("border", record_id=f"B{tag}", crossing_time=f"{day}T10:00:00")])
+        _write(landing, "visa", day, [row("visa", record_id=f"V{tag}"), row("visa", record_id=f"X{tag}", decision="?")])
+        _write(landing, "permit", day, [row("permit", record_id=f"P{tag}")])
+    con = connect(warehouse)
+    try:
+        ingest(con, landing=landing, run_date=dt.date.fromisoformat(NEW_DAY), ring=ring)
+        for night, n in ((OLD_DAY, 2), (NEW_DAY, 1)):
+            for i in range(n):
+                con.execute(
+                    "INSERT INTO crossing_vintages VALUES (?, ?, 'new', NULL, 'final', NULL, true, NULL, 'resident')",
+                    [night, f"B{night}{i}"],
+                )
+        # The old release: cell 2025-12 published only then (the guard's last value: kept), cell 2026-01 published
+        # again since (superseded: purged) and a withheld cell (purged). The recent release keeps everything.
+        _ledger(con, "r-old", OLD_DAY, [("2025-12", 10), ("2026-01", 12), ("2026-02", None)])
+        _ledger(con, "r-new", NEW_DAY, [("2026-01", 13)])
+        for day in (OLD_DAY, NEW_DAY):
+            con.execute(
+                "INSERT INTO release_refusals VALUES (?, ?, 'asked', 'why', 'op')", [f"{day} 04:00:00", PURPOSE]
+            )
+        con.execute("INSERT INTO linkage_state VALUES ('m1', 1, now())")
+        con.execute(
+            "INSERT INTO person_keys SELECT source, record_id, 'P' || record_id, DATE '2026-08-20' FROM identity_tokens"
+        )
+    finally:
+        con.close()
+    reports = warehouse / "reports"
+    reports.mkdir()
+    for day in (OLD_DAY, NEW_DAY):
+        for name in (f"linkage-{day}.html", f"statistics-{day}.html", f"release-{day}-{PURPOSE}.html"):
+            (reports / name).write_text("<html></html>")
+
+
+@pytest.fixture
+def every_kind(tmp_path: Path, landing: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch):
+    """Settings over a warehouse holding every kind of data (landing kept 30 days)."""
+    from privacy.keys import FileKeyProvider
+
+    for name in ("MIGRALINK_RETENTION_DAYS", "MIGRALINK_PURPOSES", "MIGRALINK_CONFIG", "MIGRALINK_KEY_SOURCE"):
+        monkeypatch.delenv(name, raising=False)
+    warehouse = tmp_path / "wh"
+    every_kind_warehouse(landing, warehouse, FileKeyProvider(key_file).load())
+    return load_settings(None, landing=landing, warehouse=warehouse, key_file=key_file, retention_days=30)
+
+
+def counts(warehouse: Path) -> dict[str, object]:
+    """What each kind covers, as it stands."""
+    sql = {
+        "quarantine": "SELECT count(*) FROM quarantine",
+        "vault": "SELECT list(DISTINCT partition_date::VARCHAR ORDER BY partition_date::VARCHAR) FROM identity_vault",
+        "tokens": "SELECT list(record_id ORDER BY record_id) FROM identity_tokens",
+        "records": "SELECT (SELECT count(*) FROM border_crossings) + (SELECT count(*) FROM visa_decisions)",
+        "person_keys": "SELECT count(*) FROM person_keys",
+        "vintages": "SELECT count(*) FROM crossing_vintages",
+        "ledger": "SELECT count(*) FROM release_ledger",
+        "cells": "SELECT list(release_id || ' ' || period ORDER BY release_id, period) FROM release_cells",
+        "refusals": "SELECT count(*) FROM release_refusals",
+        "meta_retention": "SELECT count(*) FROM meta_retention",
+        "audit": "SELECT count(*) FROM audit_log",
+    }
+    got: dict[str, object] = {name: query(warehouse, q)[0][0] for name, q in sql.items()}
+    got["files"] = sorted(
+        p.relative_to(warehouse).as_posix() for p in warehouse.rglob("*") if p.is_file() and p.parent != warehouse
+    )
+    return got
+
+
+def test_every_kind_is_purged_once_and_recorded(every_kind) -> None:
+    from pipeline.retention_purge import retention_step
+
+    warehouse = every_kind.warehouse
+    before = counts(warehouse)
+    assert before["quarantine"] == 2 and before["vault"] == [OLD_DAY, NEW_DAY] and before["vintages"] == 3
+
+    summary = retention_step(every_kind, EVERY_TODAY, keep=SHORTER, by="op1")
+
+    done = {k.kind: (k.cutoff, {what: n for what, n in k.removed.items() if n}) for k in summary.kinds}
+    assert done == {
+        "landing": ("2026-08-02", {"landing files": 3}),
+        "quarantine": ("2026-08-02", {"quarantined rows": 1}),
+        # 60 days back is 2026-07-03: the sealed identifiers and pseudonyms of July go whole, so the cut-off is August
+        "sealed_identifiers": ("2026-08-01", {"sealed identity blobs": 3, "pseudonymized records": 3}),
+        "linkage": ("2026-08-01", {"linkage reports": 1}),  # the pseudonyms went with their sealed identifiers
+        "histories": ("2026-08-02", {"crossing vintage rows": 2, "statistics reports": 1}),
+        "releases": (
+            "2026-08-02",
+            {"release files": 2, "release reports": 1, "released cells": 2, "refused requests": 1},
+        ),
+    }
+    quarantine = next(k for k in summary.kinds if k.kind == "quarantine")
+    assert quarantine.unresolved == 1 and quarantine.bytes > 0
+    assert next(k for k in summary.kinds if k.kind == "sealed_identifiers").relink
+    after = counts(warehouse)
+    assert after["quarantine"] == 1
+    assert after["vault"] == [NEW_DAY]
+    assert after["tokens"] == ["BN", "PN", "VN"]
+    assert after["records"] == before["records"], "the analysts' records stay"
+    assert after["person_keys"] == before["person_keys"], "person keys stay"
+    assert after["vintages"] == 1
+    assert after["ledger"] == 2, "the release ledger stays"
+    assert after["cells"] == ["r-new 2026-01", "r-old 2025-12"], "the last published value of a cell stays"
+    assert after["refusals"] == 1
+    assert after["files"] == [
+        f"published/{NEW_DAY}/{PURPOSE}/flows.csv",
+        f"published/{NEW_DAY}/{PURPOSE}/manifest.json",
+        f"reports/linkage-{NEW_DAY}.html",
+        f"reports/release-{NEW_DAY}-{PURPOSE}.html",
+        f"reports/statistics-{NEW_DAY}.html",
+    ]
+    assert not (warehouse / "published" / OLD_DAY).exists()
+    assert query(warehouse, "SELECT token_version FROM linkage_state") == [(None,)], "the next night relinks all"
+    recorded = query(
+        warehouse,
+        "SELECT source, partition_date::VARCHAR, action, files, by_user FROM meta_retention "
+        "WHERE source NOT IN ('border', 'visa', 'permit') ORDER BY recorded_at, source",
+    )
+    assert recorded == [
+        ("quarantine", "2026-08-02", "deleted", 1, "op1"),
+        ("sealed_identifiers", "2026-08-01", "deleted", 6, "op1"),
+        ("linkage", "2026-08-01", "deleted", 1, "op1"),
+        ("histories", "2026-08-02", "deleted", 3, "op1"),
+        ("releases", "2026-08-02", "deleted", 6, "op1"),
+    ]
+    entries = [
+        json.loads(bytes(e))
+        for (e,) in query(warehouse, "SELECT entry FROM audit_log ORDER BY leaf_index")
+        if json.loads(bytes(e))["kind"] == "retention_purged"
+    ]
+    assert [e["what"].split(" dated")[0] for e in entries] == [
+        "landing partition border/2026-01-05",
+        "landing partition visa/2026-01-05",
+        "landing partition permit/2026-01-05",
+        "quarantine",
+        "sealed_identifiers",
+        "linkage",
+        "histories",
+        "releases",
+    ]
+    assert entries[3]["what"] == "quarantine dated before 2026-08-02 (30 days): 1 quarantined row"
+    assert not any(v in json.dumps(entries) for v in ("NGUYEN", "MÜLLER", "C7654321", "XO", "BO"))
+
+    again = retention_step(every_kind, EVERY_TODAY, keep=SHORTER)
+    assert [k.items for k in again.kinds] == [0] * 6
+    assert counts(warehouse) == after, "a second purge the same day purges and records nothing"
+
+
+def test_dry_run_counts_and_changes_nothing(every_kind) -> None:
+    from pipeline.retention_purge import retention_step
+
+    before = counts(every_kind.warehouse)
+    dry = retention_step(every_kind, EVERY_TODAY, keep=SHORTER, dry_run=True)
+    assert counts(every_kind.warehouse) == before
+    real = retention_step(every_kind, EVERY_TODAY, keep=SHORTER)
+    assert [(k.kind, k.removed, k.bytes) for k in dry.kinds] == [(k.kind, k.removed, k.bytes) for k in real.kinds]
+    assert all(k.dry_run for k in dry.kinds) and "would remove 1 quarantined row " in dry.kinds[1].describe()
+
+
+def test_register_periods_purge_nothing_recent_and_a_longer_setting_is_refused(every_kind) -> None:
+    from pipeline.retention_purge import retention_step
+
+    before = counts(every_kind.warehouse)
+    with pytest.raises(RetentionError, match=r"^keep quarantine 181 is longer than the register's 180 days"):
+        retention_step(every_kind, EVERY_TODAY, keep={**SHORTER, "quarantine": 181})
+    with pytest.raises(RetentionError, match="unknown kind of data 'pseudonyms'"):
+        retention_step(every_kind, EVERY_TODAY, kinds=["pseudonyms"])
+    with pytest.raises(RetentionError, match="the landing period is the retention_days setting"):
+        retention_step(every_kind, EVERY_TODAY, keep={"landing": 10})
+    assert counts(every_kind.warehouse) == before, "refused before anything was purged"
+    # The register's own periods: 180 days of quarantine (the old row is 239 days old), five years and more for the
+    # rest (nothing is that old).
+    summary = retention_step(every_kind, EVERY_TODAY, kinds=["quarantine", "linkage", "histories", "releases"])
+    assert [k.items for k in summary.kinds] == [1, 0, 0, 0]
+    assert [k.cutoff for k in summary.kinds] == ["2026-03-05", "2021-10-01", "2016-09-03", "2016-09-03"]
+    assert summary.kinds[0].source == f"the purpose register 2026.11.1 (quarantine_days of {PURPOSES[0]})"
+
+
+def test_after_the_purge_the_key_still_rotates(every_kind) -> None:
+    """The sealed identifiers and the pseudonyms of a partition go together: a rekey re-derives every pseudonym
+    left from the sealed identifiers left."""
+    from pipeline.nightly.keysteps import rekey_step
+    from pipeline.retention_purge import retention_step
+    from privacy.keys import rotate_key_file
+
+    retention_step(every_kind, EVERY_TODAY, kinds=["sealed_identifiers"], keep={"sealed_identifiers": 60})
+    rotate_key_file(every_kind.key_file)
+    done = rekey_step(every_kind)
+    assert (done.from_version, done.to_version, done.records, done.vault_blobs) == (1, 2, 3, 3)
+
+
+@pytest.mark.parametrize(
+    ("kind", "today", "days", "cutoff"),
+    [
+        ("quarantine", "2026-09-01", 30, "2026-08-02"),
+        ("linkage", "2026-09-01", 60, "2026-08-01"),  # 2026-07-03 back: July goes whole
+        ("linkage", "2026-08-31", 61, "2026-07-01"),  # 2026-07-01 back: June has gone already, July not yet
+        ("sealed_identifiers", "2026-09-02", 62, "2026-08-01"),  # 2026-07-02 back: July goes whole
+        ("sealed_identifiers", "2026-03-01", 1825, "2021-04-01"),
+    ],
+)
+def test_cutoffs_never_keep_longer_than_the_period(kind: str, today: str, days: int, cutoff: str) -> None:
+    from pipeline.retention_purge import kind_period
+
+    period = kind_period(load_register(DEFAULT_PATH), kind, dt.date.fromisoformat(today), days)
+    assert period.cutoff.isoformat() == cutoff
+    assert period.cutoff >= dt.date.fromisoformat(today) - dt.timedelta(days=days), "never late"
+
+
+def test_cli_purges_every_kind_or_one(every_kind, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRALINK_RETENTION_DAYS", "30")
+    app = typer.Typer()
+    app.add_typer(retention_app, name="retention")
+    args = [*purge_argv(every_kind.landing, every_kind.warehouse, "2026-09-01"), "--key-file", str(every_kind.key_file)]
+    one = CliRunner().invoke(app, [*args, "--kind", "quarantine", "--keep", "quarantine=30"])
+    assert one.exit_code == 0, one.output
+    first, done = one.output.splitlines()
+    assert (
+        first
+        == "retention: 30 days for quarantine, from keep quarantine (the purpose register 2026.11.1 allows up to 180)"
+    )
+    assert done.startswith("quarantine: removed 1 quarantined row (1 unresolved, ") and done.endswith(
+        " bytes) dated before 2026-08-02"
+    )
+    keep = [
+        "--keep",
+        "sealed_identifiers=60",
+        "--keep",
+        "linkage=60",
+        "--keep",
+        "histories=30",
+        "--keep",
+        "releases=30",
+    ]
+    every = CliRunner().invoke(app, [*args, *keep])
+    assert every.exit_code == 0, every.output
+    lines = [re.sub(r"\(([^()]*, )?[\d,]+ bytes\)", "(...)", line) for line in every.output.splitlines()]
+    assert lines == [
+        "retention: 30 days for landing files, from MIGRALINK_RETENTION_DAYS (the purpose register 2026.11.1 allows up "
+        "to 90)",
+        "removed 3 partitions dated before 2026-08-02 (...)",
+        "kept 3 partitions within retention",
+        f"retention: 180 days for quarantine, from the purpose register 2026.11.1 (quarantine_days of {PURPOSES[0]})",
+        "quarantine: nothing dated before 2026-03-05",
+        "retention: 60 days for sealed_identifiers, from keep sealed_identifiers (the purpose register 2026.11.1 "
+        "allows up to 1825)",
+        "sealed_identifiers: removed 3 sealed identity blobs, 3 pseudonymized records (...) dated before 2026-08-01; "
+        "the next linkage relinks every record",
+        "retention: 60 days for linkage, from keep linkage (the purpose register 2026.11.1 allows up to 1825)",
+        "linkage: removed 1 linkage report (...) dated before 2026-08-01",
+        "retention: 30 days for histories, from keep histories (the purpose register 2026.11.1 allows up to 3650)",
+        "histories: removed 2 crossing vintage rows, 1 statistics report (...) dated before 2026-08-02",
+        "retention: 30 days for releases, from keep releases (the purpose register 2026.11.1 allows up to 3650)",
+        "releases: removed 2 release files, 1 release report, 2 released cells, 1 refused request (...) dated before "
+        "2026-08-02",
+    ]
+    again = CliRunner().invoke(app, [*args, *keep, "--dry-run"])
+    assert again.exit_code == 0, again.output
+    assert "would remove 0 partitions dated before 2026-08-02 (0 files, 0 bytes)" in again.output
+    assert again.output.count(": nothing dated before ") == 5
+    bad = CliRunner().invoke(app, [*args, "--keep", "quarantine"])
+    assert bad.exit_code == 2 and "--keep takes KIND=DAYS" in bad.output

@@ -100,6 +100,55 @@ def test_a_pre_registry_warehouse_is_brought_to_the_same_schema_as_a_new_one(tmp
         new.close()
 
 
+def test_models_saved_before_model_statuses_stay_in_use(tmp_path: Path) -> None:
+    """Linkage migration 5: the models a warehouse saved before candidates existed count as promoted, so the newest
+    is still the one nightly linkage uses; a candidate saved afterwards waits for its promotion."""
+    import dataclasses
+    import json
+
+    from linkage.model import TrainingSummary, load_model, save_model
+    from linkage.promotion import list_models
+    from linkage.schema import MODELS_TABLE, PROMOTIONS_TABLE
+
+    summary = TrainingSummary(1000, 900, 1, 1e6, 2e6, ["rule"], [3], [100], 1e-4, 1.0)
+    old = connect(tmp_path / "wh")
+    try:  # as linkage v4 built it: no status, promotion time, training run or promotions table
+        for column in ("status", "promoted_at", "trained_for"):
+            old.execute(f"ALTER TABLE {MODELS_TABLE} DROP COLUMN {column}")
+        old.execute(f"DROP TABLE {PROMOTIONS_TABLE}")
+        old.execute("DELETE FROM meta_schema WHERE component = 'linkage' AND version = 5")
+        for version in (1, 2):
+            old.execute(
+                f"INSERT INTO {MODELS_TABLE} VALUES (?, ?, TIMESTAMP '2025-01-01' + to_days(?), '{{}}', ?, 6.0, 0.0)",
+                [str(version) * 32, version, version, json.dumps(dataclasses.asdict(summary))],
+            )
+    finally:
+        old.close()
+    applied: list[str] = []
+    con = connect(tmp_path / "wh", applied=applied)
+    try:
+        assert applied == [f"linkage v5: {LINKAGE.migrations[4].description}"]
+        assert con.execute(
+            f"SELECT version, status, promoted_at = created_at, trained_for FROM {MODELS_TABLE} ORDER BY version"
+        ).fetchall() == [(1, "promoted", True, None), (2, "promoted", True, None)]
+        assert con.execute(f"SELECT count(*) FROM {PROMOTIONS_TABLE}").fetchall() == [(0,)]
+        current = load_model(con)
+        assert (current.model_id, current.version, current.status) == ("2" * 32, 2, "promoted")
+
+        candidate = save_model(con, dataclasses.replace(current, model_id="c" * 32), candidate=True)
+        assert (candidate.version, candidate.status) == (3, "candidate")
+        assert load_model(con).model_id == current.model_id, "a candidate is not used until promoted"
+        assert [(m.version, m.status, m.current) for m in list_models(con)] == [
+            (3, "candidate", False),
+            (2, "promoted", True),
+            (1, "promoted", False),
+        ]
+        promoted = save_model(con, dataclasses.replace(current, model_id="d" * 32))  # `migralink model train`
+        assert load_model(con).model_id == promoted.model_id, "a model saved promoted is used at once"
+    finally:
+        con.close()
+
+
 def test_status_and_exports_open_read_only_and_change_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
