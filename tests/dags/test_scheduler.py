@@ -38,6 +38,33 @@ DAG_ID = "migration_nightly"
 NIGHT = "2026-03-03T02:00:00Z"
 STARTUP_TIMEOUT = 120  # standalone answers after about 20 s; the DAG processor parses the DAG soon after
 RUN_TIMEOUT = 240
+EVERY_TASK = (
+    "check_key",
+    "wait_border",
+    "wait_visa",
+    "wait_permit",
+    "begin_night",
+    "ingest_partitions",
+    "gate_raw",
+    "link_persons",
+    "gate_linkage",
+    "classify_crossings",
+    "gate_statistics",
+    "publish_releases",
+    "gate_releases",
+    "commit_night",
+)
+RESULT_TABLES = (
+    "border_crossings",
+    "visa_decisions",
+    "residence_permits",
+    "quarantine",
+    "meta_partitions",
+    "meta_files",
+    "person_keys",
+    "crossings",
+    "release_ledger",
+)
 PLAINTEXT = ("NGUYEN", "VAN AN", "C7654321", "V998877", "RP-0001")  # identifiers in tiny_landing's rows
 
 
@@ -211,15 +238,66 @@ def trigger_and_wait(server: Standalone) -> tuple[dict, list[dict]]:
     """Unpause the DAG, trigger one run for NIGHT, wait until it ends; return the run and its task instances."""
     assert server.call("PATCH", f"/api/v2/dags/{DAG_ID}", {"is_paused": False})["is_paused"] is False
     run = server.call("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", {"logical_date": NIGHT, "conf": {}})
-    run_path = f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
+    return wait_for_run(server, run)
+
+
+def clear_and_wait(server: Standalone, run: dict, task_ids: list[str] | None) -> tuple[dict, list[dict]]:
+    """Clear the run's task instances (``task_ids``, or all of them: the whole night) as an operator does in the
+    UI, so the scheduler runs them again; wait until the run ends again."""
+    body: dict[str, object] = {"dry_run": False, "only_failed": False, "dag_run_id": run["dag_run_id"]}
+    if task_ids is not None:
+        body["task_ids"] = task_ids
+    cleared = server.call("POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", body)
+    assert {t["task_id"] for t in cleared["task_instances"]} == set(task_ids or EVERY_TASK), cleared
+    return wait_for_run(server, server.call("GET", run_path(run)))
+
+
+def run_path(run: dict) -> str:
+    return f"/api/v2/dags/{DAG_ID}/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}"
+
+
+def wait_for_run(server: Standalone, run: dict) -> tuple[dict, list[dict]]:
+    """Poll the run until it has ended; return it and its task instances."""
+    path = run_path(run)
     deadline = time.monotonic() + RUN_TIMEOUT
     while run["state"] not in ("success", "failed"):
         server.check_alive()
         assert time.monotonic() < deadline, f"run still {run['state']} after {RUN_TIMEOUT} s"
         time.sleep(2)
-        run = server.call("GET", run_path)
-    tasks = server.call("GET", f"{run_path}/taskInstances?limit=100")["task_instances"]
+        run = server.call("GET", path)
+    tasks = server.call("GET", f"{path}/taskInstances?limit=100")["task_instances"]
     return run, tasks
+
+
+def outcome(run: dict, tasks: list[dict]) -> dict[str, str]:
+    """The run's task states, after checking the run succeeded and every task did (a sensor may only skip)."""
+    states = {t["task_id"]: t["state"] for t in tasks}
+    assert run["state"] == "success", states
+    unexpected = {
+        t["task_id"]: t["state"]
+        for t in tasks
+        if t["state"] != "success" and not (t["state"] == "skipped" and "Sensor" in (t["operator"] or ""))
+    }
+    assert not unexpected, unexpected
+    return states
+
+
+def night_result(warehouse: Path) -> dict[str, list[tuple]]:
+    """What a night leaves for analysts and auditors of the data, every row of each table: the records, the
+    quarantine, the partitions processed, persons and statistics. (``meta_runs`` and the privacy log gain the
+    re-run's own entries by design: a run that changed nothing is still recorded.)"""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse / "migralink.duckdb"), read_only=True)
+    try:
+        tables = [
+            t
+            for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY 1").fetchall()
+            if t in RESULT_TABLES or t.startswith("stat_")
+        ]
+        return {t: con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall() for t in tables}
+    finally:
+        con.close()
 
 
 def test_standalone_scheduler_runs_the_triggered_night(airflow: Standalone, migralink_env: dict[str, str]) -> None:
@@ -233,18 +311,11 @@ def test_standalone_scheduler_runs_the_triggered_night(airflow: Standalone, migr
         print(f"Airflow ready, DAG parsed after {ready - started:.0f} s; the run took {time.monotonic() - ready:.0f} s")
         print(", ".join(f"{t['task_id']} {t['state']} {t['duration'] or 0:.1f} s" for t in tasks))
 
-        states = {t["task_id"]: t["state"] for t in tasks}
-        assert run["state"] == "success", states
-        assert run["data_interval_end"].startswith("2026-03-03T02:00:00"), run
-        assert {"check_key", "begin_night", "ingest_partitions", "commit_night"} <= states.keys(), states
         # Every task succeeded; only a sensor may skip (a source missing at its arrival deadline). Every source
         # is there in tiny_landing, and the counts below would show a skipped one.
-        unexpected = {
-            t["task_id"]: t["state"]
-            for t in tasks
-            if t["state"] != "success" and not (t["state"] == "skipped" and "Sensor" in (t["operator"] or ""))
-        }
-        assert not unexpected, unexpected
+        states = outcome(run, tasks)
+        assert run["data_interval_end"].startswith("2026-03-03T02:00:00"), run
+        assert set(states) == set(EVERY_TASK), states
 
         con = duckdb.connect(str(Path(migralink_env["MIGRALINK_WAREHOUSE"]) / "migralink.duckdb"), read_only=True)
         try:
@@ -260,6 +331,24 @@ def test_standalone_scheduler_runs_the_triggered_night(airflow: Standalone, migr
                 assert not leaked, f"plaintext identifiers stored in {table}: {leaked[:3]}"
         finally:
             con.close()
+
+        # A task, then the whole night, cleared and run again by the scheduler: the same result.
+        warehouse = Path(migralink_env["MIGRALINK_WAREHOUSE"])
+        first = night_result(warehouse)
+        assert first["border_crossings"] and first["meta_partitions"], "the comparison below compares something"
+        for task_ids in (["ingest_partitions"], None):
+            tries = {t["task_id"]: t["try_number"] for t in tasks}
+            cleared = time.monotonic()
+            run, tasks = clear_and_wait(airflow, run, task_ids)
+            print(f"cleared {task_ids or 'the whole run'}: ran again in {time.monotonic() - cleared:.0f} s")
+            outcome(run, tasks)
+            again = {t["task_id"] for t in tasks if t["try_number"] > tries[t["task_id"]]}
+            assert again == set(task_ids or EVERY_TASK), f"ran again: {sorted(again)}"
+            assert night_result(warehouse) == first, f"clearing {task_ids or 'the run'} changed the warehouse"
+        from pipeline.warehouse.lock import current
+
+        assert current(warehouse) is None, "the run gave its writer lease back"
+        assert not (warehouse / ".night-snapshot.duckdb").exists(), "the night committed"
     except BaseException:
         print(airflow.diagnostics())
         raise
