@@ -31,9 +31,10 @@ night; RSS after and peak RSS during each night, and the fresh process's night) 
 
     python bench/bench_soak.py [--nights 60] [--persons 30000] [--out DIR] [--keep] [--chart PATH] [--no-fresh]
 
-The default (60 nights of 30,000 persons, about 700 records a night) took 13 minutes on 2 shared cores. Linux
-only (``/proc``). It is not part of the test run. Other processes on a shared machine slow it: the load average
-is printed at the start and the end.
+The default (60 nights of 30,000 persons, about 700 records a night) took 13 minutes on 2 shared cores at a load
+of about 1, and 24 minutes at a load of 4 to 5 (the fresh process's night included). Linux only (``/proc``).
+It is not part of the test run. Other processes on a shared machine slow it: the load average is printed at the
+start and the end.
 """
 
 from __future__ import annotations
@@ -447,7 +448,13 @@ def draw(nights: list[Night], path: Path, title: str, fresh: Night | None = None
         .encode(x=x, y=alt.Y("seconds:Q", title="seconds", scale=alt.Scale(zero=True)))
         .properties(width=640, height=200)
     )
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2))
+    series = ["RSS after the night", "peak RSS during the night", "fresh process: RSS after", "fresh process: peak"]
+    color = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=series, range=["#4c78a8", "#f58518", "#4c78a8", "#f58518"]),
+        legend=alt.Legend(orient="bottom", columns=2),
+    )
     y = alt.Y("MiB:Q", title="MiB", scale=alt.Scale(zero=False))
     lines = (
         alt.Chart(memory[~memory.series.str.startswith("fresh")], title="memory of the process")
@@ -456,7 +463,7 @@ def draw(nights: list[Night], path: Path, title: str, fresh: Night | None = None
     )
     points = (
         alt.Chart(memory[memory.series.str.startswith("fresh")])
-        .mark_point(shape="diamond", size=120, filled=True)
+        .mark_point(shape="diamond", size=160, filled=True, stroke="black", strokeWidth=1)
         .encode(x=x, y=y, color=color)
     )
     bottom = (lines + points).properties(width=640, height=200)

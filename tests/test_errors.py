@@ -90,6 +90,21 @@ def test_the_command_line_reports_a_linkage_error_by_its_message(
             "another process has the warehouse open (/wh/migralink.duckdb); wait for it to finish and rerun",
         ),
         (__import__("duckdb").OutOfMemoryException("Out of Memory Error: failed to allocate"), "out of memory"),
+        (
+            __import__("duckdb").IOException(
+                'IO Error: Could not read enough bytes from file "/wh/migralink.duckdb": attempted to read 182955 '
+                "bytes from location 353621"
+            ),
+            "the warehouse database is corrupt (the file is shorter than its contents in /wh/migralink.duckdb); "
+            "restore the warehouse directory from its last backup",
+        ),
+        (
+            __import__("duckdb").IOException(
+                "IO Error: Corrupt database file: computed checksum 123 does not match stored checksum 456 in block "
+                "at location 262144"
+            ),
+            "the warehouse database is corrupt (a block's checksum does not match)",
+        ),
         (RuntimeError("something else"), None),
         (OSError(2, "No such file or directory", "/x"), None),
     ],
@@ -101,6 +116,8 @@ def test_the_command_line_reports_a_linkage_error_by_its_message(
         "duckdb disk full",
         "locked",
         "memory",
+        "cut short",
+        "checksum",
         "other error",
         "other errno",
     ],

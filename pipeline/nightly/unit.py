@@ -6,11 +6,15 @@ is made atomic at the file level:
 
 * before anything is written, what can be checked is checked: the warehouse directory is writable, ``reports``
   is a directory (or can be made), there is room for a snapshot;
-* the warehouse is checkpointed and copied to ``.night-snapshot.duckdb`` beside it;
+* the warehouse is checkpointed and copied to ``.night-snapshot.duckdb`` beside it (through a temporary file
+  renamed into place, so that a night killed while copying leaves no half snapshot to put back); a night that
+  creates the warehouse marks that instead (``.night-new-warehouse``);
 * reports are written to ``.night-reports/`` and moved into ``reports/`` only when every step has committed;
 * on any failure the snapshot is put back (a warehouse the night created is removed), the staged reports are
-  dropped, and a ``failed`` row is added to ``meta_runs`` so that ``status`` shows the night as failed;
-* a snapshot left by a night that was killed is put back by the next night before it starts (and recorded).
+  dropped, the release files the night placed are removed (the ledger that recorded them is put back without
+  them), and a ``failed`` row is added to ``meta_runs`` so that ``status`` shows the night as failed;
+* a snapshot left by a night that was killed is put back by the next night before it starts (and recorded), its
+  staged reports and release files dropped likewise; a warehouse a killed night was creating is removed.
 
 The Airflow DAG runs the same unit across its tasks: its first task calls :func:`begin_night`, the steps write
 their reports to the staging directory, and its last task calls :func:`commit_night`. A task that fails may be
@@ -36,6 +40,7 @@ from pipeline.warehouse.lock import write_lock
 from privacy.audit.log import append as audit
 
 SNAPSHOT = ".night-snapshot.duckdb"
+NEW_WAREHOUSE = ".night-new-warehouse"  # marks a night that creates the warehouse (it has no snapshot to put back)
 STAGING = ".night-reports"
 REPORTS = "reports"
 
@@ -94,15 +99,51 @@ def _put_back(warehouse: Path, *, existed: bool) -> None:
         db.unlink(missing_ok=True)
 
 
+def _partial(snapshot: Path) -> Path:
+    return snapshot.with_name(snapshot.name + ".partial")
+
+
+def _night_began(warehouse: Path) -> int | None:
+    """When the night that is open over ``warehouse`` began (its snapshot's or mark's time, in ns), or None."""
+    for mark in (warehouse / SNAPSHOT, warehouse / NEW_WAREHOUSE):
+        with contextlib.suppress(FileNotFoundError):
+            return mark.stat().st_mtime_ns
+    return None
+
+
+def _drop_unrecorded_releases(warehouse: Path, since_ns: int) -> None:
+    """Remove the release files a night that is rolled back placed (from ``since_ns`` on): the ledger put back
+    does not record them, and a re-run, or a later night, must not find them as if released."""
+    from pipeline.publish.files import discard_unrecorded
+
+    recorded: set[str] = set()
+    if (warehouse / DB_FILE).exists():
+        con = connect(warehouse, create=False)
+        try:
+            recorded = {r for (r,) in con.execute("SELECT DISTINCT release_id FROM release_ledger").fetchall()}
+        finally:
+            con.close()
+    for path in discard_unrecorded(warehouse / "published", recorded, since_ns):
+        log.info("removed %s: a release of the night that was rolled back, not in the ledger", path)
+
+
 def recover_interrupted(warehouse: Path) -> bool:
-    """Put back the snapshot a killed night left behind (its steps may have committed halfway); True if one was."""
-    snapshot = warehouse / SNAPSHOT
-    if not snapshot.exists():
+    """Put back the snapshot a killed night left behind (its steps may have committed halfway), or remove the
+    warehouse a killed night was creating; True if there was such a night."""
+    _partial(warehouse / SNAPSHOT).unlink(missing_ok=True)  # killed while copying: the night had written nothing
+    began = _night_began(warehouse)
+    if began is None:
         return False
-    log.warning("a night was interrupted: the warehouse is put back as it was before that night")
-    _put_back(warehouse, existed=True)
-    _record_failed(warehouse, dt.datetime.now(dt.UTC).date(), "interrupted, rolled back by the next night")
+    if (warehouse / SNAPSHOT).exists():
+        log.warning("a night was interrupted: the warehouse is put back as it was before that night")
+        _put_back(warehouse, existed=True)
+        _record_failed(warehouse, dt.datetime.now(dt.UTC).date(), "interrupted, rolled back by the next night")
+    else:  # there was no warehouse before it: nothing to put back, and nowhere to record the interruption
+        log.warning("the night that was creating the warehouse was interrupted: what it had written is removed")
+        _put_back(warehouse, existed=False)
+    (warehouse / NEW_WAREHOUSE).unlink(missing_ok=True)
     shutil.rmtree(warehouse / STAGING, ignore_errors=True)
+    _drop_unrecorded_releases(warehouse, began)
     return True
 
 
@@ -112,15 +153,18 @@ def begin_night(warehouse: Path) -> Path:
     check_writable(warehouse)
     recover_interrupted(warehouse)
     db, snapshot, staging = warehouse / DB_FILE, warehouse / SNAPSHOT, warehouse / STAGING
+    warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
     if db.exists():
         con = connect(warehouse, create=False)
         try:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        shutil.copyfile(db, snapshot)
+        shutil.copyfile(db, _partial(snapshot))
+        os.replace(_partial(snapshot), snapshot)  # the snapshot exists whole or not at all
+    else:
+        (warehouse / NEW_WAREHOUSE).touch()
     shutil.rmtree(staging, ignore_errors=True)
-    warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
     staging.mkdir()
     return staging
 
@@ -138,15 +182,22 @@ def commit_night(warehouse: Path) -> list[Path]:
             published.append(reports / staged.name)
     shutil.rmtree(staging, ignore_errors=True)
     (warehouse / SNAPSHOT).unlink(missing_ok=True)
+    (warehouse / NEW_WAREHOUSE).unlink(missing_ok=True)
     return published
 
 
 def fail_night(warehouse: Path, run_date: dt.date, exc: BaseException) -> None:
     """Undo a night that failed: put the snapshot back (remove a warehouse the night created), drop the staged
-    reports, and record the failure in ``meta_runs`` (the environment problem's name, else the error's type)."""
+    reports and the release files it placed, and record the failure in ``meta_runs`` (the environment problem's
+    name, else the error's type)."""
     existed = (warehouse / SNAPSHOT).exists()
+    began = _night_began(warehouse)
     _put_back(warehouse, existed=existed)
+    (warehouse / NEW_WAREHOUSE).unlink(missing_ok=True)
     shutil.rmtree(warehouse / STAGING, ignore_errors=True)
+    if began is not None:
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            _drop_unrecorded_releases(warehouse, began)
     if existed:
         with contextlib.suppress(Exception):  # the original error is the one to report
             problem = environment_problem(exc)  # its name only, without the file: "the disk is full"

@@ -53,7 +53,9 @@ def atomic_release(target: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
 
     Call the function once everything is written (and, for the ledger, inside the database transaction so that a
     failed commit can still be undone: on an exception after it, the earlier release is put back). On any
-    exception the hidden directory is removed and ``target`` is as it was."""
+    exception the hidden directory is removed and ``target`` is as it was (with the date directory above it, when
+    this call made it)."""
+    made = not target.parent.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     incoming = target.parent.parent / f".incoming-{uuid.uuid4().hex}"
     incoming.mkdir(mode=0o750)
@@ -78,6 +80,37 @@ def atomic_release(target: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
         if aside is not None:
             os.replace(aside, target)
         shutil.rmtree(incoming, ignore_errors=True)
+        if made:
+            with contextlib.suppress(OSError):  # only when empty
+                target.parent.rmdir()
         raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
+
+
+def discard_unrecorded(published: Path, recorded: set[str], since_ns: int) -> list[Path]:
+    """Remove what releases that were not recorded left under ``published``: the hidden directories of releases
+    being written (``.incoming-*``), and the release directories (``<date>/<purpose>/``) made at or after
+    ``since_ns`` (nanoseconds since the epoch) whose manifest's release id is not in ``recorded``. Used when a night
+    is rolled back (:mod:`pipeline.nightly.unit`): its ledger rows are gone, so must its files be. Returns what was
+    removed."""
+    removed: list[Path] = []
+    if not published.is_dir():
+        return removed
+    for incoming in sorted(published.glob(".incoming-*")):
+        shutil.rmtree(incoming, ignore_errors=True)
+        removed.append(incoming)
+    for manifest in sorted(published.glob("*/*/manifest.json")):
+        release = manifest.parent
+        if release.stat().st_mtime_ns < since_ns:
+            continue
+        try:
+            release_id = json.loads(manifest.read_text(encoding="utf-8")).get("release_id")
+        except (OSError, ValueError):
+            release_id = None
+        if release_id not in recorded:
+            shutil.rmtree(release, ignore_errors=True)
+            removed.append(release)
+            with contextlib.suppress(OSError):  # the date's directory, when nothing else is in it
+                release.parent.rmdir()
+    return removed

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.errors import WarehouseError
+from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse import lock, schema
 from pipeline.warehouse.memory import fix_mmap_threshold
 from privacy.audit.log import append as audit
@@ -66,7 +66,8 @@ def connect(
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise WarehouseError(f"the warehouse at {warehouse} is in use by another process") from None
-        raise WarehouseError(f"cannot open the warehouse at {warehouse}: {exc}") from None
+        problem = environment_problem(exc)  # a corrupt or cut-short database file, a full disk, ...
+        raise WarehouseError(f"cannot open the warehouse at {warehouse}: {problem or exc}") from None
     except OSError as exc:
         raise WarehouseError(f"cannot create the warehouse directory {warehouse}: {exc.strerror}") from None
     con.execute("SET TimeZone = 'UTC'")
@@ -78,6 +79,12 @@ def connect(
             done = schema.migrate(con)
             if applied is not None:
                 applied.extend(done)
+    except duckdb.Error as exc:  # the first read of a damaged file fails here, not in duckdb.connect
+        con.close()
+        problem = environment_problem(exc)
+        if problem is None:
+            raise
+        raise WarehouseError(f"cannot open the warehouse at {warehouse}: {problem}") from None
     except BaseException:
         con.close()
         raise
