@@ -256,11 +256,20 @@ SELECT l, r, 'Infinity'::DOUBLE, true FROM decided WHERE status = 'accepted'"""
 
 def decided_entities_sql() -> str:
     """Entities of pairs a reviewer decided, or whose decision was undone, after the last linkage run (their
-    components must be reclustered)."""
+    components must be reclustered).
+
+    One equi-join per end of the pair, not ``ON e.unique_id IN (q.unique_id_l, q.unique_id_r)``: DuckDB runs that
+    condition as a nested-loop join of every record against every queued pair (about 30 s for 1M records and
+    3,500 queued pairs, every incremental night), before the ``decided_at`` filter. An entity may come twice (both
+    ends); the callers only use the set."""
     return f"""
-SELECT e.entity_id FROM review_queue q
-JOIN {RECORDS_TABLE} e ON e.unique_id IN (q.unique_id_l, q.unique_id_r)
-WHERE q.decided_at > (SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM {STATE_TABLE})"""
+WITH decided AS (
+    SELECT unique_id_l, unique_id_r FROM review_queue
+    WHERE decided_at > (SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM {STATE_TABLE})
+)
+SELECT e.entity_id FROM decided q JOIN {RECORDS_TABLE} e ON e.unique_id = q.unique_id_l
+UNION ALL
+SELECT e.entity_id FROM decided q JOIN {RECORDS_TABLE} e ON e.unique_id = q.unique_id_r"""
 
 
 @dataclass(frozen=True)

@@ -208,6 +208,24 @@ class ClkEncoder:
             out.extend(text[i * width : (i + 1) * width] if ok else None for i, ok in enumerate(present.tolist()))
         return out
 
+    def encode_packed(self, values: Sequence[str | None]) -> list[bytes | None]:
+        """Encode distinct standardized names as bytes, 8 bits per byte, first bit in the high bit: the encoding of
+        :meth:`encode_many` packed (DuckDB casts such a BLOB to the same BIT value as that string).
+
+        Examples:
+            >>> enc = ClkEncoder(Keyring.generate(), "clk/name")
+            >>> packed, text = enc.encode_packed(["ALI", None]), enc.encode_many(["ALI"])[0]
+            >>> "".join(f"{b:08b}" for b in packed[0]) == text, packed[1]
+            (True, None)
+        """
+        out: list[bytes | None] = []
+        width = self.encoding_bits // 8
+        for start in range(0, len(values), CHUNK_ROWS):
+            bits, present = self.encode_bits(values[start : start + CHUNK_ROWS])
+            data = np.packbits(bits, axis=1).tobytes()
+            out.extend(data[i * width : (i + 1) * width] if ok else None for i, ok in enumerate(present.tolist()))
+        return out
+
     def _packed_filter(self, gram: str, k: int) -> np.ndarray:
         """The filter of one q-gram alone, packed into 64-bit words (cached: q-grams repeat enormously)."""
         packed = self._filters.get((gram, k))

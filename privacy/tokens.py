@@ -23,6 +23,7 @@ Tokens reveal equality within one purpose and key version, hence value frequenci
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from privacy.keys import Keyring
 from privacy.normalize import name_parts, normalize_document
 
 TOKEN_BYTES = 8  # the first 64 bits of the HMAC-SHA256 output, stored as an unsigned 64-bit integer
+
+_BLOCK = 64  # SHA-256's block size (HMAC pads its key to it)
 
 Inputs = Sequence[str | None]
 Kind = Literal["token", "token_list", "clk"]
@@ -61,7 +64,13 @@ FIELD_CLK = ClkParams(filter_bits=256, bits_per_name=50)  # 512-bit encodings of
 class TokenSpec:
     """One pseudonym column: its input columns, how they are standardized, and its purpose (its own subkey).
 
-    ``clk`` holds the Bloom-filter parameters of a ``"clk"`` column (ignored for tokens).
+    ``clk`` holds the Bloom-filter parameters of a ``"clk"`` column (ignored for tokens). ``sql``, when given, is
+    the same standardization as a DuckDB expression giving VARCHAR (``"token"``) or VARCHAR[] (``"token_list"``),
+    over the input columns ``k<j>`` (text, dates in ISO form) and, for the ``j``-th input, when it is a name
+    (:data:`NAME_INPUTS`) ``p<j>`` (:func:`privacy.normalize.name_parts` as a list, empty for none) and ``h<j>``
+    (its phonetic codes, :func:`name_lookup`), when it is a document number (:data:`DOCUMENT_INPUTS`) ``n<j>``
+    (:func:`privacy.normalize.normalize_document`). :func:`pipeline.ingest.load.store_tokens` standardizes and
+    hashes in SQL then (``tests/privacy/test_pseudonymize_identical.py`` checks both ways agree bit for bit).
     """
 
     column: str
@@ -70,6 +79,7 @@ class TokenSpec:
     standardize: Callable[[Inputs], str | list[str] | None]
     kind: Kind = "token"
     clk: ClkParams = FULL_NAME_CLK
+    sql: str | None = None
 
     @property
     def sql_type(self) -> str:
@@ -174,35 +184,98 @@ def _slk581(v: Inputs) -> str | None:
     return f"{_letters(family, (2, 3, 5))}{_letters(given, (2, 3))}{dob[8:10]}{dob[5:7]}{dob[0:4]}{sex_code}"
 
 
+_DOCUMENT_SQL = "n0 || '|' || coalesce(k1, '')"
+# Every variant with one character deleted (the empty one dropped), deduplicated; sorted after the country is
+# appended, byte-wise, as Python sorts these ASCII strings.
+_DOCUMENT_EDITS_SQL = (
+    "CASE WHEN n0 IS NOT NULL THEN list_sort(list_transform(list_distinct(list_filter(list_prepend(n0, "
+    "[substr(n0, 1, i - 1) || substr(n0, i + 1) for i in range(1, length(n0) + 1)]), lambda x: x <> '')), "
+    "lambda x: x || '|' || coalesce(k1, '')), 'ASC') END"
+)
+# Day and month exchanged: always a valid date when the day is at most 12, otherwise the date itself.
+_SWAPPED_SQL = (
+    "CASE WHEN split_part(k0, '-', 3)::INTEGER <= 12 "
+    "THEN concat_ws('-', split_part(k0, '-', 1), split_part(k0, '-', 3), split_part(k0, '-', 2)) ELSE k0 END"
+)
+
+NAME_INPUTS = frozenset({"family_name", "given_names"})
+DOCUMENT_INPUTS = frozenset({"doc_number", "visa_number", "permit_number"})
+
+
+def name_lookup(name: str | None) -> tuple[list[str], list[str] | None]:
+    """What the SQL standardizations need of one raw name: its parts and its sorted phonetic codes (or None)."""
+    return list(name_parts(name)), _phonetic((name,))
+
+
+# Name parts hold only the letters A-Z, so DuckDB's byte-wise list_sort orders them as Python's sorted().
+_FULL_NAME_SQL = "CASE WHEN len(p0) > 0 THEN array_to_string(p0, ' ') END"
+_PARTS_SQL = "CASE WHEN len(p0) > 0 THEN list_sort(list_distinct(p0), 'ASC') END"
+_INITIALS_SQL = "CASE WHEN len(p0) > 0 THEN array_to_string(list_transform(p0, lambda p: left(p, 1)), '') END"
+_NAME_SET_SQL = (
+    "CASE WHEN len(p0) + len(p1) > 0 "
+    "THEN array_to_string(list_sort(list_distinct(list_concat(p0, p1)), 'ASC'), ' ') END"
+)
+
+
+def _letters_sql(parts: str, positions: tuple[int, ...]) -> str:
+    text = f"array_to_string({parts}, '')"
+    return " || ".join(f"CASE WHEN length({text}) >= {p} THEN substr({text}, {p}, 1) ELSE '2' END" for p in positions)
+
+
+_SLK581_SQL = (
+    f"CASE WHEN k2 IS NOT NULL AND k2 <> '' AND len(p0) + len(p1) > 0 THEN "
+    f"{_letters_sql('p0', (2, 3, 5))} || {_letters_sql('p1', (2, 3))} || substr(k2, 9, 2) || substr(k2, 6, 2) || "
+    "substr(k2, 1, 4) || CASE k3 WHEN 'M' THEN '1' WHEN 'F' THEN '2' ELSE '9' END END"
+)
+
 IDENTITY_TOKENS = (
-    TokenSpec("tok_family_name", "family_name", ("family_name",), _full_name),
-    TokenSpec("tok_given_names", "given_names", ("given_names",), _full_name),
-    TokenSpec("tok_family_parts", "family_part", ("family_name",), _parts, "token_list"),
-    TokenSpec("tok_given_parts", "given_part", ("given_names",), _parts, "token_list"),
-    TokenSpec("tok_name_set", "name_set", ("family_name", "given_names"), _name_set),
-    TokenSpec("tok_family_phonetic", "family_phonetic", ("family_name",), _phonetic, "token_list"),
-    TokenSpec("tok_given_phonetic", "given_phonetic", ("given_names",), _phonetic, "token_list"),
-    TokenSpec("tok_given_initials", "given_initials", ("given_names",), _initials),
+    TokenSpec("tok_family_name", "family_name", ("family_name",), _full_name, sql=_FULL_NAME_SQL),
+    TokenSpec("tok_given_names", "given_names", ("given_names",), _full_name, sql=_FULL_NAME_SQL),
+    TokenSpec("tok_family_parts", "family_part", ("family_name",), _parts, "token_list", sql=_PARTS_SQL),
+    TokenSpec("tok_given_parts", "given_part", ("given_names",), _parts, "token_list", sql=_PARTS_SQL),
+    TokenSpec("tok_name_set", "name_set", ("family_name", "given_names"), _name_set, sql=_NAME_SET_SQL),
+    TokenSpec("tok_family_phonetic", "family_phonetic", ("family_name",), _phonetic, "token_list", sql="h0"),
+    TokenSpec("tok_given_phonetic", "given_phonetic", ("given_names",), _phonetic, "token_list", sql="h0"),
+    TokenSpec("tok_given_initials", "given_initials", ("given_names",), _initials, sql=_INITIALS_SQL),
     TokenSpec("clk_name", "clk/name", ("family_name", "given_names"), _all_parts, "clk"),
     TokenSpec("clk_family", "clk/family_name", ("family_name",), _full_name, "clk", FIELD_CLK),
     TokenSpec("clk_given", "clk/given_names", ("given_names",), _full_name, "clk", FIELD_CLK),
-    TokenSpec("tok_dob", "dob", ("date_of_birth",), _date),
-    TokenSpec("tok_dob_year", "dob_year", ("date_of_birth",), _date_part(0)),
-    TokenSpec("tok_dob_month", "dob_month", ("date_of_birth",), _date_part(1)),
-    TokenSpec("tok_dob_day", "dob_day", ("date_of_birth",), _date_part(2)),
-    TokenSpec("tok_dob_swapped", "dob", ("date_of_birth",), _swapped),  # same purpose: compares with tok_dob
-    TokenSpec("tok_slk581", "slk581", ("family_name", "given_names", "date_of_birth", "sex"), _slk581),
-    TokenSpec("tok_document", "document", ("doc_number", "doc_issuing_country"), _document),
+    TokenSpec("tok_dob", "dob", ("date_of_birth",), _date, sql="k0"),
+    TokenSpec("tok_dob_year", "dob_year", ("date_of_birth",), _date_part(0), sql="split_part(k0, '-', 1)"),
+    TokenSpec("tok_dob_month", "dob_month", ("date_of_birth",), _date_part(1), sql="split_part(k0, '-', 2)"),
+    TokenSpec("tok_dob_day", "dob_day", ("date_of_birth",), _date_part(2), sql="split_part(k0, '-', 3)"),
+    # same purpose as tok_dob: compares with it
+    TokenSpec("tok_dob_swapped", "dob", ("date_of_birth",), _swapped, sql=_SWAPPED_SQL),
+    TokenSpec("tok_slk581", "slk581", ("family_name", "given_names", "date_of_birth", "sex"), _slk581, sql=_SLK581_SQL),
+    TokenSpec("tok_document", "document", ("doc_number", "doc_issuing_country"), _document, sql=_DOCUMENT_SQL),
     TokenSpec(
-        "tok_document_edits", "document_edits", ("doc_number", "doc_issuing_country"), _document_edits, "token_list"
+        "tok_document_edits",
+        "document_edits",
+        ("doc_number", "doc_issuing_country"),
+        _document_edits,
+        "token_list",
+        sql=_DOCUMENT_EDITS_SQL,
     ),
 )
 SOURCE_TOKENS = {
     "border": IDENTITY_TOKENS,
-    "visa": (*IDENTITY_TOKENS, TokenSpec("tok_visa_number", "visa_number", ("visa_number",), _number)),
-    "permit": (*IDENTITY_TOKENS, TokenSpec("tok_permit_number", "permit_number", ("permit_number",), _number)),
+    "visa": (*IDENTITY_TOKENS, TokenSpec("tok_visa_number", "visa_number", ("visa_number",), _number, sql="n0")),
+    "permit": (
+        *IDENTITY_TOKENS,
+        TokenSpec("tok_permit_number", "permit_number", ("permit_number",), _number, sql="n0"),
+    ),
 }
 ALL_TOKENS = SOURCE_TOKENS["visa"] + SOURCE_TOKENS["permit"][len(IDENTITY_TOKENS) :]
+
+
+def hmac_sql(text: str, inner: str, outer: str) -> str:
+    """DuckDB SQL of :meth:`Tokenizer.token` of the VARCHAR expression ``text`` (NULL for NULL): HMAC-SHA256 from
+    the pads of :meth:`Tokenizer.pads` (BLOB expressions ``inner`` and ``outer``, e.g. query parameters), its
+    first ``TOKEN_BYTES`` bytes read big-endian as UBIGINT."""
+    digest = f"sha256({outer} || unhex(sha256({inner} || encode({text}))))"
+    return f"('0x' || left({digest}, {2 * TOKEN_BYTES}))::UBIGINT"
+
+
 IDENTIFIER_INPUTS = ("family_name", "given_names", "date_of_birth", "sex", "doc_number", "doc_issuing_country")
 
 
@@ -226,6 +299,13 @@ class Tokenizer:
         if purpose not in self._keys:
             self._keys[purpose] = self._ring.subkey(f"token/{purpose}", self.version)
         return self._keys[purpose]
+
+    def pads(self, purpose: str) -> tuple[bytes, bytes]:
+        """The subkey of ``purpose`` padded to SHA-256's 64-byte block and XORed with HMAC's inner and outer pads:
+        HMAC-SHA256(k, m) = SHA256(outer || SHA256(inner || m)) (RFC 2104), for :func:`hmac_sql`. Secret."""
+        key = self._key(purpose)
+        key = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
     def token(self, purpose: str, value: str) -> int:
         """Token of one already standardized value."""
@@ -255,6 +335,16 @@ class Tokenizer:
         if spec.kind == "token":
             return [None if std is None else mac(str(std)) for std in standardized]
         return [None if std is None else [mac(p) for p in std] for std in standardized]
+
+    def clk_packed(self, spec: TokenSpec, distinct_inputs: Sequence[Inputs]) -> list[bytes | None]:
+        """The Bloom-filter encodings of a ``"clk"`` spec as :meth:`tokens_for` gives them, packed into bytes
+        (:meth:`privacy.bloom.ClkEncoder.encode_packed`: a BLOB that DuckDB casts to the same BIT value).
+        Remembered per purpose for the life of the tokenizer, like :meth:`tokens_for`."""
+        standardized = [spec.standardize(inputs) for inputs in distinct_inputs]
+        memo = self._memo.setdefault(f"{spec.purpose}#{spec.clk}#packed", {})
+        missing = sorted({s for s in standardized if isinstance(s, str) and s not in memo})
+        memo.update(zip(missing, self.clk_encoder(spec).encode_packed(missing), strict=True))
+        return [memo[s] if isinstance(s, str) else None for s in standardized]
 
     def clk_encoder(self, spec: TokenSpec) -> ClkEncoder:
         """The Bloom-filter encoder of a ``"clk"`` spec: its own purpose (HKDF subkeys) and parameters."""

@@ -14,9 +14,10 @@ import datetime as dt
 import gc
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,16 +35,28 @@ from pipeline.warehouse.connection import check_key, registered, transaction
 from pipeline.warehouse.tables import FEED_COLUMNS, RECORD_TABLES
 from privacy.audit.log import append as audit
 from privacy.keys import Keyring
+from privacy.normalize import normalize_document
 from privacy.register import Register, load_register
 from privacy.sealing import Sealer
-from privacy.tokens import IDENTIFIER_INPUTS, SOURCE_TOKENS, Tokenizer, TokenSpec, forget_names
+from privacy.tokens import (
+    DOCUMENT_INPUTS,
+    IDENTIFIER_INPUTS,
+    NAME_INPUTS,
+    SOURCE_TOKENS,
+    Tokenizer,
+    TokenSpec,
+    forget_names,
+    hmac_sql,
+    name_lookup,
+)
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
 VAULT_PURPOSE = "identity-vault"
-_ARROW_TYPES = {"token": pa.uint64(), "token_list": pa.list_(pa.uint64()), "clk": pa.string()}
+_ARROW_TYPES = {"token": pa.string(), "token_list": pa.list_(pa.string())}  # standardized values
 SOURCE_NUMBER = {"visa": ("visa_number",), "permit": ("permit_number",)}
+MAP_BATCH_ROWS = 8_192  # rows per Arrow batch of the token maps' inputs (the unit of DuckDB's parallel scan)
 FileRow = tuple[str, dt.date, str, int, str, int]  # source, partition, file, bytes, sha256, rows
 
 
@@ -345,8 +358,12 @@ def store_tokens(
 ) -> None:
     """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``).
 
-    Token kinds that share their input columns share one DISTINCT query and one join. The Bloom-filter
-    encodings (mostly NumPy work) are computed in a second thread while the HMAC tokens are computed here.
+    Token kinds that share their input columns share one map (one row per distinct input) and one join. The
+    tokens are standardized (:attr:`privacy.tokens.TokenSpec.sql`) and HMACed (:func:`privacy.tokens.hmac_sql`) in
+    DuckDB SQL; Python standardizes only each distinct raw name and document number (lookup tables). The
+    Bloom-filter encodings (mostly NumPy work) are computed in a second thread, and the maps that need no name
+    lookup are built in a third while Python standardizes the names. Bit-identical to
+    :meth:`privacy.tokens.Tokenizer.tokens_for` (``tests/privacy/test_pseudonymize_identical.py``).
     The module-level caches of standardized names are emptied afterwards (:func:`privacy.tokens.forget_names`),
     so they keep no plaintext name past the call (the tokenizer's own memo lasts as long as the tokenizer: one run).
     """
@@ -360,45 +377,67 @@ def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, token
     groups: dict[tuple[str, ...], list[TokenSpec]] = {}
     for spec in SOURCE_TOKENS[source]:
         groups.setdefault(spec.inputs, []).append(spec)
+    order = list(groups)
+    in_python = {inputs for inputs in order if any(spec.kind == "clk" or spec.sql is None for spec in groups[inputs])}
     distinct = {
         inputs: con.execute(
             f"SELECT DISTINCT {', '.join(_typed_text(c) for c in inputs)} FROM {table} WHERE {where}"
         ).fetchall()
-        for inputs in groups
+        for inputs in order
+        if inputs in in_python
     }
-    with _no_cyclic_gc(), ThreadPoolExecutor(max_workers=1) as pool:
-        pending = {
-            spec.column: pool.submit(tokenizer.tokens_for, spec, distinct[inputs])
-            for inputs, specs in groups.items()
-            for spec in specs
+    columns = sorted({c for inputs in groups for c in inputs})
+    # Maps needing neither the names' lookup nor Python are built in SQL first, in a thread, while Python
+    # standardizes the distinct names; the Bloom filters are encoded in another thread meanwhile.
+    early = [i for i, inputs in enumerate(order) if inputs not in in_python and not NAME_INPUTS.intersection(inputs)]
+    with (
+        contextlib.ExitStack() as maps,
+        _no_cyclic_gc(),
+        ThreadPoolExecutor(max_workers=1) as encoder,
+        ThreadPoolExecutor(max_workers=1) as database,
+    ):
+        encodings = {
+            spec.column: encoder.submit(tokenizer.clk_packed, spec, distinct[inputs])
+            for inputs in order
+            for spec in groups[inputs]
             if spec.kind == "clk"
         }
-        values = {
-            spec.column: tokenizer.tokens_for(spec, distinct[inputs])
-            for inputs, specs in groups.items()
-            for spec in specs
-            if spec.kind != "clk"
-        }
-        values.update({column: future.result() for column, future in pending.items()})
-    joins, selects = [], []
-    with contextlib.ExitStack() as maps:
-        for i, (inputs, specs) in enumerate(groups.items()):
-            rows = distinct[inputs]
-            mapping = {f"k{j}": pa.array([d[j] for d in rows], pa.string()) for j in range(len(inputs))}
-            casts = []
-            for spec in specs:
-                mapping[spec.column] = pa.array(values[spec.column], _ARROW_TYPES[spec.kind])
-                casts.append(f"{spec.column}::BIT AS {spec.column}" if spec.kind == "clk" else spec.column)
-                selects.append(f"m{i}.{spec.column}")
-            name = f"token_map_{i}"
-            with registered(con, "token_map_raw", pa.table(mapping)):
-                keys = ", ".join(f"k{j}" for j in range(len(inputs)))
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {keys}, {', '.join(casts)} FROM token_map_raw"
-                )
-            maps.callback(_drop_quietly, con, name)
-            on = " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(inputs))
-            joins.append(f"LEFT JOIN {name} m{i} ON {on}")
+        names = _distinct_values(con, table, where, [c for c in columns if c in NAME_INPUTS])
+        numbers = _distinct_values(con, table, where, [c for c in columns if c in DOCUMENT_INPUTS])
+        maps.enter_context(registered(con, "token_documents", _document_rows(numbers)))
+        for i in range(len(order)):
+            maps.callback(_drop_quietly, con, f"token_map_{i}")
+
+        def create(i: int) -> None:
+            inputs = order[i]
+            if inputs in in_python:
+                raw = _standardized(inputs, groups[inputs], distinct[inputs], encodings)
+            else:
+                typed = ", ".join(f"{_typed_text(c)} AS k{j}" for j, c in enumerate(inputs))
+                raw = con.sql(f"SELECT DISTINCT {typed} FROM {table} WHERE {where}").to_arrow_table()
+            # Small batches: DuckDB scans an Arrow table's batches in parallel (a table of fewer than 122,880
+            # rows, one row group, would be hashed by one thread).
+            batches = pa.Table.from_batches(raw.to_batches(max_chunksize=MAP_BATCH_ROWS), raw.schema)
+            with registered(con, f"token_base_{i}", batches) as base:
+                _create_map(con, f"token_map_{i}", inputs, groups[inputs], base, tokenizer)
+
+        def create_early() -> None:
+            for i in early:
+                create(i)
+
+        built = database.submit(create_early)
+        name_rows = _name_rows(names)  # Python, while the thread above waits on DuckDB
+        built.result()
+        maps.enter_context(registered(con, "token_names", name_rows))
+        for i in sorted(range(len(order)), key=lambda i: any(spec.kind == "clk" for spec in groups[order[i]])):
+            if i not in early:  # Bloom-filter groups last: their encodings may still be under way
+                create(i)
+        selects = [f"m{i}.{spec.column}" for i, inputs in enumerate(order) for spec in groups[inputs]]
+        joins = [
+            f"LEFT JOIN token_map_{i} m{i} ON "
+            + " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(inputs))
+            for i, inputs in enumerate(order)
+        ]
         con.execute(
             f"""INSERT INTO identity_tokens BY NAME
             SELECT ? AS source, c.t_record_id AS record_id, ? AS key_version, {", ".join(selects)}
@@ -406,6 +445,87 @@ def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, token
             WHERE {where}""",
             [source, tokenizer.version],
         )
+
+
+def _create_map(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    inputs: tuple[str, ...],
+    specs: list[TokenSpec],
+    base: str,
+    tokenizer: Tokenizer,
+) -> None:
+    """Temp table ``name``: the keys ``k<j>`` of ``base`` (one row per distinct input) and every column of
+    ``specs``, standardized (:attr:`privacy.tokens.TokenSpec.sql`) and hashed (:func:`privacy.tokens.hmac_sql`) in
+    SQL; the subkeys go in as parameters. Bloom filters come from ``base``."""
+    exprs = [f"k{j}" for j in range(len(inputs))]
+    params: dict[str, bytes] = {}
+    for spec in specs:
+        if spec.kind == "clk":
+            exprs.append(f"{spec.column}::BIT AS {spec.column}")
+            continue
+        label = re.sub(r"\W", "_", spec.purpose)
+        inner, outer = f"inner_{label}", f"outer_{label}"
+        params[inner], params[outer] = tokenizer.pads(spec.purpose)
+        text = f"({spec.sql})" if spec.sql is not None else f"s_{spec.column}"
+        if spec.kind == "token":
+            exprs.append(f"{hmac_sql(text, '$' + inner, '$' + outer)} AS {spec.column}")
+        else:
+            element = hmac_sql("x", "$" + inner, "$" + outer)
+            exprs.append(f"list_transform({text}, lambda x: {element}) AS {spec.column}")
+    looked_up, lookup_joins = ["g.*"], []
+    for j, column in enumerate(inputs):
+        if column in NAME_INPUTS:
+            looked_up += [f"coalesce(l{j}.parts, []::VARCHAR[]) AS p{j}", f"l{j}.phonetic AS h{j}"]
+            lookup_joins.append(f"LEFT JOIN token_names l{j} ON l{j}.value = g.k{j}")
+        elif column in DOCUMENT_INPUTS:
+            looked_up.append(f"l{j}.normalized AS n{j}")
+            lookup_joins.append(f"LEFT JOIN token_documents l{j} ON l{j}.value = g.k{j}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT {", ".join(exprs)}
+        FROM (SELECT {", ".join(looked_up)} FROM {base} g {" ".join(lookup_joins)})""",
+        params,
+    )
+
+
+def _distinct_values(con: duckdb.DuckDBPyConnection, table: str, where: str, columns: list[str]) -> list[str]:
+    """The distinct non-null values of some identifier columns together."""
+    if not columns:
+        return []
+    union = " UNION ALL ".join(f'SELECT "t_{c}" AS v FROM {table} WHERE {where}' for c in columns)
+    return [v for (v,) in con.execute(f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()]
+
+
+def _name_rows(names: list[str]) -> pa.Table:
+    parts, phonetic = zip(*map(name_lookup, names), strict=True) if names else ((), ())
+    text_list = pa.list_(pa.string())
+    return pa.table(
+        {
+            "value": pa.array(names, pa.string()),
+            "parts": pa.array(parts, text_list),
+            "phonetic": pa.array(phonetic, text_list),
+        }
+    )
+
+
+def _document_rows(numbers: list[str]) -> pa.Table:
+    normalized = pa.array(map(normalize_document, numbers), pa.string(), size=len(numbers))
+    return pa.table({"value": pa.array(numbers, pa.string()), "normalized": normalized})
+
+
+def _standardized(
+    inputs: tuple[str, ...], specs: list[TokenSpec], rows: list[tuple[str | None, ...]], encodings: dict[str, Future]
+) -> pa.Table:
+    """The map of one input group as standardized in Python: keys ``k<j>``, ``s_<column>`` (text or list) for the
+    tokens without an SQL standardization, and the Bloom-filter encodings (waited for)."""
+    mapping = {f"k{j}": pa.array([row[j] for row in rows], pa.string()) for j in range(len(inputs))}
+    for spec in specs:
+        if spec.kind == "clk":
+            mapping[spec.column] = pa.array(encodings[spec.column].result(), pa.binary())
+        elif spec.sql is None:
+            values = [spec.standardize(row) for row in rows]
+            mapping[f"s_{spec.column}"] = pa.array(values, _ARROW_TYPES[spec.kind])
+    return pa.table(mapping)
 
 
 @contextlib.contextmanager
