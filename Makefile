@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/bench_linkage.py --persons 23700 --compare
 	$(BIN)/python bench/bench_linkage.py --large
 	$(BIN)/python bench/bench_nightly.py
+	$(BIN)/python bench/bench_night.py --reference
 	$(BIN)/python bench/bench_thresholds.py
 	$(BIN)/python bench/bench_migration_rule.py
 	$(BIN)/python bench/bench_statistics.py
