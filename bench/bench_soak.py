@@ -62,27 +62,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dags"))
 
-from dag_test_support import AIRFLOW_ENV, REPO  # the Airflow environment of the DAG tests (imports no airflow)
+from dag_test_support import (  # the Airflow environment of the DAG tests (imports no airflow)
+    AIRFLOW_ENV,
+    NIGHTLY_TASKS,
+    REPO,
+)
 
 FIRST_DAY = dt.date(2026, 1, 1)  # the DAG's start_date: no task instances before it
 DAG_ID = "migration_nightly"
 SOURCES = ("border", "visa", "permit")
-TASKS = (
-    "check_key",
-    "wait_border",
-    "wait_visa",
-    "wait_permit",
-    "begin_night",
-    "ingest_partitions",
-    "gate_raw",
-    "link_persons",
-    "gate_linkage",
-    "classify_crossings",
-    "gate_statistics",
-    "publish_releases",
-    "gate_releases",
-    "commit_night",
-)
+TASKS = NIGHTLY_TASKS
 WARM_UP = 10  # nights before the memory checks start
 LANDING_DAYS = 60  # the landing zone's window is at least this long, whatever --nights is
 

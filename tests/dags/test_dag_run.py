@@ -8,20 +8,17 @@ A failing DAG does not raise, so the tests assert on the returned run and task s
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from dag_test_support import AIRFLOW_ENV, LANDING_DAYS, REPO, rows_for, write_partition
+from dag_test_support import LANDING_DAYS, REPO, clean_env, rows_for, run_dag_test, write_partition
 
 pytest.importorskip("airflow.sdk")
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-RUNNER = Path(__file__).with_name("dag_runner.py")
 # The night of 2026-03-03 at 02:00 UTC processes partitions up to 2026-03-02. (Airflow creates no task
 # instances for a logical date before the DAG's start_date, so the test data are dated after it.)
 NIGHT = "2026-03-03T02:00:00+00:00"
@@ -34,11 +31,6 @@ TABLES = (
     "meta_runs",
     "meta_keys",
 )
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MIGRALINK_", "PYTHONPATH"))}
-    return env | AIRFLOW_ENV | extra
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +51,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_dag(home: Path, migralink_env: dict[str, str], run_conf: dict[str, str] | None = None) -> tuple[dict, str]:
     """Run the DAG once; return its outcome (run and task states) and the log output."""
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), "migration_nightly", NIGHT, json.dumps(run_conf or {})],
-        env=clean_env(AIRFLOW_HOME=str(home), **migralink_env),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
+    return run_dag_test("migration_nightly", NIGHT, clean_env(AIRFLOW_HOME=str(home), **migralink_env), run_conf)
 
 
 def snapshot(warehouse: Path) -> dict[str, list[tuple]]:

@@ -12,28 +12,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from dag_test_support import AIRFLOW_ENV, DAGS, REPO
+from dag_test_support import DAGS, REPO, run_dag_test
+from dag_test_support import clean_env as support_env
 
 pytest.importorskip("airflow.sdk")
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
-RUNNER = Path(__file__).with_name("dag_runner.py")
 DAG_FILES = ("linkage_model.py", "migralink_tasks.py")  # the runs parse this DAG and its helper module only
 SUNDAY = "2026-03-08T04:00:00+00:00"  # a scheduled run (after the DAG's start date)
 TASKS = {"train_candidate": "success", "compare": "success", "promote_or_keep": "success"}
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MIGRALINK_", "PYTHONPATH"))}
-    env |= AIRFLOW_ENV | extra
+    env = support_env(**extra)
     if "AIRFLOW_HOME" in extra:  # the copy of this DAG under the Airflow home (see DAG_FILES)
         env["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(extra["AIRFLOW_HOME"]) / "dags")
     return env
@@ -81,17 +79,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def run_dag(home: Path, env: dict[str, str], run_conf: dict[str, object] | None = None) -> tuple[dict, str]:
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), "linkage_model", SUNDAY, json.dumps(run_conf or {})],
-        env=clean_env(AIRFLOW_HOME=str(home), **env),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
+    return run_dag_test("linkage_model", SUNDAY, clean_env(AIRFLOW_HOME=str(home), **env), run_conf)
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple]:

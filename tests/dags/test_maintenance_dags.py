@@ -10,7 +10,6 @@ called), so a task cleared and run again within one DAG run is tested on the ste
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import subprocess
@@ -20,21 +19,15 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dag_test_support import AIRFLOW_ENV, DAGS, REPO
+from dag_test_support import DAGS, REPO, clean_env, run_dag_test
 
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import FileKeyProvider, rotate_key_file, write_new_key_file
 from privacy.tokens import ALL_TOKENS
 
-RUNNER = Path(__file__).with_name("dag_runner.py")
 DAG_FILES = ("key_rotation.py", "retention.py", "migralink_tasks.py")
 TOKEN_COLUMNS = [spec.column for spec in ALL_TOKENS]
 airflow_test = [pytest.mark.airflow, pytest.mark.slow]
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MIGRALINK_", "PYTHONPATH"))}
-    return env | AIRFLOW_ENV | extra
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +57,10 @@ def run_dag(
     """Run one DAG run; return its outcome (run and task states), the log output and the seconds it took."""
     home, dags = airflow
     began = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), dag_id, logical_date, json.dumps(conf or {})],
-        env=clean_env(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(dags), **env),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    outcome, logs = run_dag_test(
+        dag_id, logical_date, clean_env(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(dags), **env), conf
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr, time.monotonic() - began
+    return outcome, logs, time.monotonic() - began
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple]:

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from dag_test_support import AIRFLOW_ENV, LANDING_DAYS, REPO
+from dag_test_support import LANDING_DAYS, NIGHTLY_TASKS, REPO
+from dag_test_support import clean_env as support_env
 
 pytest.importorskip("airflow.sdk")
 
@@ -38,22 +39,7 @@ DAG_ID = "migration_nightly"
 NIGHT = "2026-03-03T02:00:00Z"
 STARTUP_TIMEOUT = 120  # standalone answers after about 20 s; the DAG processor parses the DAG soon after
 RUN_TIMEOUT = 240
-EVERY_TASK = (
-    "check_key",
-    "wait_border",
-    "wait_visa",
-    "wait_permit",
-    "begin_night",
-    "ingest_partitions",
-    "gate_raw",
-    "link_persons",
-    "gate_linkage",
-    "classify_crossings",
-    "gate_statistics",
-    "publish_releases",
-    "gate_releases",
-    "commit_night",
-)
+EVERY_TASK = NIGHTLY_TASKS
 RESULT_TABLES = (
     "border_crossings",
     "visa_decisions",
@@ -127,10 +113,10 @@ class Standalone:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MIGRALINK_", "PYTHONPATH"))}
+    env = support_env(**extra)
     # standalone starts its components as `airflow ...` from the PATH: use this virtualenv's.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    return env | AIRFLOW_ENV | extra
+    return env
 
 
 def stop_group(proc: subprocess.Popen[bytes]) -> None:
