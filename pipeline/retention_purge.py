@@ -74,6 +74,7 @@ from pipeline.audit.trail import seal_if_configured
 from pipeline.ingest.retention import PurgeSummary, RetentionError, RetentionPeriod, landing_retention, purge_landing
 from pipeline.nightly.settings import Settings
 from pipeline.publish.release import PUBLISHED
+from pipeline.warehouse import mirror
 from pipeline.warehouse.connection import connect, transaction
 from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.audit.log import append as audit
@@ -597,6 +598,8 @@ def retention_step(
                 seal_if_configured(settings, con)
     finally:
         con.close()
+    if not dry_run and any(k.items for k in summary.kinds if k.kind != "landing"):
+        mirror.discard(settings.warehouse)  # it would still hold what was purged
     return summary
 
 

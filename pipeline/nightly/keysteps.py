@@ -36,6 +36,7 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.load import Progress
 from pipeline.ingest.retention import ARCHIVE_MAGIC, ARCHIVE_SUFFIX
 from pipeline.nightly.settings import Settings
+from pipeline.warehouse import mirror
 from pipeline.warehouse.connection import check_key, connect, transaction, verify_key
 from pipeline.warehouse.rekey import RekeySummary, rekey_warehouse, retire_check
 from privacy.audit.log import run_context
@@ -105,6 +106,8 @@ def _warehouse(settings: Settings, *, read_only: bool = False) -> Iterator[duckd
             seal_if_configured(settings, con)
     finally:
         con.close()
+        if not read_only:  # pseudonyms under a retired key, or sealed blobs it opens, must not stay in the mirror
+            mirror.discard(settings.warehouse)
 
 
 def confirmation_text(warehouse: Path) -> str:

@@ -6,9 +6,11 @@ is made atomic at the file level:
 
 * before anything is written, what can be checked is checked: the warehouse directory is writable, ``reports``
   is a directory (or can be made), there is room for a snapshot;
-* the warehouse is checkpointed and copied to ``.night-snapshot.duckdb`` beside it (through a temporary file
-  renamed into place, so that a night killed while copying leaves no half snapshot to put back); a night that
-  creates the warehouse marks that instead (``.night-new-warehouse``);
+* the warehouse is checkpointed and its snapshot, ``.night-snapshot.duckdb`` beside it, is made from the
+  warehouse's mirror (:mod:`pipeline.warehouse.mirror`: the copy kept level with the warehouse after each
+  night, renamed into the snapshot, so that a night does not copy the whole file); the snapshot appears only
+  whole, so a night killed while making it leaves none to put back; a night that creates the warehouse marks
+  that instead (``.night-new-warehouse``);
 * reports are written to ``.night-reports/`` and moved into ``reports/`` only when every step has committed;
 * on any failure the snapshot is put back (a warehouse the night created is removed), the staged reports are
   dropped, the release files the night placed are removed (the ledger that recorded them is put back without
@@ -35,6 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.errors import WarehouseError, environment_problem
+from pipeline.warehouse import mirror
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
 from pipeline.warehouse.lock import write_lock
 from privacy.audit.log import append as audit
@@ -69,7 +72,7 @@ def check_writable(warehouse: Path) -> None:
     db = warehouse / DB_FILE
     if db.exists():
         need = db.stat().st_size + (_wal(db).stat().st_size if _wal(db).exists() else 0)
-        free = shutil.disk_usage(warehouse).free
+        free = shutil.disk_usage(warehouse).free + mirror.size(warehouse)  # the mirror becomes the snapshot
         if free < 2 * need:
             raise WarehouseError(
                 f"not enough free disk space under {warehouse}: {free / 2**30:.1f} GiB free, the night needs about "
@@ -147,6 +150,14 @@ def recover_interrupted(warehouse: Path) -> bool:
     return True
 
 
+def _checkpoint(warehouse: Path) -> None:
+    con = connect(warehouse, create=False)
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
 def begin_night(warehouse: Path) -> Path:
     """Open a night over ``warehouse``: check it can be written, put back a night that was interrupted, snapshot
     the warehouse and make an empty staging directory for the night's reports, which it returns."""
@@ -155,13 +166,9 @@ def begin_night(warehouse: Path) -> Path:
     db, snapshot, staging = warehouse / DB_FILE, warehouse / SNAPSHOT, warehouse / STAGING
     warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
     if db.exists():
-        con = connect(warehouse, create=False)
-        try:
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        shutil.copyfile(db, _partial(snapshot))
-        os.replace(_partial(snapshot), snapshot)  # the snapshot exists whole or not at all
+        _checkpoint(warehouse)
+        written = mirror.take(warehouse, db, snapshot)  # the snapshot exists whole or not at all
+        log.info("snapshot taken: %.1f MB of the %.1f MB warehouse copied", written / 1e6, db.stat().st_size / 1e6)
     else:
         (warehouse / NEW_WAREHOUSE).touch()
     shutil.rmtree(staging, ignore_errors=True)
@@ -170,7 +177,8 @@ def begin_night(warehouse: Path) -> Path:
 
 
 def commit_night(warehouse: Path) -> list[Path]:
-    """Close a night whose every step committed: move its staged reports into ``reports/`` and drop the snapshot.
+    """Close a night whose every step committed: move its staged reports into ``reports/``, and turn the snapshot
+    into the warehouse's mirror, levelled with the warehouse as the night left it (for the next night's snapshot).
 
     Returns the reports published. A night that was not begun (no staging directory) publishes nothing."""
     staging, reports = warehouse / STAGING, warehouse / REPORTS
@@ -181,8 +189,15 @@ def commit_night(warehouse: Path) -> list[Path]:
             os.replace(staged, reports / staged.name)
             published.append(reports / staged.name)
     shutil.rmtree(staging, ignore_errors=True)
-    (warehouse / SNAPSHOT).unlink(missing_ok=True)
-    (warehouse / NEW_WAREHOUSE).unlink(missing_ok=True)
+    db, snapshot, new = warehouse / DB_FILE, warehouse / SNAPSHOT, warehouse / NEW_WAREHOUSE
+    opened = snapshot.exists() or new.exists()
+    mirror.adopt(warehouse, snapshot)  # the night is closed once neither its snapshot nor its mark is there
+    new.unlink(missing_ok=True)
+    if opened and db.exists():
+        if _wal(db).exists():
+            _checkpoint(warehouse)
+        written = mirror.level(warehouse, db)
+        log.info("mirror levelled with the warehouse: %.1f MB written", written / 1e6)
     return published
 
 

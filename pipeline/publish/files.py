@@ -17,17 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from pipeline.warehouse.mirror import fsync_path
+
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_file(directory: Path, name: str, data: bytes) -> str:
@@ -64,12 +58,12 @@ def atomic_release(target: Path) -> Iterator[tuple[Path, Callable[[], None]]]:
 
     def place() -> None:
         nonlocal aside, placed
-        _fsync_dir(incoming)
+        fsync_path(incoming)
         if target.exists():
             aside = target.parent.parent / f".replaced-{uuid.uuid4().hex}"
             os.replace(target, aside)
         os.replace(incoming, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
         placed = True
 
     try:

@@ -100,8 +100,19 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
         },
     }
     # The night committed as one unit: its snapshot and staging directory are gone (too few records to link, so
-    # it wrote no report), and its writer lease is given up.
-    assert sorted(p.name for p in warehouse.iterdir()) == [".writer.lock", "migralink.duckdb", "quality", "reports"]
+    # it wrote no report), the snapshot became the mirror, level with the warehouse, and the writer lease is
+    # given up.
+    assert sorted(p.name for p in warehouse.iterdir()) == [
+        ".night-mirror.duckdb",
+        ".night-mirror.stamp",
+        ".writer.lock",
+        "migralink.duckdb",
+        "quality",
+        "reports",
+    ]
+    from pipeline.warehouse import mirror
+
+    assert mirror.is_level(warehouse, warehouse / "migralink.duckdb")
     from pipeline.warehouse.lock import current
 
     assert current(warehouse) is None

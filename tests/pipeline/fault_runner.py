@@ -44,7 +44,7 @@ NOT_REACHED = 97  # exit code: the night ran to its end without reaching the poi
 @dataclass(frozen=True)
 class Point:
     """Where to kill: ``when`` (before or after) the ``nth`` call of ``module.function`` whose arguments pass
-    ``match``; ``partial`` kills halfway through a file copy instead (see :func:`_partial_copy`)."""
+    ``match``; ``partial`` kills halfway through a file copy instead (see :func:`_partial_sync`)."""
 
     module: str
     function: str
@@ -67,7 +67,9 @@ UNIT = "pipeline.nightly.unit"  # night_unit looks begin_night and commit_night 
 # is also "before:quality_step:raw", and "after:quality_step:releases" is before quality_docs_step (nothing to do
 # without Great Expectations' results) and finish_run_step.
 POINTS: dict[str, Point] = {
-    "inside:begin_night": Point("shutil", "copyfile", "before", "the warehouse's snapshot half copied", partial=True),
+    "inside:begin_night": Point(
+        "pipeline.warehouse.mirror", "sync_file", "before", "the warehouse's mirror half synced", partial=True
+    ),
     "before:start_run_step": Point(STEPS, "start_run_step", "before", "snapshot taken, nothing written"),
     "after:start_run_step": Point(STEPS, "start_run_step", "after", "run_started logged"),
     "inside:ingest_step": Point(
@@ -141,21 +143,22 @@ def _die(point: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _partial_copy(point: str, original: Callable[..., Any]) -> Callable[..., Any]:
-    """A ``shutil.copyfile`` that, copying to the night's snapshot, writes the first half of the source and is
-    killed there: what a kill in the middle of copying a large warehouse leaves. Other copies are left alone."""
+def _partial_sync(point: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    """A :func:`pipeline.warehouse.mirror.sync_file` that writes the first half of the warehouse file over the mirror
+    and is killed there: what a kill in the middle of levelling (or first copying) a large warehouse leaves."""
 
-    def copyfile(src: str | os.PathLike[str], dst: str | os.PathLike[str], **kwargs: Any) -> Any:
-        if not Path(dst).name.startswith(".night-snapshot"):
-            return original(src, dst, **kwargs)
-        data = Path(src).read_bytes()
-        with open(dst, "wb") as out:
-            out.write(data[: len(data) // 2])
-            out.flush()
-            os.fsync(out.fileno())
+    def sync_file(source: Path, target: Path) -> int:
+        data = Path(source).read_bytes()
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data[: len(data) // 2])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         _die(point)
+        return original(source, target)  # not reached
 
-    return copyfile
+    return sync_file
 
 
 def install(point: str) -> None:
@@ -164,7 +167,7 @@ def install(point: str) -> None:
     module = importlib.import_module(spec.module)
     original = getattr(module, spec.function)
     if spec.partial:
-        setattr(module, spec.function, _partial_copy(point, original))
+        setattr(module, spec.function, _partial_sync(point, original))
         return
     calls = 0
 

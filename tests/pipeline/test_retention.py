@@ -551,6 +551,23 @@ def test_dry_run_counts_and_changes_nothing(every_kind) -> None:
     assert all(k.dry_run for k in dry.kinds) and "would remove 1 quarantined row " in dry.kinds[1].describe()
 
 
+def test_a_purge_that_removed_data_from_the_warehouse_drops_its_mirror(every_kind) -> None:
+    """The mirror (the copy a night's snapshot is made from) would still hold what was purged: a purge of
+    warehouse data drops it; a dry run, or a purge of landing files only, leaves it."""
+    from pipeline.retention_purge import retention_step
+    from pipeline.warehouse import mirror
+    from pipeline.warehouse.connection import DB_FILE
+
+    warehouse = every_kind.warehouse
+    mirror.level(warehouse, warehouse / DB_FILE)
+    retention_step(every_kind, EVERY_TODAY, keep=SHORTER, dry_run=True)
+    retention_step(every_kind, EVERY_TODAY, kinds=["landing"])
+    assert (warehouse / mirror.MIRROR).exists()
+    summary = retention_step(every_kind, EVERY_TODAY, kinds=["quarantine"], keep={"quarantine": 60})
+    assert summary.kinds[0].items == 1
+    assert not (warehouse / mirror.MIRROR).exists() and not (warehouse / mirror.STAMP).exists()
+
+
 def test_register_periods_purge_nothing_recent_and_a_longer_setting_is_refused(every_kind) -> None:
     from pipeline.retention_purge import retention_step
 
