@@ -198,6 +198,7 @@ def install_hooks(prof: Profiler) -> list[str]:
     patch("pipeline.nightly.linking", "train_and_save", "train")
     patch("pipeline.nightly.linking", "write_report", "reports")
     patch("linkage.link", "build_input", "linkage input")
+    patch("pipeline.nightly.linking", "build_input", "linkage input")  # a first night builds it before training
     patch("linkage.link", "append_input", "linkage input")
     patch("linkage.link", "predict_pairs", "block and score")
     # the backend calls it by the name it imported (``linkage.link`` itself is a function of the package)

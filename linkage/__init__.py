@@ -8,6 +8,7 @@ from __future__ import annotations
 from linkage.backends import BACKENDS, DuckDBBackend, SparkBackend, backend_for
 from linkage.coherence import Coherence, coherence_figures
 from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError, ReviewError
+from linkage.input import build_input
 from linkage.link import (
     PAIRS_TABLE,
     LinkResult,
@@ -59,6 +60,7 @@ __all__ = [
     "Tolerance",
     "TrainingSummary",
     "backend_for",
+    "build_input",
     "candidate_of_run",
     "coherence_figures",
     "compare_models",

@@ -145,6 +145,12 @@ def build_input(
     return int(records), int(entities)
 
 
+def input_counts(con: duckdb.DuckDBPyConnection, input_table: str = INPUT_TABLE) -> tuple[int, int]:
+    """The records and entities of the entity table as it is (what :func:`build_input` returned when it built it)."""
+    row = con.execute(f"SELECT sum(records)::BIGINT, count(*) FROM {quote_identifier(input_table)}").fetchall()[0]
+    return int(row[0] or 0), int(row[1])
+
+
 @dataclass(frozen=True)
 class Increment:
     """What :func:`append_input` added."""

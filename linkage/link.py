@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from linkage.cluster import Dob, Entity, connected_components, constrained_clusters
 from linkage.errors import EmptyInputError
-from linkage.input import INPUT_TABLE, RECORDS_TABLE, TOUCHED_TABLE, append_input, build_input
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, TOUCHED_TABLE, append_input, build_input, input_counts
 from linkage.model import LinkageModel, drop_splink_tables, make_linker_with_db
 from linkage.person_keys import KeyAssignment, assign_person_keys
 from linkage.schema import CLUSTERS_TABLE, PAIRS_TABLE, STATE_TABLE, ensure_schema
@@ -416,10 +416,13 @@ def link_all(
     constrained: bool = True,
     night: dt.date | None = None,
     scorer: PairScorer | None = None,
+    input_built: bool = False,
 ) -> LinkResult:
     """Link every record of the warehouse behind ``con`` into persons with ``model`` (a full relink).
 
-    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None).
+    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None). With
+    ``input_built`` the record and entity tables are used as they are: the caller has just built them
+    (:func:`linkage.input.build_input`) from the same records, to train the model on them.
 
     Args:
         con: Warehouse connection.
@@ -434,7 +437,7 @@ def link_all(
     Raises:
         EmptyInputError: the warehouse holds no tokenized record.
     """
-    return _link(con, model, night=night, full=True, constrained=constrained, scorer=scorer)
+    return _link(con, model, night=night, full=True, constrained=constrained, scorer=scorer, input_built=input_built)
 
 
 def link_new(
@@ -473,11 +476,12 @@ def _link(
     full: bool,
     constrained: bool = True,
     scorer: PairScorer | None = None,
+    input_built: bool = False,
 ) -> LinkResult:
     began = time.perf_counter()
     ensure_schema(con)
     if full:
-        new_records, new_entities = build_input(con)
+        new_records, new_entities = input_counts(con) if input_built else build_input(con)
         if new_records == 0:
             raise EmptyInputError("there are no tokenized records to link")
         first_new = None
@@ -587,11 +591,13 @@ def link(
     night: dt.date | None = None,
     full: bool = False,
     scorer: PairScorer | None = None,
+    input_built: bool = False,
 ) -> LinkResult:
     """Link tonight's records incrementally, or everything when ``full`` or :func:`needs_full_relink` says so;
-    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None)."""
+    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None);
+    ``input_built``: see :func:`link_all` (an increment ignores it)."""
     reason = "asked for" if full else needs_full_relink(con, model)
     if reason is not None:
         log.info("full relink: %s", reason)
-        return link_all(con, model, night=night, scorer=scorer)
+        return link_all(con, model, night=night, scorer=scorer, input_built=input_built)
     return link_new(con, model, night=night, scorer=scorer)

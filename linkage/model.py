@@ -27,7 +27,7 @@ from splink import DuckDBAPI, Linker
 from splink.internals.exceptions import EMTrainingException
 
 from linkage.errors import EmptyInputError, ModelNotFoundError
-from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input
+from linkage.input import INPUT_TABLE, RECORDS_TABLE, build_input, input_counts
 from linkage.schema import ensure_schema
 from linkage.settings import (
     deterministic_rules,
@@ -136,7 +136,7 @@ def train_model(
         records, entities = build_input(con, records_table=TRAIN_RECORDS, input_table=TRAIN_INPUT)
         table = TRAIN_RECORDS
     else:
-        records, entities = _input_counts(con)
+        records, entities = input_counts(con)
         table = RECORDS_TABLE
     settings, frequencies = split_term_frequencies(linkage_settings().get_settings("duckdb").as_dict())
     linker = make_linker(con, settings, table)
@@ -240,11 +240,6 @@ def _blocked_pairs(session: Any) -> int:
     info = getattr(session, "_sample_info", None) or {}
     value = info.get("expected_pairs_after_sampling", info.get("estimated_total_pairs"))
     return int(value) if isinstance(value, int | float) else -1
-
-
-def _input_counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    row = con.execute(f"SELECT sum(records)::BIGINT, count(*) FROM {INPUT_TABLE}").fetchall()[0]
-    return int(row[0] or 0), int(row[1])
 
 
 def save_model(

@@ -22,6 +22,7 @@ from linkage import (
     PAIRS_TABLE,
     ModelNotFoundError,
     PairScorer,
+    build_input,
     coherence_figures,
     enqueue_pairs,
     link,
@@ -93,13 +94,16 @@ def check_training_data(con: duckdb.DuckDBPyConnection) -> int:
     return records
 
 
-def train_and_save(con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED):  # type: ignore[no-untyped-def]
-    """Train a model on the whole warehouse and save it as the next version.
+def train_and_save(  # type: ignore[no-untyped-def]
+    con: duckdb.DuckDBPyConnection, *, seed: int = TRAINING_SEED, rebuild_input: bool = True
+):
+    """Train a model on the whole warehouse and save it as the next version (``rebuild_input``: see
+    :func:`linkage.model.train_model`).
 
     Training runs outside a transaction (Splink's sampling steps abort an enclosing one); it only writes
     scratch tables, which it drops. Saving the model is atomic.
     """
-    model = train_model(con, seed=seed)
+    model = train_model(con, seed=seed, rebuild_input=rebuild_input)
     with transaction(con):
         saved = save_model(con, model)
         audit(con, "model_trained", model_version=saved.version, records=saved.summary.records)
@@ -149,12 +153,14 @@ def link_night(
             return LinkStepSummary("skipped", str(exc), records=records)
         log.info("no linkage model yet: training one on %d records", records)
         tell("training a first linkage model", 0, 1)
-        model = train_and_save(con)
+        # The linkage input, built once: training reads it, and the full link that follows uses it as it is.
+        build_input(con)
+        model = train_and_save(con, rebuild_input=False)
         tell("training a first linkage model", 1, 1)
         trained = True
     tell("linking records into persons", 0, 1)
     with transaction(con):
-        result = link(con, model, night=night, full=full, scorer=scorer)
+        result = link(con, model, night=night, full=full, scorer=scorer, input_built=trained)
         con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
         queued = enqueue_pairs(con, "tonight_review", lower=float("-inf"), upper=float("inf"), night=night)
         con.execute("DROP VIEW tonight_review")
