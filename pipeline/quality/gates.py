@@ -221,7 +221,7 @@ def run_gate(
     chosen = [s for s in (suites if suites is not None else load_suites()) if s.stage == stage]
     accept = dict(accept or {})
     ctx = BatchContext(night, alpha, frozenset(holidays))
-    frames = {suite.name: BATCHES[suite.batch](con, ctx) for suite in chosen}
+    frames = {suite.name: vectorizable(BATCHES[suite.batch](con, ctx)) for suite in chosen}
     earlier = {
         e for (e,) in con.execute("SELECT expectation FROM quality_acceptances WHERE night = ?", [night]).fetchall()
     }
@@ -251,6 +251,22 @@ def run_gate(
         if not outcome.success:
             log.warning("quality: %s%s", outcome.describe(), " (accepted)" if outcome.accepted else "")
     return result
+
+
+def vectorizable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its nullable integer columns (DuckDB's ``Int32``/``Int64`` where a column has NULLs) as
+    float64, missing values as NaN. Great Expectations' pandas engine compares only numpy ``int``/``float`` columns
+    vectorized; on an extension dtype ``expect_column_values_to_be_between`` calls a Python function per value
+    (6.3 s instead of 0.8 s for the border batch of a 1M-record night). The counts are the same: NaN is missing
+    as NA was, and integers below 2**53 are exact as floats."""
+    nullable = [
+        c
+        for c, dtype in frame.dtypes.items()
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and pd.api.types.is_integer_dtype(dtype)
+    ]
+    if nullable:
+        frame = frame.astype({c: "float64" for c in nullable})
+    return frame.copy()  # one block per dtype: every expectation's copy of the frame would consolidate it again
 
 
 def parameters() -> dict[str, object]:
