@@ -191,13 +191,18 @@ def commit_night(warehouse: Path) -> list[Path]:
     shutil.rmtree(staging, ignore_errors=True)
     db, snapshot, new = warehouse / DB_FILE, warehouse / SNAPSHOT, warehouse / NEW_WAREHOUSE
     opened = snapshot.exists() or new.exists()
+    if opened and _wal(db).exists():
+        _checkpoint(warehouse)  # while the night can still be put back: a checkpoint can fail (a full disk)
     mirror.adopt(warehouse, snapshot)  # the night is closed once neither its snapshot nor its mark is there
     new.unlink(missing_ok=True)
     if opened and db.exists():
-        if _wal(db).exists():
-            _checkpoint(warehouse)
-        written = mirror.level(warehouse, db)
-        log.info("mirror levelled with the warehouse: %.1f MB written", written / 1e6)
+        try:
+            written = mirror.level(warehouse, db)
+        except OSError as exc:  # the night stands; only the next night's snapshot costs a whole copy
+            mirror.discard(warehouse)
+            log.warning("the warehouse's mirror could not be levelled (%s): the next night copies it whole", exc)
+        else:
+            log.info("mirror levelled with the warehouse: %.1f MB written", written / 1e6)
     return published
 
 
@@ -207,12 +212,13 @@ def fail_night(warehouse: Path, run_date: dt.date, exc: BaseException) -> None:
     name, else the error's type)."""
     existed = (warehouse / SNAPSHOT).exists()
     began = _night_began(warehouse)
+    if began is None:  # no night is open (it had committed before the failure): nothing to put back or remove
+        return
     _put_back(warehouse, existed=existed)
     (warehouse / NEW_WAREHOUSE).unlink(missing_ok=True)
     shutil.rmtree(warehouse / STAGING, ignore_errors=True)
-    if began is not None:
-        with contextlib.suppress(Exception):  # the original error is the one to report
-            _drop_unrecorded_releases(warehouse, began)
+    with contextlib.suppress(Exception):  # the original error is the one to report
+        _drop_unrecorded_releases(warehouse, began)
     if existed:
         with contextlib.suppress(Exception):  # the original error is the one to report
             problem = environment_problem(exc)  # its name only, without the file: "the disk is full"

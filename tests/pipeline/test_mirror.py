@@ -180,3 +180,31 @@ def test_purging_personal_data_outside_a_night_drops_the_mirror(tmp_path: Path, 
     assert (warehouse / mirror.MIRROR).exists()
     rekey_step(Settings(warehouse=warehouse, key_file=key_file))
     assert not (warehouse / mirror.MIRROR).exists() and not (warehouse / mirror.STAMP).exists()
+
+
+def test_a_mirror_that_cannot_be_levelled_does_not_undo_the_committed_night(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Levelling runs after the night is closed: a full disk then costs the next night a whole copy, nothing more.
+    And a failure reported once no night is open must not put anything back or remove the warehouse."""
+    import errno
+
+    warehouse = _warehouse(tmp_path)
+    db = warehouse / DB_FILE
+    begin_night(warehouse)
+    _write(warehouse, "INSERT INTO t SELECT range, 'night 1' FROM range(20000, 21000)")
+
+    def full(_source: Path, _target: Path) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(mirror, "sync_file", full)
+    commit_night(warehouse)
+    assert _rows(warehouse) == 21000
+    assert not (warehouse / SNAPSHOT).exists()
+    assert not (warehouse / mirror.MIRROR).exists() and not (warehouse / mirror.STAMP).exists()
+    after = db.read_bytes()
+    fail_night(warehouse, dt.date(2024, 1, 31), RuntimeError("reported after the night had committed"))
+    assert db.read_bytes() == after
+    monkeypatch.undo()
+    begin_night(warehouse)  # copied whole again
+    assert (warehouse / SNAPSHOT).read_bytes() == after

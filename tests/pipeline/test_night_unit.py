@@ -137,9 +137,13 @@ def test_a_disk_that_fills_mid_night_is_named_and_the_warehouse_left_as_it_was(
         check=False,
     )
     assert night.returncode == 1
-    assert night.stderr.strip().splitlines() == [
-        f"migralink: error: a file reached the file size limit (writing {warehouse / DB_FILE}.wal); fix it and "
-        "rerun (a failed night leaves the warehouse as it was)"
+    # The write that fails is the write-ahead log's or a checkpoint's into the warehouse file, whichever comes first.
+    assert night.stderr.strip().splitlines() in [
+        [
+            f"migralink: error: a file reached the file size limit (writing {warehouse / DB_FILE}{suffix}); fix it "
+            "and rerun (a failed night leaves the warehouse as it was)"
+        ]
+        for suffix in (".wal", "")
     ]
     assert _tables(warehouse) == before
     assert _runs(warehouse)[-1] == "failed: a file reached the file size limit"
