@@ -88,10 +88,11 @@ def signature_sql(prefix: str = "") -> str:
 
 
 def records_table_sql(tokens: str = "identity_tokens") -> str:
-    """CREATE statement of the scratch table ``__linkage_all``: every record of ``tokens`` with its signature."""
+    """CREATE statement of the scratch table ``__linkage_all``: every record of ``tokens`` with its signature
+    (in no particular order: what is built from it groups, or sorts by ``unique_id`` itself)."""
     return (
         f"CREATE OR REPLACE TEMP TABLE __linkage_all AS SELECT *, {signature_sql()} AS signature "
-        f"FROM ({unioned_records_sql(tokens)}) ORDER BY unique_id"
+        f"FROM ({unioned_records_sql(tokens)})"
     )
 
 
