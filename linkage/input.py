@@ -103,17 +103,31 @@ def _kept_columns() -> str:
 def entities_table_sql(input_table: str = INPUT_TABLE) -> str:
     """CREATE statement of the entity table: one row per signature, numbered in ``unique_id`` order.
 
-    ``signature`` is kept (a later increment matches new records to entities by it) and ``cluster_id`` starts
-    empty (clustering fills it in).
+    Each compared column is that of the signature's first record (smallest ``unique_id``) where it is not NULL:
+    ``arg_min(column, unique_id)``, which skips NULLs. Most columns are functions of the signature, so the first
+    record has them all; the aggregate runs only over the signatures whose first record lacks one and that have
+    more records (24 aggregates over every one of 1M wide records took 5-7.6 s and 3.0 GiB; this way 1.9 s and
+    2.0 GiB, the same table). ``signature`` is kept (a later increment matches new records to entities by it)
+    and ``cluster_id`` starts empty (clustering fills it in).
     """
+    columns = [quote_identifier(c) for c in COMPARED_COLUMNS]
+    first = ", ".join(f"a.{c}" for c in columns)
+    gap = " OR ".join(f"{c} IS NULL" for c in columns)
+    filled = ", ".join(f"coalesce(g.{c}, r.{c}) AS {c}" for c in columns)
     return f"""
 CREATE OR REPLACE TABLE {quote_identifier(input_table)} AS
-WITH grouped AS (
-  SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records, {_kept_columns()}
-  FROM __linkage_all GROUP BY signature
+WITH firsts AS (
+  SELECT min(unique_id) AS unique_id, signature, count(*)::INTEGER AS records FROM __linkage_all GROUP BY signature
+), first_rows AS (
+  SELECT f.unique_id, f.signature, f.records, {first} FROM firsts f JOIN __linkage_all a USING (unique_id)
+), gaps AS (
+  SELECT signature FROM first_rows WHERE records > 1 AND ({gap})
+), later AS (
+  SELECT signature, {_kept_columns()} FROM __linkage_all SEMI JOIN gaps USING (signature) GROUP BY signature
 )
-SELECT (row_number() OVER (ORDER BY unique_id) - 1)::INTEGER AS entity_id, *, NULL::BIGINT AS cluster_id
-FROM grouped ORDER BY unique_id"""
+SELECT (row_number() OVER (ORDER BY r.unique_id) - 1)::INTEGER AS entity_id, r.unique_id, r.signature, r.records,
+       {filled}, NULL::BIGINT AS cluster_id
+FROM first_rows r LEFT JOIN later g USING (signature) ORDER BY r.unique_id"""
 
 
 def record_map_sql(records_table: str = RECORDS_TABLE, input_table: str = INPUT_TABLE) -> str:
