@@ -90,9 +90,14 @@ def make_linker(con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPU
 def make_linker_with_db(
     con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPUT_TABLE
 ) -> tuple[DuckDBAPI, Linker]:
-    """Like :func:`make_linker`, also returning Splink's database API (to register more tables on it)."""
+    """Like :func:`make_linker`, also returning Splink's database API (to register more tables on it).
+
+    Splink's messages go to the ``splink`` logger and from there wherever the application's logging sends them, at
+    the level it sets (``log_level=None``). By default Splink sets its logger to INFO and, where the application
+    configured no logging (a benchmark, a notebook), adds its own handler on standard error: its training
+    progress, a hundred lines on a first night, would be printed there."""
     db = DuckDBAPI(con)
-    return db, Linker(db.register(table, dataset_display_name=table), settings)
+    return db, Linker(db.register(table, dataset_display_name=table), settings, log_level=None)
 
 
 def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:

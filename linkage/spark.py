@@ -301,7 +301,9 @@ def predict_pairs_spark(
     for name, frame in views.items():
         frame.createOrReplaceTempView(name)
     try:
-        linker = Linker(db.register(f"__linkage_input_{run}", dataset_display_name=INPUT_TABLE), settings)
+        linker = Linker(  # Splink's messages go to the application's logging (see linkage.model.make_linker_with_db)
+            db.register(f"__linkage_input_{run}", dataset_display_name=INPUT_TABLE), settings, log_level=None
+        )
         for column in term_frequencies or {}:
             lookup = db.register(f"__linkage_tf_{column}_{run}", dataset_display_name=f"tf_{column}")
             linker.table_management.register_term_frequency_lookup(lookup, column)
