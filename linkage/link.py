@@ -591,13 +591,11 @@ def link(
     night: dt.date | None = None,
     full: bool = False,
     scorer: PairScorer | None = None,
-    input_built: bool = False,
 ) -> LinkResult:
     """Link tonight's records incrementally, or everything when ``full`` or :func:`needs_full_relink` says so;
-    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None);
-    ``input_built``: see :func:`link_all` (an increment ignores it)."""
+    ``scorer`` is the backend that scores the pairs (:mod:`linkage.backends`; DuckDB when None)."""
     reason = "asked for" if full else needs_full_relink(con, model)
     if reason is not None:
         log.info("full relink: %s", reason)
-        return link_all(con, model, night=night, scorer=scorer, input_built=input_built)
+        return link_all(con, model, night=night, scorer=scorer)
     return link_new(con, model, night=night, scorer=scorer)

@@ -26,6 +26,7 @@ from linkage import (
     coherence_figures,
     enqueue_pairs,
     link,
+    link_all,
     load_model,
     record_night,
     save_model,
@@ -160,7 +161,10 @@ def link_night(
         trained = True
     tell("linking records into persons", 0, 1)
     with transaction(con):
-        result = link(con, model, night=night, full=full, scorer=scorer, input_built=trained)
+        if trained:  # a first model: everything is linked, from the input training has just read
+            result = link_all(con, model, night=night, scorer=scorer, input_built=True)
+        else:
+            result = link(con, model, night=night, full=full, scorer=scorer)
         con.execute(f"CREATE OR REPLACE TEMP VIEW tonight_review AS SELECT * FROM {PAIRS_TABLE} WHERE review")
         queued = enqueue_pairs(con, "tonight_review", lower=float("-inf"), upper=float("inf"), night=night)
         con.execute("DROP VIEW tonight_review")

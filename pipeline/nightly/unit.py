@@ -102,10 +102,6 @@ def _put_back(warehouse: Path, *, existed: bool) -> None:
         db.unlink(missing_ok=True)
 
 
-def _partial(snapshot: Path) -> Path:
-    return snapshot.with_name(snapshot.name + ".partial")
-
-
 def _night_began(warehouse: Path) -> int | None:
     """When the night that is open over ``warehouse`` began (its snapshot's or mark's time, in ns), or None."""
     for mark in (warehouse / SNAPSHOT, warehouse / NEW_WAREHOUSE):
@@ -133,7 +129,8 @@ def _drop_unrecorded_releases(warehouse: Path, since_ns: int) -> None:
 def recover_interrupted(warehouse: Path) -> bool:
     """Put back the snapshot a killed night left behind (its steps may have committed halfway), or remove the
     warehouse a killed night was creating; True if there was such a night."""
-    _partial(warehouse / SNAPSHOT).unlink(missing_ok=True)  # killed while copying: the night had written nothing
+    # a half copy left by a night killed while copying its snapshot whole (before the mirror): nothing was written
+    (warehouse / f"{SNAPSHOT}.partial").unlink(missing_ok=True)
     began = _night_began(warehouse)
     if began is None:
         return False

@@ -86,7 +86,7 @@ def is_level(warehouse: Path, db: Path) -> bool:
 
 def level(warehouse: Path, db: Path) -> int:
     """Bring the mirror level with ``db`` (written whole when there is none) and stamp it; returns the bytes
-    written. The stamp goes first, so a sync that is killed leaves an unstamped mirror."""
+    written. The old stamp is removed first, so a sync that is killed leaves an unstamped mirror."""
     (warehouse / STAMP).unlink(missing_ok=True)
     written = sync_file(db, warehouse / MIRROR)
     stamp = warehouse / (STAMP + ".partial")
@@ -99,8 +99,9 @@ def take(warehouse: Path, db: Path, snapshot: Path) -> int:
     """Turn the mirror into ``snapshot``, a copy of ``db`` (levelled first unless its stamp matches; copied whole
     when there is no mirror); returns the bytes written. The snapshot's modification time is now (the night's
     beginning, see :func:`pipeline.nightly.unit.recover_interrupted`)."""
-    written = 0 if is_level(warehouse, db) else level(warehouse, db)
-    (warehouse / STAMP).unlink(missing_ok=True)
+    already = is_level(warehouse, db)
+    (warehouse / STAMP).unlink(missing_ok=True)  # a renamed mirror is a snapshot, no longer a mirror
+    written = 0 if already else sync_file(db, warehouse / MIRROR)
     os.utime(warehouse / MIRROR)
     os.replace(warehouse / MIRROR, snapshot)
     fsync_path(warehouse)  # the rename is durable: the snapshot is there if the machine goes down mid-night
