@@ -38,7 +38,9 @@ import numpy as np
 import pyarrow as pa
 
 from linkage import linked_at
+from pipeline.errors import PipelineError
 from pipeline.histories.rule import ANOMALY_NAMES, ANOMALY_NONE, RuleParams, classify
+from pipeline.warehouse.tables import UNINDEXED_KEYS
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +395,7 @@ def build_histories(
     build_stays(con, "__scope", policy, cutoff)
     con.execute("INSERT INTO person_stays BY NAME SELECT * FROM __stays")
     con.execute("INSERT INTO stay_authorizations BY NAME SELECT * FROM __stay_auth")
+    check_unique(con, {"crossing_classification": "__classified", "person_stays": "__stays"})
     _extend_open_stays(con, cutoff)
     persons = int(con.execute("SELECT count(*) FROM __scope").fetchall()[0][0])
     totals = con.execute(
@@ -421,6 +424,28 @@ def build_histories(
     )
     log.info("histories (%s): %d persons recomputed, %d crossings classified", mode, persons, crossings)
     return summary
+
+
+def check_unique(con: duckdb.DuckDBPyConnection, inserted: dict[str, str]) -> None:
+    """Refuse keys (:data:`pipeline.warehouse.tables.UNINDEXED_KEYS`: a crossing's ``record_id``, a stay's
+    ``stay_id``) held by more than one row of their table, among the rows just inserted from ``inserted``'s
+    scratch tables (table -> scratch). The tables have no index that would refuse them (the key is checked here
+    instead: the night's deletes would cost seconds with one); an error rolls the night back.
+
+    Raises:
+        PipelineError: a key is held twice: the rows of a person were not removed before the person's new rows
+            went in (counts only: the keys are pseudonymous but stay out of messages).
+    """
+    for table, key in UNINDEXED_KEYS:
+        duplicated = con.execute(
+            f"""SELECT count(*) FROM (SELECT {key} FROM {table} WHERE {key} IN (SELECT {key} FROM {inserted[table]})
+                GROUP BY {key} HAVING count(*) > 1)"""
+        ).fetchall()[0][0]
+        if duplicated:
+            raise PipelineError(
+                f"histories: {duplicated:,} {key} values held by more than one row of {table} (the night is "
+                "rolled back; `migralink histories --date D --full` recomputes every person)"
+            )
 
 
 def _scope(con: duckdb.DuckDBPyConnection, night: dt.date, cutoff: dt.date, *, everybody: bool) -> None:

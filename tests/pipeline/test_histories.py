@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from linkage.schema import ensure_schema as ensure_person_key_schema
 from pipeline.cli.main import main
+from pipeline.errors import PipelineError
 from pipeline.histories.build import EXPORT_COLUMNS, HistoryPolicy, build_histories
 from pipeline.histories.rule import RuleParams
 from pipeline.warehouse.connection import connect
@@ -204,6 +205,28 @@ def test_stay_authorizations_clip_to_the_stay(wh: Warehouse) -> None:
         "SELECT source, decision FROM person_authorizations WHERE person_key = 'P1' ORDER BY decided_on"
     ).fetchall()
     assert documents == [("visa", "GRANTED"), ("permit", "GRANTED")]
+
+
+def test_a_key_held_twice_is_refused_although_no_index_holds_it(wh: Warehouse) -> None:
+    """The history tables' keys are checked by the step, not by a PRIMARY KEY (its deletes would cost seconds a
+    night): rows a person's rebuild would duplicate are refused, with counts and no key in the message."""
+    arrival = wh.crossing("P1", D0, "ARR")
+    build_histories(wh.con, night=plus(10), policy=POLICY)
+    keys = wh.con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name IN ('crossing_classification', 'person_stays') "
+        "AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    assert keys == [(0,)]
+    # a row left behind under another person key (as if that person's rows had not been removed)
+    wh.con.execute(
+        "INSERT INTO crossing_classification SELECT * REPLACE ('GHOST' AS person_key) FROM crossing_classification"
+    )
+    wh.crossing("P1", plus(20), "DEP", night=plus(20))  # P1 is touched: the rebuild inserts its rows again
+    with pytest.raises(
+        PipelineError, match=r"^histories: 1 record_id values held by more than one row of crossing_cl"
+    ) as err:
+        build_histories(wh.con, night=plus(20), policy=POLICY)
+    assert arrival not in str(err.value)
 
 
 def test_nine_twelve_rule_from_settings(wh: Warehouse) -> None:

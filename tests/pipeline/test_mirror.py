@@ -16,12 +16,13 @@ from pipeline.nightly.unit import SNAPSHOT, begin_night, commit_night, fail_nigh
 from pipeline.warehouse import mirror
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
 
-CHUNK = 4096  # small chunks, so that a few kilobytes of test file span many of them
+CHUNK = 4096  # small chunks, so that a few kilobytes of test file span many of them (and several windows)
 
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mirror, "CHUNK", CHUNK)
+    monkeypatch.setattr(mirror, "WINDOW", 8 * CHUNK)
 
 
 def _bytes(n: int, seed: int) -> bytes:

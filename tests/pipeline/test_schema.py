@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -95,6 +96,38 @@ def test_a_pre_registry_warehouse_is_brought_to_the_same_schema_as_a_new_one(tmp
     try:
         assert len(applied) == sum(c.version for c in COMPONENTS)
         assert _tables(old) == _tables(new)
+    finally:
+        old.close()
+        new.close()
+
+
+def test_history_keys_lose_their_index_and_keep_their_rows(tmp_path: Path) -> None:
+    """Pipeline migration 10: the crossings' and stays' PRIMARY KEYs are dropped (the history step checks the keys
+    itself); columns, NOT NULL and rows stay."""
+    new = connect(tmp_path / "new")
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:  # as pipeline v9 built it
+        nine = replace(PIPELINE, migrations=PIPELINE.migrations[:9])
+        apply_migrations(old, [AUDIT, nine, LINKAGE])
+        assert old.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+            "AND table_name IN ('crossing_classification', 'person_stays')"
+        ).fetchall() == [(2,)]
+        old.execute(
+            "INSERT INTO crossing_classification VALUES ('B1', 'P1', 'ARR', DATE '2024-01-02', 1, 'NON_RESIDENT', "
+            "'RESIDENT', true, 'final', DATE '2025-01-01', NULL, 'CHN', 'F', 1990, 'CHN', 'WORK', DATE '2025-01-02')"
+        )
+        applied = apply_migrations(old, COMPONENTS)
+        assert applied == [f"pipeline v10: {PIPELINE.migrations[9].description}"]
+        assert _tables(old) == _tables(new)
+        assert old.execute(
+            "SELECT table_name, constraint_type FROM duckdb_constraints() WHERE "
+            "(table_name = 'crossing_classification' AND constraint_column_names = ['record_id']) OR "
+            "(table_name = 'person_stays' AND constraint_column_names = ['stay_id']) ORDER BY ALL"
+        ).fetchall() == [("crossing_classification", "NOT NULL"), ("person_stays", "NOT NULL")]
+        assert old.execute("SELECT record_id, person_key, seq FROM crossing_classification").fetchall() == [
+            ("B1", "P1", 1)
+        ]
     finally:
         old.close()
         new.close()
