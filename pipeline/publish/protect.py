@@ -13,7 +13,9 @@
   dimension's table is withheld in all of them. The differencing guard treats as sensitive a cell whose value
   differs from the purpose's last release of it by 1 to ``threshold - 1``. Before anything is returned the
   intruder's LP is solved on every table and must leave every sensitive cell its protection. Margins stay the
-  true values, so published cells add up.
+  true values, so published cells add up. A table whose counts and sensitive cells are those of a table already
+  protected and audited gets the same withheld cells again without the solvers (:class:`SuppressionMemo`: most of
+  a release's tables are unchanged from one night to the next).
 * ``dp``: the discrete Laplace mechanism of OpenDP on every cell of the release, within the purpose's budget
   per period (the ledger holds what was spent; an exhausted budget refuses the release).
 
@@ -24,7 +26,8 @@ counts and stay in the warehouse's ledger and the data team's report; they are n
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -37,6 +40,67 @@ from pipeline.warehouse.tables import STOCK_TABLE
 
 if TYPE_CHECKING:
     from privacy.register import DifferentialPrivacy, Purpose
+
+
+MEMO_TABLE = "release_suppression_memo"
+MEMO_KEEP_DAYS = 31  # a pattern no release has used for this long is forgotten
+
+
+@dataclass
+class SuppressionMemo:
+    """Withheld-cell patterns already found by secondary suppression and passed by the intruder's audit, by a
+    SHA-256 of everything they depend on: the table's kind and counts, its sensitive and forced cells, the
+    protection level and :data:`privacy.disclosure.suppression.SUPPRESSION_VERSION`. Both are deterministic, so a
+    pattern found here is the one they would find again (the release is the same with or without the memo).
+
+    Kept in the warehouse (``release_suppression_memo``: digests and bit masks, no counts) and read and saved once
+    per release, in the release's transaction."""
+
+    known: dict[str, bytes]
+    used: set[str] = field(default_factory=set)
+    new: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection) -> SuppressionMemo:
+        return cls(
+            {key: bytes(mask) for key, mask in con.execute(f"SELECT memo_key, mask FROM {MEMO_TABLE}").fetchall()}
+        )
+
+    @staticmethod
+    def key(kind: str, values: np.ndarray, sensitive: np.ndarray, forced: np.ndarray, level: int) -> str:
+        from privacy.disclosure.suppression import SUPPRESSION_VERSION
+
+        digest = hashlib.sha256(f"{SUPPRESSION_VERSION}|{kind}|{level}|{values.shape}|".encode())
+        digest.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
+        digest.update(np.packbits(sensitive).tobytes())
+        digest.update(np.packbits(forced).tobytes())
+        return digest.hexdigest()
+
+    def get(self, key: str, size: int) -> np.ndarray | None:
+        packed = self.known.get(key)
+        if packed is None:
+            packed = self.new[key][1] if key in self.new else None
+        if packed is None:
+            return None
+        self.used.add(key)
+        return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=size).astype(bool)
+
+    def put(self, key: str, mask: np.ndarray) -> None:
+        self.new[key] = (len(mask), np.packbits(mask).tobytes())
+
+    def save(self, con: duckdb.DuckDBPyConnection, night: dt.date) -> None:
+        """Record the new patterns and the use of the known ones, and forget those unused for
+        :data:`MEMO_KEEP_DAYS` (inside the caller's transaction)."""
+        fresh = [(key, cells, mask, night, night) for key, (cells, mask) in self.new.items() if key not in self.known]
+        if fresh:
+            con.executemany(f"INSERT INTO {MEMO_TABLE} VALUES (?, ?, ?, ?, ?)", fresh)
+        used = sorted(self.used & self.known.keys())
+        if used:
+            con.execute(
+                f"UPDATE {MEMO_TABLE} SET last_used = greatest(last_used, ?) WHERE memo_key IN (SELECT unnest(?))",
+                [night, used],
+            )
+        con.execute(f"DELETE FROM {MEMO_TABLE} WHERE last_used < ?", [night - dt.timedelta(days=MEMO_KEEP_DAYS)])
 
 
 @dataclass(frozen=True)
@@ -55,9 +119,15 @@ class Protected:
 
 
 def protect_cells(
-    con: duckdb.DuckDBPyConnection, cells: pd.DataFrame, purpose: Purpose, request: CellRequest, night: dt.date
+    con: duckdb.DuckDBPyConnection,
+    cells: pd.DataFrame,
+    purpose: Purpose,
+    request: CellRequest,
+    night: dt.date,
+    memo: SuppressionMemo | None = None,
 ) -> Protected:
-    """Protect the unprotected ``cells`` of one request by ``purpose``'s method (see the module docstring)."""
+    """Protect the unprotected ``cells`` of one request by ``purpose``'s method (see the module docstring).
+    Suppression looks up and adds to ``memo`` (the caller saves it) when one is given."""
     from privacy.register import CellKey, DifferentialPrivacy, RoundedToThree, Suppression
 
     method = purpose.method
@@ -86,7 +156,7 @@ def protect_cells(
         margins = "each total rounded separately: breakdowns need not add up to their totals"
     elif isinstance(method, Suppression):
         guarded = differencing_guard(con, cells, purpose.id, request.table, method.threshold)
-        mask, primary = suppress_cells(cells, request, method.threshold, method.protection_level, guarded)
+        mask, primary = suppress_cells(cells, request, method.threshold, method.protection_level, guarded, memo)
         released = np.where(mask, np.nan, values.astype(float))
         conf = np.where(primary, "A", np.where(mask, "D", "F")).astype(object)
         parameters["differencing_guarded_cells"] = int(guarded.sum())
@@ -162,10 +232,16 @@ def differencing_guard(
 
 
 def suppress_cells(
-    cells: pd.DataFrame, request: CellRequest, threshold: int, protection_level: int, guarded: np.ndarray
+    cells: pd.DataFrame,
+    request: CellRequest,
+    threshold: int,
+    protection_level: int,
+    guarded: np.ndarray,
+    memo: SuppressionMemo | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(withheld, sensitive) masks over ``cells`` by threshold and secondary suppression, per measure, dimension
-    and year; a total withheld for one dimension is withheld for all (repeated until no total changes)."""
+    and year; a total withheld for one dimension is withheld for all (repeated until no total changes). A table
+    found in ``memo`` takes its remembered pattern; one that is not is solved, audited and added to it."""
     from privacy.disclosure.suppression import (
         intruder_intervals,
         one_way_table,
@@ -205,8 +281,15 @@ def suppress_cells(
                 primary[present] = primary_suppress(table, threshold)[present] | guarded[cell_rows]
                 force = np.zeros(table.size, dtype=bool)
                 force[present] = forced[cell_rows] | withheld[cell_rows]
-                mask = secondary_suppress(table, primary | force, protection_level)
-                _audit(table, mask, primary, protection_level, intruder_intervals)
+                key = SuppressionMemo.key(kind, values, primary, force, protection_level) if memo else ""
+                remembered = memo.get(key, table.size) if memo else None
+                if remembered is not None:
+                    mask = remembered
+                else:
+                    mask = secondary_suppress(table, primary | force, protection_level)
+                    _audit(table, mask, primary, protection_level, intruder_intervals)
+                    if memo:
+                        memo.put(key, mask)
                 newly = cell_rows[mask[present] & ~withheld[cell_rows]]
                 if newly.size:
                     withheld[newly] = True

@@ -37,7 +37,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.publish.cells import CellRequest, read_cells
 from pipeline.publish.files import atomic_release, write_file, write_manifest
-from pipeline.publish.protect import Protected, protect_cells
+from pipeline.publish.protect import Protected, SuppressionMemo, protect_cells
 from pipeline.publish.sdmx import structure_id, to_sdmx_csv
 from pipeline.warehouse.connection import transaction
 from privacy.audit.log import append as audit
@@ -210,10 +210,11 @@ def _release(
     cutoff = con.execute("SELECT max(cutoff) FROM stat_migration_flows WHERE vintage = ?", [night]).fetchall()[0][0]
     groups = {name: group.members for name, group in register.citizenship_groups.items()}
     protected: list[tuple[CellRequest, Protected]] = []
+    memo = SuppressionMemo.load(con)
     for request in requests:
         cells = read_cells(con, night, request, groups)
         try:
-            protected.append((request, protect_cells(con, cells, purpose, request, night)))
+            protected.append((request, protect_cells(con, cells, purpose, request, night, memo)))
         except ReleaseRefused as exc:
             record_refusal(con, purpose.id, request.table, str(exc))
             raise
@@ -272,6 +273,7 @@ def _release(
         with transaction(con):
             for (request, result), table in zip(protected, tables, strict=True):
                 _record(con, release_id, purpose, request, result, table, night, cutoff, register, due, reason)
+            memo.save(con, night)
             parameters = json.dumps([t["parameters"] for t in manifest_tables], sort_keys=True, default=str)
             budget = [r.budget_spent for _q, r in protected if r.budget_spent is not None]
             audit(

@@ -9,7 +9,8 @@
   ``crossing_vintages``, ``history_runs``;
 * statistics (:mod:`pipeline.statistics`): ``stat_migration_flows``, ``stat_first_permits``,
   ``stat_resident_stock``, ``stat_overstays``, ``stat_revisions``;
-* publishing (:mod:`pipeline.publish`): ``release_ledger``, ``release_cells``, ``release_refusals``;
+* publishing (:mod:`pipeline.publish`): ``release_ledger``, ``release_cells``, ``release_refusals``,
+  ``release_suppression_memo`` (patterns of withheld cells already audited, by digest: no counts);
 * minimization (:mod:`pipeline.ingest.minimization`): ``meta_minimization``;
 * quality (:mod:`pipeline.quality`): ``meta_feed_volumes`` (accepted rows per port or category and day, written by
   ingest), ``quality_results`` (each expectation's outcome per night: counts and observed values only) and
@@ -287,6 +288,7 @@ PIPELINE = Component(
         "release_ledger",
         "release_cells",
         "release_refusals",
+        "release_suppression_memo",
         "meta_minimization",
         "meta_feed_volumes",
         "quality_results",
@@ -356,6 +358,15 @@ PIPELINE = Component(
             10,
             "the history tables' keys checked by the history step, not indexed (fast deletes of touched persons)",
             apply=_drop_history_primary_keys,
+        ),
+        Migration(
+            11,
+            "withheld-cell patterns already protected and audited (secondary suppression not solved again)",
+            (
+                """CREATE TABLE IF NOT EXISTS release_suppression_memo (
+                    memo_key VARCHAR NOT NULL, cells INTEGER NOT NULL, mask BLOB NOT NULL, first_used DATE NOT NULL,
+                    last_used DATE NOT NULL)""",
+            ),
         ),
     ),
 )

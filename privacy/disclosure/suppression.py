@@ -63,6 +63,11 @@ _PUSHES = 40
 
 Method = Literal["auto", "network", "lp"]
 
+# What :func:`secondary_suppress` and :func:`intruder_intervals` return for a given table: raised whenever either
+# may return something else for the same input, so that patterns remembered from before (see
+# :mod:`pipeline.publish.protect`) are found again only if these functions would still find them.
+SUPPRESSION_VERSION = 1
+
 
 class SuppressionError(DisclosureError):
     """A table cannot be suppressed as asked: bad table or parameters, or the cells that must stay published leave

@@ -170,6 +170,35 @@ def test_suppressed_cells_cannot_be_narrowed_by_the_intruders_lp(warehouse: Path
     assert all(r[5] == r[7] for r in shown) and not any(0 < r[5] < 5 for r in shown)  # true values, none small
 
 
+def test_tables_protected_before_get_the_same_withheld_cells_without_the_solvers(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import privacy.disclosure.suppression as suppression
+
+    assert publish(warehouse, "--purpose", INTERNAL) == 0
+    remembered = query(
+        warehouse, "SELECT count(*), count(DISTINCT memo_key), min(first_used) FROM release_suppression_memo"
+    )
+    assert remembered[0][0] == remembered[0][1] > 10 and str(remembered[0][2]) == NIGHT
+
+    def solved(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a remembered table was solved again")
+
+    monkeypatch.setattr(suppression, "secondary_suppress", solved)
+    monkeypatch.setattr(suppression, "intruder_intervals", solved)
+    assert publish(warehouse, "--purpose", INTERNAL) == 0
+    releases = query(
+        warehouse,
+        """SELECT list(struct_pack(table_name, measure, period_type, period, dimension, category, released, conf_status)
+                   ORDER BY table_name, measure, period_type, period, dimension, category)
+           FROM release_cells WHERE purpose = ? GROUP BY release_id""",
+        [INTERNAL],
+    )
+    assert len(releases) == 2 and releases[0] == releases[1]
+    assert any(cell["conf_status"] == "D" for cell in releases[0][0])  # secondary suppression was remembered
+    assert query(warehouse, "SELECT count(*) FROM release_suppression_memo")[0][0] == remembered[0][0]
+
+
 def test_a_request_no_purpose_allows_is_refused_in_one_line_and_nothing_is_written(
     warehouse: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
