@@ -621,7 +621,7 @@ def gate_due(settings: Settings, night: dt.date, stage: str) -> bool:
     """Whether ``stage``'s gate must run for ``night`` although its step changed nothing: it has no results for
     the night yet, or it held the night (a run with ``--accept`` judges again)."""
     assert settings.warehouse is not None
-    con = connect(settings.warehouse, read_only=True)
+    con = connect(settings.warehouse)  # not read only: inside a night the database is open for writing already
     try:
         found, held = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE NOT success AND severity = 'critical' AND NOT accepted) "

@@ -11,6 +11,8 @@ is made atomic at the file level:
   night, renamed into the snapshot, so that a night does not copy the whole file); the snapshot appears only
   whole, so a night killed while making it leaves none to put back; a night that creates the warehouse marks
   that instead (``.night-new-warehouse``);
+* over an existing warehouse, one connection is held open for the whole night, so that the steps' own
+  connections share one DuckDB instance (nothing is reopened or checkpointed between steps);
 * reports are written to ``.night-reports/`` and moved into ``reports/`` only when every step has committed;
 * on any failure the snapshot is put back (a warehouse the night created is removed), the staged reports are
   dropped, the release files the night placed are removed (the ledger that recorded them is put back without
@@ -35,6 +37,8 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+import duckdb
 
 from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse import mirror
@@ -229,9 +233,30 @@ def night_unit(warehouse: Path, run_date: dt.date, command: str = "run") -> Iter
     (:mod:`pipeline.warehouse.lock`) is held for the whole night."""
     with write_lock(warehouse, command):
         staging = begin_night(warehouse)
+        held = _hold_open(warehouse)
         try:
             yield staging
+            _let_go(held)
             commit_night(warehouse)
         except BaseException as exc:
+            with contextlib.suppress(Exception):  # the original error is the one to report
+                _let_go(held)
             fail_night(warehouse, run_date, exc)
             raise
+
+
+def _hold_open(warehouse: Path) -> list[duckdb.DuckDBPyConnection]:
+    """A connection held open across the steps of a night over an existing warehouse (none for a night that
+    creates it). Every step's connection then joins the same DuckDB database instance: no step reopens the file
+    (its catalog, the schema check) or checkpoints as it closes; the night's changes are checkpointed once, when
+    it lets go. A night that creates the warehouse, the heaviest, holds none: each step's memory goes back to the
+    system as the step closes its connection."""
+    if not (warehouse / SNAPSHOT).exists():
+        return []
+    return [connect(warehouse, create=False)]
+
+
+def _let_go(held: list[duckdb.DuckDBPyConnection]) -> None:
+    """Close what :func:`_hold_open` opened (the last connection: DuckDB checkpoints the night's changes)."""
+    while held:
+        held.pop().close()
