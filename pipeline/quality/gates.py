@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hashlib
 import json
 import logging
 import uuid
@@ -325,7 +326,10 @@ def _context(project: Path | None) -> Any:
     else:
         context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = _no_progress_bars()
-    context.data_sources.add_or_update_pandas(name="migralink")
+    try:  # kept with its assets between processes (replacing it would drop them and every definition with them)
+        context.data_sources.get("migralink")
+    except (KeyError, LookupError, ValueError):
+        context.data_sources.add_pandas(name="migralink")
     if project is not None:
         _CONTEXTS[project] = context
     return context
@@ -338,6 +342,14 @@ def _definition(context: Any, project: Path | None, suite: SuiteFile, gx: Any, c
     cached = _DEFINITIONS.get((project, suite.name)) if project is not None else None
     if cached is not None and cached[0] == text:
         return cached[1]
+    if project is not None and _stored_digests(project).get(suite.name) == _digest(text):
+        try:  # written by an earlier process from the same suite file: read it back instead of writing it again
+            definition = context.validation_definitions.get(suite.name)
+        except Exception:  # missing or unreadable (whatever Great Expectations raises): written again below
+            definition = None
+        if definition is not None:
+            _DEFINITIONS[(project, suite.name)] = (text, definition)
+            return definition
     expectations = [
         configuration(
             type=e["type"], kwargs=e["kwargs"], meta={**e["meta"], "suite_version": suite.version}
@@ -362,7 +374,26 @@ def _definition(context: Any, project: Path | None, suite: SuiteFile, gx: Any, c
     )
     if project is not None:
         _DEFINITIONS[(project, suite.name)] = (text, definition)
+        _WRITTEN.add((project, suite.name))
+        digests = {**_stored_digests(project), suite.name: _digest(text)}
+        (project / DIGESTS).write_text(json.dumps(digests, sort_keys=True, indent=1), encoding="utf-8")
     return definition
+
+
+DIGESTS = "suite-digests.json"  # in the project: SHA-256 of each suite file as its definition was last written
+_WRITTEN: set[tuple[Path, str]] = set()  # (project, suite) whose definition this process wrote: pages to render
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _stored_digests(project: Path) -> dict[str, str]:
+    try:
+        found = json.loads((project / DIGESTS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 def _summarise(result: Any) -> Validated:
@@ -441,7 +472,8 @@ def _record(
 def build_docs(project: Path, night: dt.date) -> Path:
     """Bring the Data Docs up to date after ``night``'s gates and return the index page. Each suite keeps its
     last :data:`KEEP_RESULTS` results (older ones and their pages are removed); only the night's result pages
-    and the suite pages are rendered (the others are on disk already) and the index is rebuilt."""
+    and the pages of the suites that changed are rendered (the others are on disk already) and the index is
+    rebuilt."""
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
@@ -460,7 +492,12 @@ def build_docs(project: Path, night: dt.date) -> Path:
     tonight: list[Any] = [
         key for key in keys if isinstance(key, ValidationResultIdentifier) and key.run_id.run_name == f"night {night}"
     ]
-    tonight += [ExpectationSuiteIdentifier(name) for name in {key.expectation_suite_identifier.name for key in tonight}]
+    suites = {key.expectation_suite_identifier.name for key in tonight}
+    tonight += [  # a suite's page only when its definition was written (it changed) or the page is missing
+        ExpectationSuiteIdentifier(name)
+        for name in sorted(suites)
+        if (project, name) in _WRITTEN or not (site / "expectations" / f"{name}.html").exists()
+    ]
     context.build_data_docs(resource_identifiers=tonight)
     return site / "index.html"
 

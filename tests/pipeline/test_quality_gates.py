@@ -5,6 +5,7 @@ hold goes on and is recorded; two generated years of normal nights hold nothing;
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -254,6 +255,50 @@ def test_a_suite_passes_on_good_data_and_fails_for_the_named_reason(name: str) -
     assert failed == failing
     counts = [v[2] for e, v in zip(suite.expectations, validated, strict=True) if not v[0]]
     assert all(c is None or c > 0 for c in counts)
+
+
+def test_a_later_process_reads_the_definitions_back_and_renders_only_changed_suite_pages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The project keeps each suite's definition between processes: a process that finds it written from the same
+    suite file reads it back (writing the project's files again cost about 0.6 s a night); a changed suite is
+    written again, and only its page of the Data Docs is rendered again."""
+    from pipeline.quality import gates
+
+    chosen = [s for s in load_suites() if s.name in ("raw_volume", "release_cells")]
+    frames = {s.name: CASES[s.name][0] for s in chosen}
+    project = tmp_path / "quality"
+
+    def new_process() -> None:
+        monkeypatch.setattr(gates, "_CONTEXTS", {})
+        monkeypatch.setattr(gates, "_DEFINITIONS", {})
+        monkeypatch.setattr(gates, "_WRITTEN", set())
+
+    def pages() -> dict[str, float]:
+        site = project / "gx" / "uncommitted" / "data_docs" / "local_site" / "expectations"
+        return {p.stem: p.stat().st_mtime_ns for p in site.glob("*.html")}
+
+    first = validate_frames(project, chosen, frames, NIGHT, parameters())
+    gates.build_docs(project, NIGHT)
+    before = pages()
+    assert set(before) == {"raw_volume", "release_cells"}
+
+    new_process()
+    stored = json.loads((project / gates.DIGESTS).read_text(encoding="utf-8"))
+    assert set(stored) == {"raw_volume", "release_cells"}
+    assert validate_frames(project, chosen, frames, NIGHT + dt.timedelta(days=1), parameters()) == first
+    assert not gates._WRITTEN  # read back, not written
+    gates.build_docs(project, NIGHT + dt.timedelta(days=1))
+    assert pages() == before  # no suite page rendered again
+
+    new_process()
+    changed = dataclasses.replace(chosen[0], version=chosen[0].version + 1)
+    validate_frames(project, [changed, chosen[1]], frames, NIGHT + dt.timedelta(days=2), parameters())
+    written = gates._WRITTEN
+    assert written == {(project, changed.name)}
+    gates.build_docs(project, NIGHT + dt.timedelta(days=2))
+    after = pages()
+    assert after[changed.name] != before[changed.name] and after[chosen[1].name] == before[chosen[1].name]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
