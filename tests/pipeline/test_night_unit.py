@@ -77,6 +77,41 @@ def test_a_step_that_fails_after_others_committed_leaves_the_warehouse_as_it_was
 
 
 @pytest.mark.slow
+def test_the_steps_of_a_night_over_an_existing_warehouse_share_one_open_database(
+    landing: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held open across the night: a step's connection joins the held instance (its settings are the night's), and
+    when the night ends nothing stays open and the log is checkpointed into the file."""
+    from pipeline.nightly import steps
+    from pipeline.nightly.unit import NIGHT_CHECKPOINT_THRESHOLD
+    from pipeline.warehouse.connection import connect
+
+    warehouse = tmp_path / "wh"
+    seen: list[str] = []
+    real = steps.publish_step
+
+    def publish_step(settings: object, *args: object, **kwargs: object) -> object:
+        con = connect(warehouse)
+        try:
+            seen.append(con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
+        finally:
+            con.close()
+        return real(settings, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(steps, "publish_step", publish_step)
+    assert main(_argv(landing, warehouse, key_file, "2024-02-29")) == 0  # creates the warehouse: nothing held
+    assert main(_argv(landing, warehouse, key_file, "2024-03-31")) == 0
+    memory = duckdb.connect()
+    memory.execute(f"SET checkpoint_threshold = '{NIGHT_CHECKPOINT_THRESHOLD}'")
+    held = memory.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+    memory.close()
+    assert len(seen) == 2 and seen[0] != held and seen[1] == held
+    assert not (warehouse / (DB_FILE + ".wal")).exists()
+    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)  # refused if a writer were still open here
+    con.close()
+
+
+@pytest.mark.slow
 def test_a_reports_path_that_is_a_file_is_refused_before_any_work(
     landing: Path, tmp_path: Path, key_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
