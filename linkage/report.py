@@ -22,11 +22,14 @@ No chart or table shows a name, date or number: pairs are identified by source a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import html
 import itertools
 import math
+import os
 import re
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -645,15 +648,17 @@ def write_report(
     out_dir: Path,
     *,
     coherence: Coherence | None = None,
+    chart_cache: Path | None = None,
 ) -> Path:
     """Write ``out_dir/linkage-<night>.html`` and return its path.
 
     The page opens with the operator's summary (:func:`operator_summary`; the night's ``linkage_nights`` row is
     recorded before the report is written), then the model, the key changes and the charts.
     ``coherence`` are the figures of :func:`linkage.coherence.coherence_figures` when the caller has them already
-    (computed here otherwise).
+    (computed here otherwise). ``chart_cache``: a directory of charts already rendered (see :class:`ChartCache`).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    cache = ChartCache(chart_cache)
     coherence = coherence or coherence_figures(con)
     summary = summary_html(operator_summary(con, night))
     changes = con.execute(
@@ -668,12 +673,12 @@ def write_report(
     waterfall = waterfall_charts(con)
     if waterfall is not None:
         charts.insert(2, waterfall)
-    body = "\n".join(_chart_html(c, i) for i, c in enumerate(charts))
+    body = "\n".join(_chart_html(c, i, cache) for i, c in enumerate(charts))
     names = name_weight_frame(con)
     weights = (
         f"<p>{html.escape(names)}</p>"
         if isinstance(names, str)
-        else _chart_html(name_weight_chart(names), len(charts) + 1)
+        else _chart_html(name_weight_chart(names), len(charts) + 1, cache)
     )
     rows = (
         "".join(
@@ -697,19 +702,58 @@ month swapped, one of year, month and day different, or a day equal to its month
 against the same year are one keying error), two documents of one issuing country used at the same time,
 consecutive border crossings in the same direction (a missed crossing does this too). Counts of persons.</p>
 {coherence_table(coherence)}
-{_chart_html(coherence_charts(coherence), len(charts))}
+{_chart_html(coherence_charts(coherence), len(charts), cache)}
 <h2>Weights per naming tradition</h2>
 <p>For the {TOP_NATIONALITIES} nationalities with most entities: the name evidence of scored pairs of the same
 nationality that agree exactly on family and given names. A common name counts for less than a rare one.</p>
 {weights}</body></html>"""
     path = out_dir / f"linkage-{night.isoformat()}.html"
     path.write_text(page, encoding="utf-8")
+    cache.prune()
     return path
 
 
-def _chart_html(chart: alt.TopLevelMixin, index: int) -> str:
-    """One chart rendered to inline SVG (no JavaScript, no network)."""
-    import vl_convert as vlc
+class ChartCache:
+    """Charts already rendered, by the SHA-256 of their Vega-Lite spec (data included): a chart whose spec is the
+    same as on an earlier night (the model's parameters, until a new model is promoted: 0.5 s to render) is read
+    back instead of rendered again. Aggregates only, as in the reports; files not used for :attr:`KEEP_DAYS` days
+    are removed. Without a directory, every chart is rendered."""
 
-    svg = vlc.vegalite_to_svg(chart.to_json())
+    KEEP_DAYS = 7
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+
+    def svg(self, spec: str) -> str:
+        import vl_convert as vlc
+
+        if self.directory is None:
+            return str(vlc.vegalite_to_svg(spec))
+        path = self.directory / f"{hashlib.sha256(spec.encode('utf-8')).hexdigest()}.svg"
+        try:
+            found = path.read_text(encoding="utf-8")
+        except OSError:
+            found = None
+        if found is not None:
+            path.touch()
+            return found
+        svg = str(vlc.vegalite_to_svg(spec))
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(svg, encoding="utf-8")
+        os.replace(partial, path)  # whole or not at all
+        return svg
+
+    def prune(self) -> None:
+        if self.directory is None or not self.directory.is_dir():
+            return
+        oldest = time.time() - self.KEEP_DAYS * 86400
+        for path in self.directory.glob("*.svg"):
+            if path.stat().st_mtime < oldest:
+                path.unlink(missing_ok=True)
+
+
+def _chart_html(chart: alt.TopLevelMixin, index: int, cache: ChartCache | None = None) -> str:
+    """One chart rendered to inline SVG (no JavaScript, no network)."""
+    svg = (cache or ChartCache(None)).svg(chart.to_json())
     return f'<figure id="chart-{index}">{svg}</figure>'

@@ -39,6 +39,8 @@ from privacy.audit.log import append as audit
 
 log = logging.getLogger(__name__)
 
+CHART_CACHE = ".chart-cache"  # under the warehouse: the linkage report's charts already rendered
+
 MIN_RECORDS_TO_TRAIN = 500  # fewer records than this give EM too few pairs to estimate anything
 TRAINING_SEED = 20240101
 
@@ -132,12 +134,14 @@ def link_night(
     full: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
     scorer: PairScorer | None = None,
+    chart_cache: Path | None = None,
 ) -> LinkStepSummary:
     """Link tonight's records into persons for ``night``; train a model first if the warehouse has none.
 
     Does nothing (status ``current``) when every record already has a person key, no reviewer decided
     anything since the last linkage and no ``full`` relink was asked for. With ``reports``, the night's linkage
-    quality report (HTML) is written there. ``progress(stage, done, total)`` is told when each stage (training,
+    quality report (HTML) is written there (its charts kept in ``chart_cache`` when given, see
+    :class:`linkage.report.ChartCache`). ``progress(stage, done, total)`` is told when each stage (training,
     linking, report) starts and ends.
     """
     tell = progress or (lambda _stage, _done, _total: None)
@@ -187,7 +191,11 @@ def link_night(
             review_queued=queued,
         )
     tell("linking records into persons", 1, 1)
-    report = write_report(con, model, night, reports, coherence=coherence) if reports is not None else None
+    report = (
+        write_report(con, model, night, reports, coherence=coherence, chart_cache=chart_cache)
+        if reports is not None
+        else None
+    )
     return LinkStepSummary(
         status="linked",
         report=str(report) if report else "",

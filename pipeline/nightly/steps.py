@@ -21,7 +21,7 @@ from pipeline.ingest.landing import discover_partitions
 from pipeline.ingest.load import IngestSummary, Progress, ingest
 from pipeline.ingest.redelivery import DEFAULT_WINDOW_DAYS, find_redeliveries, record_redeliveries
 from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
-from pipeline.nightly.linking import LinkStepSummary, link_night
+from pipeline.nightly.linking import CHART_CACHE, LinkStepSummary, link_night
 from pipeline.nightly.settings import Settings
 from pipeline.nightly.unit import REPORTS, night_unit
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
@@ -416,6 +416,7 @@ def link_step(
             full=full,
             progress=progress,
             scorer=scorer(settings),
+            chart_cache=settings.warehouse / CHART_CACHE,
         )
     finally:
         con.close()

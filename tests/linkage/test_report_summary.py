@@ -206,3 +206,37 @@ def test_a_night_without_figures_says_so(con: duckdb.DuckDBPyConnection) -> None
     summary = operator_summary(con, TONIGHT)
     assert summary.figures is None and summary.measures == ()
     assert "No linkage figures were recorded for this night" in summary_html(summary)
+
+
+def test_a_chart_rendered_before_is_read_back_and_unused_ones_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import altair as alt
+    import pandas as pd
+    import vl_convert
+
+    from linkage.report import ChartCache
+
+    chart = alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, 4]})).mark_bar().encode(x="x:Q", y="y:Q")
+    other = chart.properties(title="another")
+    cache = ChartCache(tmp_path / "charts")
+    first = cache.svg(chart.to_json())
+    assert first.startswith("<svg") and len(list((tmp_path / "charts").glob("*.svg"))) == 1
+
+    def rendered(_spec: str) -> str:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(vl_convert, "vegalite_to_svg", rendered)
+    assert ChartCache(tmp_path / "charts").svg(chart.to_json()) == first  # read back, not rendered
+    with pytest.raises(AssertionError, match="rendered again"):  # another spec is rendered
+        cache.svg(other.to_json())
+    monkeypatch.undo()
+    cache.svg(other.to_json())
+    stale = next(p for p in (tmp_path / "charts").glob("*.svg") if p.read_text(encoding="utf-8") == first)
+    old = stale.stat().st_mtime - (ChartCache.KEEP_DAYS + 1) * 86400
+    os.utime(stale, (old, old))
+    cache.prune()
+    assert not stale.exists() and len(list((tmp_path / "charts").glob("*.svg"))) == 1
+    assert ChartCache(None).svg(chart.to_json()) == first  # without a directory: rendered, nothing kept
