@@ -220,6 +220,8 @@ def install_hooks(prof: Profiler) -> list[str]:
     patch(steps, "finish_run_step", "audit")
     patch("pipeline.nightly.unit", "begin_night", "snapshot and commit")
     patch("pipeline.nightly.unit", "commit_night", "snapshot and commit")
+    patch("pipeline.nightly.unit", "_hold_open", "snapshot and commit")  # the database held open over the night
+    patch("pipeline.nightly.unit", "_let_go", "snapshot and commit")  # ... let go: the night's checkpoint
     # Every privacy-log append, wherever it was imported as a name.
     timed_audit = prof.wrap("audit", audit_append)
     for name, module in list(sys.modules.items()):
