@@ -49,6 +49,42 @@ def _argv(landing: Path, warehouse: Path, key_file: Path, date: str) -> list[str
     return ["run", "--date", date, *where, "--quiet"]
 
 
+def _spy_on_the_open_database(monkeypatch: pytest.MonkeyPatch, warehouse: Path) -> list[str]:
+    """The publish step, first opening its own connection and noting the DuckDB setting a night over an existing
+    warehouse sets on the database it holds open (a connection that joins it sees it; a database of its own
+    would not)."""
+    from pipeline.nightly import steps
+    from pipeline.warehouse.connection import connect
+
+    seen: list[str] = []
+    real = steps.publish_step
+
+    def publish_step(*args: object, **kwargs: object) -> object:
+        con = connect(warehouse)
+        try:
+            seen.append(con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
+        finally:
+            con.close()
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(steps, "publish_step", publish_step)
+    return seen
+
+
+def _held_setting() -> str:
+    from pipeline.nightly.unit import NIGHT_CHECKPOINT_THRESHOLD
+
+    con = duckdb.connect()
+    try:
+        default = con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+        con.execute(f"SET checkpoint_threshold = '{NIGHT_CHECKPOINT_THRESHOLD}'")
+        held = con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
+    finally:
+        con.close()
+    assert held != default
+    return str(held)
+
+
 @pytest.mark.slow
 def test_a_step_that_fails_after_others_committed_leaves_the_warehouse_as_it_was(
     landing: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -71,44 +107,12 @@ def test_a_step_that_fails_after_others_committed_leaves_the_warehouse_as_it_was
     assert "failed: RuntimeError" in capsys.readouterr().out
 
     monkeypatch.undo()
+    seen = _spy_on_the_open_database(monkeypatch, warehouse)
     assert main(_argv(landing, warehouse, key_file, "2024-03-31")) == 0  # the same night, once fixed
+    assert seen == [_held_setting()]  # the step's connection joined the database the night held open
+    assert not (warehouse / (DB_FILE + ".wal")).exists()  # let go: checkpointed, nothing left open
     assert _runs(warehouse)[-1] == "success"
     assert any(name.startswith("statistics-2024-03-31") for name in (p.name for p in (warehouse / "reports").iterdir()))
-
-
-@pytest.mark.slow
-def test_the_steps_of_a_night_over_an_existing_warehouse_share_one_open_database(
-    landing: Path, tmp_path: Path, key_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Held open across the night: a step's connection joins the held instance (its settings are the night's), and
-    when the night ends nothing stays open and the log is checkpointed into the file."""
-    from pipeline.nightly import steps
-    from pipeline.nightly.unit import NIGHT_CHECKPOINT_THRESHOLD
-    from pipeline.warehouse.connection import connect
-
-    warehouse = tmp_path / "wh"
-    seen: list[str] = []
-    real = steps.publish_step
-
-    def publish_step(settings: object, *args: object, **kwargs: object) -> object:
-        con = connect(warehouse)
-        try:
-            seen.append(con.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0])
-        finally:
-            con.close()
-        return real(settings, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(steps, "publish_step", publish_step)
-    assert main(_argv(landing, warehouse, key_file, "2024-02-29")) == 0  # creates the warehouse: nothing held
-    assert main(_argv(landing, warehouse, key_file, "2024-03-31")) == 0
-    memory = duckdb.connect()
-    memory.execute(f"SET checkpoint_threshold = '{NIGHT_CHECKPOINT_THRESHOLD}'")
-    held = memory.execute("SELECT current_setting('checkpoint_threshold')").fetchall()[0][0]
-    memory.close()
-    assert len(seen) == 2 and seen[0] != held and seen[1] == held
-    assert not (warehouse / (DB_FILE + ".wal")).exists()
-    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)  # refused if a writer were still open here
-    con.close()
 
 
 @pytest.mark.slow
