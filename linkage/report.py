@@ -732,14 +732,13 @@ class ChartCache:
         path = self.directory / f"{hashlib.sha256(spec.encode('utf-8')).hexdigest()}.svg"
         try:
             found = path.read_text(encoding="utf-8")
-        except OSError:
-            found = None
-        if found is not None:
-            path.touch()
+            path.touch()  # used: kept another KEEP_DAYS
             return found
+        except OSError:  # not rendered before (or unreadable): rendered now
+            pass
         svg = str(vlc.vegalite_to_svg(spec))
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
+        partial = path.with_name(path.name + ".partial")
         partial.write_text(svg, encoding="utf-8")
         os.replace(partial, path)  # whole or not at all
         return svg
@@ -748,7 +747,7 @@ class ChartCache:
         if self.directory is None or not self.directory.is_dir():
             return
         oldest = time.time() - self.KEEP_DAYS * 86400
-        for path in self.directory.glob("*.svg"):
+        for path in self.directory.iterdir():  # charts, and the half-written file of a killed night
             if path.stat().st_mtime < oldest:
                 path.unlink(missing_ok=True)
 

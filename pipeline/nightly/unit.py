@@ -240,13 +240,13 @@ def night_unit(warehouse: Path, run_date: dt.date, command: str = "run") -> Iter
             _let_go(held)
             commit_night(warehouse)
         except BaseException as exc:
-            with contextlib.suppress(Exception):  # the original error is the one to report
+            with contextlib.suppress(Exception):  # the original error is the one to report (closing twice is a no-op)
                 _let_go(held)
             fail_night(warehouse, run_date, exc)
             raise
 
 
-def _hold_open(warehouse: Path) -> list[duckdb.DuckDBPyConnection]:
+def _hold_open(warehouse: Path) -> duckdb.DuckDBPyConnection | None:
     """A connection held open across the steps of a night over an existing warehouse (none for a night that
     creates it). Every step's connection then joins the same DuckDB database instance: no step reopens the file
     (its catalog, the schema check) or checkpoints as it closes; the night's changes are checkpointed once, when
@@ -254,15 +254,15 @@ def _hold_open(warehouse: Path) -> list[duckdb.DuckDBPyConnection]:
     night that creates the warehouse, the heaviest, holds none: each step's memory goes back to the
     system as the step closes its connection."""
     if not (warehouse / SNAPSHOT).exists():
-        return []
+        return None
     con = connect(warehouse, create=False)
     # Nor checkpoint when a step's commit takes the log past DuckDB's 16 MB: the history step's commit would
     # checkpoint the linkage's changes too (its step took 3.1 s instead of 1.2 s in an increment against 1M records).
     con.execute(f"SET checkpoint_threshold = '{NIGHT_CHECKPOINT_THRESHOLD}'")
-    return [con]
+    return con
 
 
-def _let_go(held: list[duckdb.DuckDBPyConnection]) -> None:
+def _let_go(held: duckdb.DuckDBPyConnection | None) -> None:
     """Close what :func:`_hold_open` opened (the last connection: DuckDB checkpoints the night's changes)."""
-    while held:
-        held.pop().close()
+    if held is not None:
+        held.close()

@@ -56,9 +56,9 @@ class SuppressionMemo:
     Kept in the warehouse (``release_suppression_memo``: digests and bit masks, no counts) and read and saved once
     per release, in the release's transaction."""
 
-    known: dict[str, bytes]
-    used: set[str] = field(default_factory=set)
-    new: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    known: dict[str, bytes]  # packed masks read from the warehouse
+    used: set[str] = field(default_factory=set)  # known keys found again
+    new: dict[str, np.ndarray] = field(default_factory=dict)  # masks found tonight
 
     @classmethod
     def load(cls, con: duckdb.DuckDBPyConnection) -> SuppressionMemo:
@@ -77,21 +77,25 @@ class SuppressionMemo:
         return digest.hexdigest()
 
     def get(self, key: str, size: int) -> np.ndarray | None:
+        if key in self.new:
+            return self.new[key]
         packed = self.known.get(key)
-        if packed is None:
-            packed = self.new[key][1] if key in self.new else None
         if packed is None:
             return None
         self.used.add(key)
         return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=size).astype(bool)
 
     def put(self, key: str, mask: np.ndarray) -> None:
-        self.new[key] = (len(mask), np.packbits(mask).tobytes())
+        self.new[key] = mask.copy()
 
     def save(self, con: duckdb.DuckDBPyConnection, night: dt.date) -> None:
         """Record the new patterns and the use of the known ones, and forget those unused for
         :data:`MEMO_KEEP_DAYS` (inside the caller's transaction)."""
-        fresh = [(key, cells, mask, night, night) for key, (cells, mask) in self.new.items() if key not in self.known]
+        fresh = [
+            (key, len(mask), np.packbits(mask).tobytes(), night, night)
+            for key, mask in self.new.items()
+            if key not in self.known
+        ]
         if fresh:
             con.executemany(f"INSERT INTO {MEMO_TABLE} VALUES (?, ?, ?, ?, ?)", fresh)
         used = sorted(self.used & self.known.keys())
@@ -281,14 +285,14 @@ def suppress_cells(
                 primary[present] = primary_suppress(table, threshold)[present] | guarded[cell_rows]
                 force = np.zeros(table.size, dtype=bool)
                 force[present] = forced[cell_rows] | withheld[cell_rows]
-                key = SuppressionMemo.key(kind, values, primary, force, protection_level) if memo else ""
-                remembered = memo.get(key, table.size) if memo else None
+                key = SuppressionMemo.key(kind, values, primary, force, protection_level) if memo is not None else ""
+                remembered = memo.get(key, table.size) if memo is not None else None
                 if remembered is not None:
                     mask = remembered
                 else:
                     mask = secondary_suppress(table, primary | force, protection_level)
                     _audit(table, mask, primary, protection_level, intruder_intervals)
-                    if memo:
+                    if memo is not None:
                         memo.put(key, mask)
                 newly = cell_rows[mask[present] & ~withheld[cell_rows]]
                 if newly.size:
