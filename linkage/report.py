@@ -22,14 +22,11 @@ No chart or table shows a name, date or number: pairs are identified by source a
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import itertools
 import math
-import os
 import re
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,14 +36,13 @@ import altair as alt
 import duckdb
 import pandas as pd
 
+from linkage.charts import ChartCache, chart_svg, signed_color, tips
 from linkage.coherence import Coherence, Distribution, coherence_figures
 from linkage.input import INPUT_TABLE
 from linkage.link import CLUSTERS_TABLE, PAIRS_TABLE
 from linkage.model import LinkageModel
 from linkage.nights import RECENT_NIGHTS, NightFigures, night_figures, recent_nights
 from linkage.schema import REVIEW_DECISIONS_TABLE, REVIEW_TABLE
-
-alt.data_transformers.disable_max_rows()
 
 NAME_COMPARISONS = ("family_name", "given_names", "nationality")  # the name evidence of a pair (mw_* columns)
 TOP_NATIONALITIES = 15
@@ -66,7 +62,7 @@ def match_weight_chart(con: duckdb.DuckDBPyConnection) -> alt.Chart:
             x=alt.X("match_weight:Q", bin=alt.Bin(step=0.5), title="match weight"),
             y=alt.Y("sum(pairs):Q", title="pairs", scale=alt.Scale(type="symlog")),
             color=alt.Color("outcome:N", scale=alt.Scale(domain=["linked", "review", "not linked"])),
-            tooltip=["match_weight", "outcome", "sum(pairs)"],
+            tooltip=tips("match_weight", "outcome", "sum(pairs)"),
         )
         .properties(width=640, height=220)
     )
@@ -97,10 +93,12 @@ def m_u_frame(model: LinkageModel) -> pd.DataFrame:
 
 def m_u_chart(model: LinkageModel) -> alt.VConcatChart:
     frame = m_u_frame(model)
-    base = alt.Chart(frame).encode(y=alt.Y("level:N", sort=None, title=None), tooltip=["comparison", "level", "m", "u"])
+    base = alt.Chart(frame).encode(
+        y=alt.Y("level:N", sort=None, title=None), tooltip=tips("comparison", "level", "m", "u")
+    )
     weights = base.mark_bar().encode(
         x=alt.X("match_weight:Q", title="match weight log2(m/u)"),
-        color=alt.condition("datum.match_weight > 0", alt.value("#2b8a3e"), alt.value("#c92a2a")),
+        color=signed_color("datum.match_weight > 0"),
     )
     return alt.vconcat(
         *[
@@ -143,9 +141,9 @@ def waterfall_charts(con: duckdb.DuckDBPyConnection, samples: int = 4) -> alt.HC
             .encode(
                 x=alt.X("comparison:N", sort=None, title=None),
                 y=alt.Y("start:Q", title="cumulative match weight"),
-                y2="end:Q",
-                color=alt.condition("datum.weight > 0", alt.value("#2b8a3e"), alt.value("#c92a2a")),
-                tooltip=["comparison", "weight"],
+                y2=alt.Y2("end:Q"),
+                color=signed_color("datum.weight > 0"),
+                tooltip=tips("comparison", "weight"),
             )
             .properties(width=300, height=180)
         )
@@ -163,7 +161,7 @@ def cluster_size_chart(con: duckdb.DuckDBPyConnection) -> alt.Chart:
         .encode(
             x=alt.X("records_per_person:O", title="records per person"),
             y=alt.Y("persons:Q", scale=alt.Scale(type="symlog")),
-            tooltip=["records_per_person", "persons"],
+            tooltip=tips("records_per_person", "persons"),
         )
         .properties(width=640, height=200)
     )
@@ -199,7 +197,7 @@ def _distribution_chart(values: Distribution, title: str, axis: str) -> alt.Char
         .encode(
             x=alt.X("bucket:O", sort=None, title=axis, axis=alt.Axis(labelAngle=0)),
             y=alt.Y("persons:Q", scale=alt.Scale(type="symlog")),
-            tooltip=["bucket", "persons"],
+            tooltip=tips("bucket", "persons"),
         )
         .properties(width=230, height=160)
     )
@@ -260,14 +258,14 @@ def name_weight_chart(frame: pd.DataFrame) -> alt.TopLevelMixin:
     """Box per nationality: quartiles (box), 10th to 90th percentile (line), median (tick)."""
     base = alt.Chart(frame).encode(
         x=alt.X("nationality:N", sort=list(frame["nationality"]), title="nationality (sorted by median)"),
-        tooltip=["nationality", "pairs", "p10", "p25", "median", "p75", "p90"],
+        tooltip=tips("nationality", "pairs", "p10", "p25", "median", "p75", "p90"),
     )
     return alt.layer(
         base.mark_rule().encode(
-            y=alt.Y("p10:Q", title="name evidence (match weight)", scale=alt.Scale(zero=False)), y2="p90:Q"
+            y=alt.Y("p10:Q", title="name evidence (match weight)", scale=alt.Scale(zero=False)), y2=alt.Y2("p90:Q")
         ),
-        base.mark_bar(size=14, color="#74c0fc").encode(y="p25:Q", y2="p75:Q"),
-        base.mark_tick(color="black", size=14, thickness=2).encode(y="median:Q"),
+        base.mark_bar(size=14, color="#74c0fc").encode(y=alt.Y("p25:Q"), y2=alt.Y2("p75:Q")),
+        base.mark_tick(color="black", size=14, thickness=2).encode(y=alt.Y("median:Q")),
         title="Name evidence of pairs agreeing exactly on both names (family, given, nationality, with frequencies)",
     ).properties(width=640, height=240)
 
@@ -713,46 +711,6 @@ nationality that agree exactly on family and given names. A common name counts f
     return path
 
 
-class ChartCache:
-    """Charts already rendered, by the SHA-256 of their Vega-Lite spec (data included): a chart whose spec is the
-    same as on an earlier night (the model's parameters, until a new model is promoted: 0.5 s to render) is read
-    back instead of rendered again. Aggregates only, as in the reports; files not used for :attr:`KEEP_DAYS` days
-    are removed. Without a directory, every chart is rendered."""
-
-    KEEP_DAYS = 7
-
-    def __init__(self, directory: Path | None) -> None:
-        self.directory = directory
-
-    def svg(self, spec: str) -> str:
-        import vl_convert as vlc
-
-        if self.directory is None:
-            return str(vlc.vegalite_to_svg(spec))
-        path = self.directory / f"{hashlib.sha256(spec.encode('utf-8')).hexdigest()}.svg"
-        try:
-            found = path.read_text(encoding="utf-8")
-            path.touch()  # used: kept another KEEP_DAYS
-            return found
-        except OSError:  # not rendered before (or unreadable): rendered now
-            pass
-        svg = str(vlc.vegalite_to_svg(spec))
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(svg, encoding="utf-8")
-        os.replace(partial, path)  # whole or not at all
-        return svg
-
-    def prune(self) -> None:
-        if self.directory is None or not self.directory.is_dir():
-            return
-        oldest = time.time() - self.KEEP_DAYS * 86400
-        for path in self.directory.iterdir():  # charts, and the half-written file of a killed night
-            if path.stat().st_mtime < oldest:
-                path.unlink(missing_ok=True)
-
-
 def _chart_html(chart: alt.TopLevelMixin, index: int, cache: ChartCache | None = None) -> str:
     """One chart rendered to inline SVG (no JavaScript, no network)."""
-    svg = (cache or ChartCache(None)).svg(chart.to_json())
-    return f'<figure id="chart-{index}">{svg}</figure>'
+    return f'<figure id="chart-{index}">{chart_svg(chart, cache)}</figure>'

@@ -407,6 +407,9 @@ def link_step(
     """Link tonight's records into persons (pseudonyms only: the key is not needed); ``full`` relinks all."""
     settings.require("warehouse")
     assert settings.warehouse is not None
+    from linkage.charts import warm_up
+
+    warm_up()  # the report's charts: the renderer starts while the records are linked
     con = connect(settings.warehouse)
     try:
         return link_night(
@@ -468,11 +471,13 @@ def history_step(
     ``complete_through`` says the days are complete, not before the last cut-off unless ``full``). Pseudonyms
     only; the key is not needed.
     """
+    from linkage.charts import warm_up
     from pipeline.statistics.report import write_statistics_report
     from pipeline.statistics.tables import compute_statistics
 
     settings.require("warehouse")
     assert settings.warehouse is not None
+    warm_up()  # the statistics report's chart: the renderer starts while the histories are built
     policy = history_policy(settings)
     con = connect(settings.warehouse)
     try:

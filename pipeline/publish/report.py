@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import altair as alt
 import duckdb
 
+from linkage.charts import chart_svg, tips
+
 if TYPE_CHECKING:
     from pipeline.publish.release import PurposeReleased
 
@@ -45,7 +47,7 @@ def released_flows_chart(con: duckdb.DuckDBPyConnection, release_id: str) -> alt
             x=alt.X("month:O", title="month"),
             y=alt.Y("released:Q", title="persons (as released)"),
             color=alt.Color("measure:N", title=None),
-            tooltip=["month", "measure", "released"],
+            tooltip=tips("month", "measure", "released"),
         )
         .properties(width=760, height=260, title="Long-term migration per month, as released")
     )
@@ -53,8 +55,6 @@ def released_flows_chart(con: duckdb.DuckDBPyConnection, release_id: str) -> alt
 
 def write_release_report(con: duckdb.DuckDBPyConnection, release: PurposeReleased, out_dir: Path) -> Path:
     """Write ``out_dir/release-<date>-<purpose>.html`` for one purpose's release and return its path."""
-    from pipeline.statistics.report import _chart_svg
-
     ledger = con.execute(
         """SELECT table_name, method, cells, suppressed, perturbed, mean_abs_deviation, file, sha256
            FROM release_ledger WHERE release_id = ? ORDER BY table_name""",
@@ -72,7 +72,7 @@ def write_release_report(con: duckdb.DuckDBPyConnection, release: PurposeRelease
         for table, method, cells, withheld, changed, deviation, file, digest in ledger
     )
     chart = released_flows_chart(con, release.release_id)
-    figure = f"<figure>{_chart_svg(chart)}</figure>" if chart is not None else "<p>No monthly flows released.</p>"
+    figure = f"<figure>{chart_svg(chart)}</figure>" if chart is not None else "<p>No monthly flows released.</p>"
     off = f"<p><b>Off-calendar release.</b> Reason: {html.escape(str(reason))}</p>" if off_calendar else ""
     budget = (
         f"<p>Privacy-loss budget spent by this release: {html.escape(str(budget_spent))} per table.</p>"

@@ -15,6 +15,7 @@ import altair as alt
 import duckdb
 import pandas as pd
 
+from linkage.charts import chart_svg, tips
 from pipeline.errors import WarehouseError
 from pipeline.histories.rule import RuleParams
 from pipeline.statistics.tables import (
@@ -75,7 +76,7 @@ def migration_chart(con: duckdb.DuckDBPyConnection, vintage: dt.date) -> alt.Lay
             y=alt.Y("migrants:Q", title="long-term migrants (departures below zero)", axis=alt.Axis(format="d")),
             color=alt.Color("flow:N", scale=alt.Scale(domain=["arrivals", "departures"], range=["#1c7ed6", "#e8590c"])),
             opacity=alt.Opacity("figure:N", scale=alt.Scale(domain=figures, range=[1.0, 0.35]), legend=legend),
-            tooltip=["period", "flow", "migrants", "figure"],
+            tooltip=tips("period", "flow", "migrants", "figure"),
         )
     )
     line = (
@@ -83,8 +84,8 @@ def migration_chart(con: duckdb.DuckDBPyConnection, vintage: dt.date) -> alt.Lay
         .mark_line(color="black")
         .encode(
             x=x,
-            y="net_migration:Q",
-            detail="segment:N",
+            y=alt.Y("net_migration:Q"),
+            detail=alt.Detail("segment:N"),
             strokeDash=alt.StrokeDash(
                 "figure:N", scale=alt.Scale(domain=figures, range=[[1, 0], [5, 4]]), legend=legend
             ),
@@ -102,10 +103,10 @@ def migration_chart(con: duckdb.DuckDBPyConnection, vintage: dt.date) -> alt.Lay
                 legend=legend,
             ),
             stroke=alt.Stroke("figure:N", scale=alt.Scale(domain=figures, range=["black", "black"]), legend=legend),
-            tooltip=[alt.Tooltip("period"), alt.Tooltip("net_migration", title="net migration"), "figure"],
+            tooltip=[alt.Tooltip("period"), alt.Tooltip("net_migration", title="net migration"), alt.Tooltip("figure")],
         )
     )
-    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="#868e96").encode(y="y:Q")
+    zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="#868e96").encode(y=alt.Y("y:Q"))
     title = f"Long-term migration per month, vintage {vintage} (pale bars, dashed line: provisional)"
     return alt.LayerChart(layer=[columns, zero, line, points], title=title, width=760, height=300)
 
@@ -372,7 +373,7 @@ td.text{{text-align:left}} dt{{font-weight:bold;margin-top:.5em}} dd{{margin-lef
 of {html.escape(rule)} after a crossing; a figure is provisional while something counted in it can
 still change, and is revised each night until final (see the definitions below the year totals). Counts
 before disclosure control: not for publication as they stand.</p>
-<figure id="chart-0">{_chart_svg(migration_chart(con, night))}</figure>
+<figure id="chart-0">{chart_svg(migration_chart(con, night))}</figure>
 <h2>Year totals</h2><table id="year-totals"><tr>{headers}</tr>{years}</table>{note}
 <h3>Definitions</h3>{_definitions(params, night, found)}
 <h2>Revisions against the previous vintage</h2><table><tr><th>table</th><th>revised values</th>
@@ -382,10 +383,3 @@ before disclosure control: not for publication as they stand.</p>
     path = out_dir / f"statistics-{night.isoformat()}.html"
     path.write_text(page, encoding="utf-8")
     return path
-
-
-def _chart_svg(chart: alt.TopLevelMixin) -> str:
-    """One chart rendered to inline SVG (no JavaScript, no network)."""
-    import vl_convert as vlc
-
-    return str(vlc.vegalite_to_svg(chart.to_json()))
