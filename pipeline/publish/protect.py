@@ -247,9 +247,9 @@ def suppress_cells(
     and year; a total withheld for one dimension is withheld for all (repeated until no total changes). A table
     found in ``memo`` takes its remembered pattern; one that is not is solved, audited and added to it."""
     from privacy.disclosure.suppression import (
-        intruder_intervals,
         one_way_table,
         primary_suppress,
+        protection_shortfalls,
         secondary_suppress,
         two_way_table,
     )
@@ -291,7 +291,9 @@ def suppress_cells(
                     mask = remembered
                 else:
                     mask = secondary_suppress(table, primary | force, protection_level)
-                    _audit(table, mask, primary, protection_level, intruder_intervals)
+                    short = protection_shortfalls(table, mask, primary, protection_level)  # the intruder's LP
+                    if short:
+                        raise PipelineError(f"audit failed: {short} sensitive cells can be narrowed; nothing released")
                     if memo is not None:
                         memo.put(key, mask)
                 newly = cell_rows[mask[present] & ~withheld[cell_rows]]
@@ -307,18 +309,6 @@ def suppress_cells(
     else:
         raise PipelineError("secondary suppression did not settle across the dimensions of a table")
     return withheld, sensitive
-
-
-def _audit(table: Any, mask: np.ndarray, primary: np.ndarray, level: int, intervals: Any) -> None:
-    """The intruder's LP on the table as released: every sensitive cell keeps its protection (else refuse)."""
-    cells = np.flatnonzero(primary)
-    if not cells.size:
-        return
-    lo, hi = intervals(table, mask, cells)
-    values = table.values[cells]
-    short = (hi[cells] < values + level) | (lo[cells] > values - np.minimum(level, values))
-    if np.any(short):
-        raise PipelineError(f"audit failed: {int(short.sum())} sensitive cells could be narrowed; nothing released")
 
 
 def _layout(

@@ -13,7 +13,8 @@ margins) and :func:`one_way_table` (months and the year).
   wide, and reaches down to 0 for the smallest cells. Complements are not sensitive, but they too are left an
   interval at least ``protection_level`` wide, so that no withheld cell can be narrowed below it.
 * The audit (:func:`intruder_intervals`) solves the intruder's linear programs, minimum and maximum of each
-  withheld cell, with HiGHS; :func:`suppress` runs it on every withheld cell before anything is returned.
+  withheld cell, with HiGHS; :func:`suppress` runs it on every withheld cell before anything is returned, and
+  :func:`protection_shortfalls` gives its verdict on the sensitive cells alone, solving only the LPs it needs.
 
 How complements are chosen. A deviation ``f`` (``f = 0`` on published cells, every relation still holding,
 ``x + f >= 0``) with ``f_p = +protection_level`` proves upper protection, one with ``f_p = -min(protection_level,
@@ -399,6 +400,30 @@ def suppress(
     )
 
 
+def protection_shortfalls(
+    table: LinearTable, suppressed: np.ndarray, sensitive: np.ndarray, protection_level: int
+) -> int:
+    """How many ``sensitive`` cells (all withheld) the intruder's LP can narrow below their protection: 0 when
+    every one keeps it. The verdict of :func:`intruder_intervals` on those cells, with far fewer LPs: a bound is
+    optimized only when the tables the LPs have shown so far do not already reach the protection (see
+    :func:`_audit`); the complements' own width is not examined.
+
+    Raises:
+        SuppressionError: a sensitive cell that is published, or a mask of the wrong size.
+    """
+    suppressed = _mask(table, suppressed, "suppressed")
+    sensitive = _mask(table, sensitive, "sensitive")
+    if np.any(sensitive & ~suppressed):
+        raise SuppressionError("protection is asked of a cell that is published")
+    if not sensitive.any():
+        return 0
+    lo, hi = _audit(table, suppressed, sensitive, protection_level, complements=False)
+    withheld = np.flatnonzero(suppressed)
+    values, asked = table.values[withheld], sensitive[withheld]
+    short = asked & ((hi < values + protection_level) | (lo > values - np.minimum(protection_level, values)))
+    return int(short.sum())
+
+
 def released_values(table: LinearTable, suppressed: np.ndarray) -> np.ndarray:
     """The cells as published: the value, or NaN where withheld."""
     released = table.values.astype(float)
@@ -407,7 +432,12 @@ def released_values(table: LinearTable, suppressed: np.ndarray) -> np.ndarray:
 
 
 def _audit(
-    table: LinearTable, suppressed: np.ndarray, primary: np.ndarray, protection_level: int
+    table: LinearTable,
+    suppressed: np.ndarray,
+    primary: np.ndarray,
+    protection_level: int,
+    *,
+    complements: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """How far the intruder's LP lets each withheld cell go down and up, as far as the protection needs to know.
 
@@ -415,6 +445,7 @@ def _audit(
     only the one optimized. LPs pushing every cell that is still short at once come first (:func:`_pushed_tables`);
     then a cell's minimum or maximum is solved only while the tables seen so far do not already reach its
     protection. The result is exact where a cell was optimized and otherwise a proven part of its interval.
+    Without ``complements``, only the sensitive cells' protection is looked for (the complements' width is not).
 
     Returns:
         ``(lo, hi)`` over the withheld cells, in cell order.
@@ -431,7 +462,7 @@ def _audit(
     narrow = protection_level - _TOLERANCE
 
     def short() -> tuple[np.ndarray, np.ndarray]:
-        up = np.where(sensitive, seen_hi < up_target, seen_hi - seen_lo < narrow)
+        up = np.where(sensitive, seen_hi < up_target, complements & (seen_hi - seen_lo < narrow))
         return up, sensitive & (seen_lo > down_target)
 
     for solution in _pushed_tables(highs, short):
@@ -442,7 +473,7 @@ def _audit(
             if sensitive[j]:
                 needed = seen_lo[j] > down_target[j] if minimize else seen_hi[j] < up_target[j]
             else:
-                needed = seen_hi[j] - seen_lo[j] < narrow
+                needed = complements and seen_hi[j] - seen_lo[j] < narrow
             if not needed:
                 continue
             highs.changeColCost(j, 1.0)

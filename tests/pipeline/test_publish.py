@@ -185,7 +185,7 @@ def test_tables_protected_before_get_the_same_withheld_cells_without_the_solvers
         raise AssertionError("a remembered table was solved again")
 
     monkeypatch.setattr(suppression, "secondary_suppress", solved)
-    monkeypatch.setattr(suppression, "intruder_intervals", solved)
+    monkeypatch.setattr(suppression, "protection_shortfalls", solved)
     assert publish(warehouse, "--purpose", INTERNAL) == 0
     releases = query(
         warehouse,
