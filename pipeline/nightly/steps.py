@@ -205,7 +205,11 @@ def run_nightly(
     linkage: LinkStepSummary | None = None
     histories: HistoryStepSummary | None = None
     releases: PublishSummary | None = None
-    with night_unit(settings.warehouse, run_date) as reports:
+    from linkage.charts import deferred
+
+    # The reports' charts are rendered in the background while the night goes on; its pages are complete (in the
+    # staging directory) before the night commits.
+    with night_unit(settings.warehouse, run_date) as reports, deferred(reports):
         start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through

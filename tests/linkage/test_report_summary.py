@@ -217,7 +217,7 @@ def test_a_chart_rendered_before_is_read_back_and_unused_ones_are_removed(
     import pandas as pd
     import vl_convert
 
-    from linkage.report import ChartCache
+    from linkage.charts import ChartCache
 
     chart = alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, 4]})).mark_bar().encode(x="x:Q", y="y:Q")
     other = chart.properties(title="another")
@@ -240,3 +240,50 @@ def test_a_chart_rendered_before_is_read_back_and_unused_ones_are_removed(
     cache.prune()
     assert not stale.exists() and len(list((tmp_path / "charts").glob("*.svg"))) == 1
     assert ChartCache(None).svg(chart.to_json()) == first  # without a directory: rendered, nothing kept
+
+
+def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path) -> None:
+    """Inside ``deferred`` a page is written with markers while its charts render in the background; when the block
+    ends every page of the directory holds the same SVGs as charts rendered on the spot, and the cache has them."""
+    import altair as alt
+    import pandas as pd
+
+    from linkage.charts import ChartCache, chart_svg, deferred
+
+    charts = [
+        alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, n]})).mark_bar().encode(x=alt.X("x:Q"), y=alt.Y("y:Q"))
+        for n in (4, 5)
+    ]
+    pages, cache = tmp_path / "pages", ChartCache(tmp_path / "charts")
+    pages.mkdir()
+    with deferred(pages):
+        figures = [chart_svg(chart, cache) for chart in charts + charts[:1]]  # the first chart twice
+        assert figures[0].startswith("<!--migralink-chart ")  # (the second ask may find it rendered already)
+        (pages / "a.html").write_text("<p>" + "".join(figures) + "</p>", encoding="utf-8")
+        (pages / "b.html").write_text("<p>no chart</p>", encoding="utf-8")
+    on_the_spot = [chart_svg(chart) for chart in charts]
+    assert (pages / "a.html").read_text(encoding="utf-8") == "<p>" + "".join(on_the_spot + on_the_spot[:1]) + "</p>"
+    assert (pages / "b.html").read_text(encoding="utf-8") == "<p>no chart</p>"
+    assert sorted(p.read_text(encoding="utf-8") for p in (tmp_path / "charts").glob("*.svg")) == sorted(on_the_spot)
+    assert not list(pages.glob("*.partial"))
+
+
+def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import altair as alt
+    import pandas as pd
+
+    from linkage import charts as module
+    from linkage.charts import chart_svg, deferred
+
+    def broken(_spec: str) -> str:
+        raise ValueError("the renderer failed")
+
+    monkeypatch.setattr(module, "render_svg", broken)
+    chart = alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q"))
+    (tmp_path / "page.html").write_text("", encoding="utf-8")
+    with pytest.raises(ValueError, match="the renderer failed"), deferred(tmp_path):
+        (tmp_path / "page.html").write_text(chart_svg(chart), encoding="utf-8")
+    assert (tmp_path / "page.html").read_text(encoding="utf-8").startswith("<!--migralink-chart ")  # not completed
+    # The failed block let go (another may begin); a page left with its marker is refused, not published half-drawn.
+    with pytest.raises(RuntimeError, match="not queued by this block"), deferred(tmp_path):
+        pass
