@@ -212,6 +212,12 @@ def install_hooks(prof: Profiler) -> list[str]:
     patch("pipeline.statistics.tables", "compute_statistics", "statistics")
     patch("pipeline.statistics.report", "write_statistics_report", "reports")
     patch("pipeline.publish.report", "write_release_report", "reports")
+    # the wait, at the end of the night, for the charts rendered in the background meanwhile
+    later = getattr(importlib.import_module("linkage.charts"), "_Later", None)
+    if later is not None and hasattr(later, "finish"):
+        later.finish = prof.wrap("reports", later.finish)
+    else:
+        missing.append("linkage.charts._Later.finish")
     patch(steps, "quality_step", "gates")
     patch(steps, "gate_due", "gates")
     patch(steps, "quality_docs_step", "gates")
