@@ -6,6 +6,7 @@ The names below are the package's public API; the pipeline imports nothing else 
 from __future__ import annotations
 
 from linkage.backends import BACKENDS, DuckDBBackend, SparkBackend, backend_for
+from linkage.charts import chart_svg, deferred_charts, tips, warm_up_charts
 from linkage.coherence import Coherence, coherence_figures
 from linkage.errors import EmptyInputError, LinkageError, ModelNotFoundError, ReviewError
 from linkage.input import build_input
@@ -62,11 +63,13 @@ __all__ = [
     "backend_for",
     "build_input",
     "candidate_of_run",
+    "chart_svg",
     "coherence_figures",
     "compare_models",
     "current_model",
     "decide",
     "decision_log",
+    "deferred_charts",
     "enqueue_pairs",
     "find_model",
     "forget_missing_records",
@@ -83,7 +86,9 @@ __all__ = [
     "record_night",
     "require_full_relink",
     "save_model",
+    "tips",
     "train_model",
     "undo_decisions",
+    "warm_up_charts",
     "write_report",
 ]

@@ -5,7 +5,7 @@ Shared by the linkage report (:mod:`linkage.report`) and the pipeline's statisti
 Three costs are kept out of a night's critical path:
 
 * vl-convert starts its JavaScript engine on the first chart of a process (about 1 s, more on a busy machine).
-  :func:`warm_up` starts it in a background thread when a night begins; the engine runs outside the GIL, so
+  :func:`warm_up_charts` starts it in a background thread when a night begins; the engine runs outside the GIL, so
   the night's own work goes on meanwhile, and the first chart finds it ready.
 * Altair turns an encoding given as a string or a dict into a channel object by searching every class of the
   Vega-Lite schema (about 25 ms each). The reports build their tooltips and sign colours with the helpers below,
@@ -13,7 +13,7 @@ Three costs are kept out of a night's critical path:
 
 :class:`ChartCache` keeps charts already rendered, by the SHA-256 of their spec.
 
-* Rendering itself (0.1 to 0.6 s a chart): inside :func:`deferred` (a whole night run by ``migralink run``), a
+* Rendering itself (0.1 to 0.6 s a chart): inside :func:`deferred_charts` (a whole night run by ``migralink run``), a
   chart not rendered before is queued to one background thread and the page gets a marker in its place; the night
   goes on with its next steps meanwhile, and when the block ends the markers of the pages in its directory are
   replaced by the SVGs (a failed rendering fails the block). Outside it (an Airflow task, a report asked for on
@@ -54,7 +54,7 @@ def signed_color(test: str) -> alt.ColorValue:
     return alt.ColorValue(NEGATIVE, condition={"test": test, "value": POSITIVE})
 
 
-def warm_up() -> None:
+def warm_up_charts() -> None:
     """Start vl-convert's engine in a background thread (once per process); returns at once."""
     with _WARM_LOCK:
         if "engine" in _WARM:
@@ -122,11 +122,11 @@ class _Later:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-_DEFERRED: list[_Later] = []  # the block of :func:`deferred` under way in this process, if any
+_DEFERRED: list[_Later] = []  # the block of :func:`deferred_charts` under way in this process, if any
 
 
 @contextlib.contextmanager
-def deferred(directory: Path) -> Iterator[None]:
+def deferred_charts(directory: Path) -> Iterator[None]:
     """Render the charts of the pages written to ``directory`` in the background while the block goes on; the pages
     are complete when the block ends (see the module docstring). Not nested; one block at a time per process."""
     if _DEFERRED:
@@ -157,7 +157,7 @@ class ChartCache:
         self.directory = directory
 
     def svg(self, spec: str) -> str:
-        """The chart's SVG; inside :func:`deferred`, a marker in its place unless it is in the cache."""
+        """The chart's SVG; inside :func:`deferred_charts`, a marker in its place unless it is in the cache."""
         digest = _digest(spec)
         if self.directory is not None:
             path = self.directory / f"{digest}.svg"

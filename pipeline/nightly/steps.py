@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from linkage import PairScorer, backend_for, forget_missing_records, linked_at
+from linkage import PairScorer, backend_for, deferred_charts, forget_missing_records, linked_at, warm_up_charts
 from pipeline.audit.trail import run_finished, run_started, seal_if_configured, seal_log, signing_key
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
@@ -205,11 +205,9 @@ def run_nightly(
     linkage: LinkStepSummary | None = None
     histories: HistoryStepSummary | None = None
     releases: PublishSummary | None = None
-    from linkage.charts import deferred
-
     # The reports' charts are rendered in the background while the night goes on; its pages are complete (in the
     # staging directory) before the night commits.
-    with night_unit(settings.warehouse, run_date) as reports, deferred(reports):
+    with night_unit(settings.warehouse, run_date) as reports, deferred_charts(reports):
         start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
@@ -411,9 +409,7 @@ def link_step(
     """Link tonight's records into persons (pseudonyms only: the key is not needed); ``full`` relinks all."""
     settings.require("warehouse")
     assert settings.warehouse is not None
-    from linkage.charts import warm_up
-
-    warm_up()  # the report's charts: the renderer starts while the records are linked
+    warm_up_charts()  # the report's charts: the renderer starts while the records are linked
     con = connect(settings.warehouse)
     try:
         return link_night(
@@ -475,13 +471,12 @@ def history_step(
     ``complete_through`` says the days are complete, not before the last cut-off unless ``full``). Pseudonyms
     only; the key is not needed.
     """
-    from linkage.charts import warm_up
     from pipeline.statistics.report import write_statistics_report
     from pipeline.statistics.tables import compute_statistics
 
     settings.require("warehouse")
     assert settings.warehouse is not None
-    warm_up()  # the statistics report's chart: the renderer starts while the histories are built
+    warm_up_charts()  # the statistics report's chart: the renderer starts while the histories are built
     policy = history_policy(settings)
     con = connect(settings.warehouse)
     try:

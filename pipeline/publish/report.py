@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import altair as alt
 import duckdb
 
-from linkage.charts import chart_svg, tips
+from linkage import chart_svg, tips
 
 if TYPE_CHECKING:
     from pipeline.publish.release import PurposeReleased

@@ -15,7 +15,7 @@ import altair as alt
 import duckdb
 import pandas as pd
 
-from linkage.charts import chart_svg, tips
+from linkage import chart_svg, tips
 from pipeline.errors import WarehouseError
 from pipeline.histories.rule import RuleParams
 from pipeline.statistics.tables import (

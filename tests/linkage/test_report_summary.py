@@ -248,7 +248,7 @@ def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path
     import altair as alt
     import pandas as pd
 
-    from linkage.charts import ChartCache, chart_svg, deferred
+    from linkage.charts import ChartCache, chart_svg, deferred_charts
 
     charts = [
         alt.Chart(pd.DataFrame({"x": [1, 2], "y": [3, n]})).mark_bar().encode(x=alt.X("x:Q"), y=alt.Y("y:Q"))
@@ -256,7 +256,7 @@ def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path
     ]
     pages, cache = tmp_path / "pages", ChartCache(tmp_path / "charts")
     pages.mkdir()
-    with deferred(pages):
+    with deferred_charts(pages):
         figures = [chart_svg(chart, cache) for chart in charts + charts[:1]]  # the first chart twice
         assert figures[0].startswith("<!--migralink-chart ")  # (the second ask may find it rendered already)
         (pages / "a.html").write_text("<p>" + "".join(figures) + "</p>", encoding="utf-8")
@@ -273,7 +273,7 @@ def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path, m
     import pandas as pd
 
     from linkage import charts as module
-    from linkage.charts import chart_svg, deferred
+    from linkage.charts import chart_svg, deferred_charts
 
     def broken(_spec: str) -> str:
         raise ValueError("the renderer failed")
@@ -281,9 +281,9 @@ def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path, m
     monkeypatch.setattr(module, "render_svg", broken)
     chart = alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q"))
     (tmp_path / "page.html").write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match="the renderer failed"), deferred(tmp_path):
+    with pytest.raises(ValueError, match="the renderer failed"), deferred_charts(tmp_path):
         (tmp_path / "page.html").write_text(chart_svg(chart), encoding="utf-8")
     assert (tmp_path / "page.html").read_text(encoding="utf-8").startswith("<!--migralink-chart ")  # not completed
     # The failed block let go (another may begin); a page left with its marker is refused, not published half-drawn.
-    with pytest.raises(RuntimeError, match="not queued by this block"), deferred(tmp_path):
+    with pytest.raises(RuntimeError, match="not queued by this block"), deferred_charts(tmp_path):
         pass
