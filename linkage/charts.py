@@ -194,8 +194,11 @@ class ChartCache:
             return
         oldest = time.time() - self.KEEP_DAYS * 86400
         for path in self.directory.iterdir():  # charts, and the half-written file of a killed night
-            if path.stat().st_mtime < oldest:
-                path.unlink(missing_ok=True)
+            try:
+                if path.stat().st_mtime < oldest:
+                    path.unlink(missing_ok=True)
+            except FileNotFoundError:  # a chart being stored meanwhile (its .partial renamed): not stale
+                continue
 
 
 def chart_svg(chart: alt.TopLevelMixin, cache: ChartCache | None = None) -> str:

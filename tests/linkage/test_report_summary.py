@@ -287,3 +287,27 @@ def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path, m
     # The failed block let go (another may begin); a page left with its marker is refused, not published half-drawn.
     with pytest.raises(RuntimeError, match="not queued by this block"), deferred_charts(tmp_path):
         pass
+
+
+def test_pruning_the_chart_cache_passes_over_a_chart_being_stored_meanwhile(tmp_path: Path) -> None:
+    """The background renderer renames ``<digest>.svg.partial`` while the report prunes the directory: a file
+    listed but gone by the time it is looked at is skipped, and stale charts are still removed."""
+    import os
+
+    from linkage.charts import ChartCache
+
+    cache = ChartCache(tmp_path)
+    stale = tmp_path / "stale.svg"
+    stale.write_text("<svg/>", encoding="utf-8")
+    old = stale.stat().st_mtime - (ChartCache.KEEP_DAYS + 1) * 86400
+    os.utime(stale, (old, old))
+    gone = tmp_path / "renamed-meanwhile.svg.partial"
+    listed = [gone, stale]
+
+    class Listing(type(tmp_path)):  # type: ignore[misc]
+        def iterdir(self):  # type: ignore[no-untyped-def]
+            return iter(listed)
+
+    cache.directory = Listing(tmp_path)
+    cache.prune()
+    assert not stale.exists()
