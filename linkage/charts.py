@@ -14,23 +14,28 @@ Three costs are kept out of a night's critical path:
 :class:`ChartCache` keeps charts already rendered, by the SHA-256 of their spec.
 
 * Rendering itself (0.1 to 0.6 s a chart): inside :func:`deferred_charts` (a whole night run by ``migralink run``), a
-  chart not rendered before is queued to one background thread and the page gets a marker in its place; the night
-  goes on with its next steps meanwhile, and when the block ends the markers of the pages in its directory are
-  replaced by the SVGs (a failed rendering fails the block). Outside it (an Airflow task, a report asked for on
+  chart not rendered before is queued to a renderer process of its own (vl-convert holds the GIL while it renders,
+  so a thread would stop the night meanwhile) and the page gets a marker in its place; the night goes on with its
+  next steps on the other core, and when the block ends the markers of the pages in its directory are replaced by
+  the SVGs (a failed rendering fails the block). Outside it (an Airflow task, a report asked for on
   its own), a chart is rendered when it is asked for.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
 import os
 import re
+import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 
 import altair as alt
@@ -55,7 +60,11 @@ def signed_color(test: str) -> alt.ColorValue:
 
 
 def warm_up_charts() -> None:
-    """Start vl-convert's engine in a background thread (once per process); returns at once."""
+    """Start vl-convert's engine (once per process; inside :func:`deferred_charts`, the renderer process's);
+    returns at once."""
+    if _DEFERRED:
+        _renderer()
+        return
     with _WARM_LOCK:
         if "engine" in _WARM:
             return
@@ -82,28 +91,110 @@ _MARKER = "<!--migralink-chart {}-->"
 _MARKERS = re.compile(r"<!--migralink-chart ([0-9a-f]{64})-->")
 
 
-class _Later:
-    """Charts queued to one background thread, by the SHA-256 of their spec."""
+# The renderer: a Python process that imports only vl-convert and renders the specs it reads from its standard
+# input, in order (length-prefixed UTF-8; each answer a length, 0 or 1 for SVG or error message, and the text). It
+# ends when its input closes, which the system does when the process that started it ends, even by SIGKILL.
+_RENDERER_CODE = r"""
+import struct, sys
+import vl_convert as vlc
+read, write = sys.stdin.buffer.read, sys.stdout.buffer.write
+while len(head := read(4)) == 4:
+    spec = read(struct.unpack(">I", head)[0]).decode("utf-8")
+    try:
+        body, failed = str(vlc.vegalite_to_svg(spec)).encode("utf-8"), 0
+    except Exception as exc:
+        body, failed = str(exc).encode("utf-8"), 1
+    write(struct.pack(">IB", len(body), failed) + body)
+    sys.stdout.buffer.flush()
+"""
+
+
+class _Renderer:
+    """The renderer process and the answers it owes, in the order asked."""
 
     def __init__(self) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="charts")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _RENDERER_CODE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.waiting: collections.deque[Future[str]] = collections.deque()
+        self.lock = threading.Lock()
+        self.stopped = False
+        threading.Thread(target=self._answers, name="chart renderer", daemon=True).start()
+
+    def render(self, spec: str) -> Future[str]:
+        future: Future[str] = Future()
+        data = spec.encode("utf-8")
+        with self.lock:
+            if self.stopped:
+                future.set_exception(RuntimeError("the chart renderer process stopped"))
+                return future
+            self.waiting.append(future)
+            try:
+                assert self.process.stdin is not None
+                self.process.stdin.write(struct.pack(">I", len(data)) + data)
+                self.process.stdin.flush()
+            except OSError:
+                self._stop()
+        return future
+
+    def _answers(self) -> None:
+        out = self.process.stdout
+        assert out is not None
+        while len(head := out.read(5)) == 5:
+            size, failed = struct.unpack(">IB", head)
+            text = out.read(size).decode("utf-8")
+            with self.lock:
+                future = self.waiting.popleft()
+            if failed:
+                future.set_exception(ValueError(text))
+            else:
+                future.set_result(text)
+        with self.lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        """Under the lock: nothing more is asked of a renderer that stopped; whatever it owed fails."""
+        self.stopped = True
+        while self.waiting:
+            self.waiting.popleft().set_exception(RuntimeError("the chart renderer process stopped"))
+
+
+_RENDERER: list[_Renderer] = []  # the renderer of this process's deferred charts, kept warm for its next nights
+
+
+def _renderer() -> _Renderer:
+    """The renderer process, started (and its engine warmed up) with the first chart deferred; a stopped one is
+    replaced."""
+    if not _RENDERER or _RENDERER[0].stopped:
+        _RENDERER[:] = [_Renderer()]
+        _RENDERER[0].render(_WARM_SPEC)  # starts the engine meanwhile
+    return _RENDERER[0]
+
+
+class _Later:
+    """Charts queued to the renderer process, by the SHA-256 of their spec. A process, not a thread: vl-convert holds
+    the GIL while it renders, so a thread would stop the night's own Python work for as long."""
+
+    def __init__(self) -> None:
         self.jobs: dict[str, Future[str]] = {}
+        self.stores: dict[str, Callable[[str], None] | None] = {}
 
     def submit(self, spec: str, digest: str, store: Callable[[str], None] | None) -> str:
         if digest not in self.jobs:
-            self.jobs[digest] = self.executor.submit(self._render, spec, store)
+            self.jobs[digest] = _renderer().render(spec)
+            self.stores[digest] = store
         return _MARKER.format(digest)
-
-    @staticmethod
-    def _render(spec: str, store: Callable[[str], None] | None) -> str:
-        svg = render_svg(spec)
-        if store is not None:
-            store(svg)
-        return svg
 
     def finish(self, directory: Path) -> int:
         """Wait for every chart and put it into the pages of ``directory``; returns the pages completed."""
-        svgs = {digest: job.result() for digest, job in self.jobs.items()}  # the first failure is raised here
+        svgs = {digest: str(job.result()) for digest, job in self.jobs.items()}  # the first failure is raised here
+        for digest, svg in svgs.items():
+            store = self.stores[digest]
+            if store is not None:
+                store(svg)
         completed = 0
         for page in sorted(directory.glob("*.html")) if directory.is_dir() else ():
             text = page.read_text(encoding="utf-8")
@@ -119,7 +210,7 @@ class _Later:
         return completed
 
     def abandon(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.jobs.clear()  # charts still owed are dropped with the block; the renderer stays for the next one
 
 
 _DEFERRED: list[_Later] = []  # the block of :func:`deferred_charts` under way in this process, if any

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from linkage.report import (
 )
 from linkage.schema import NIGHTS_TABLE, REVIEW_DECISIONS_TABLE, ensure_schema
 from tests.linkage.conftest import LinkedWarehouse
+
+ROOT = Path(__file__).resolve().parents[2]
 
 FIRST = dt.date(2025, 3, 1)
 TONIGHT = FIRST + dt.timedelta(days=20)
@@ -268,23 +271,16 @@ def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path
     assert not list(pages.glob("*.partial"))
 
 
-def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import altair as alt
-    import pandas as pd
+def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path) -> None:
+    """The renderer process refuses a spec: the block fails with its error and the page is not completed; a page
+    left with the failed block's marker is refused by the next block rather than published half-drawn."""
+    from linkage.charts import ChartCache, deferred_charts
 
-    from linkage import charts as module
-    from linkage.charts import chart_svg, deferred_charts
-
-    def broken(_spec: str) -> str:
-        raise ValueError("the renderer failed")
-
-    monkeypatch.setattr(module, "render_svg", broken)
-    chart = alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x=alt.X("x:Q"))
+    broken = '{"mark": "nonsense", "data": {"values": [{"a": 1}]}}'  # vl-convert: "conversion failed"
     (tmp_path / "page.html").write_text("", encoding="utf-8")
-    with pytest.raises(ValueError, match="the renderer failed"), deferred_charts(tmp_path):
-        (tmp_path / "page.html").write_text(chart_svg(chart), encoding="utf-8")
+    with pytest.raises(ValueError, match="conversion failed"), deferred_charts(tmp_path):
+        (tmp_path / "page.html").write_text(ChartCache(None).svg(broken), encoding="utf-8")
     assert (tmp_path / "page.html").read_text(encoding="utf-8").startswith("<!--migralink-chart ")  # not completed
-    # The failed block let go (another may begin); a page left with its marker is refused, not published half-drawn.
     with pytest.raises(RuntimeError, match="not queued by this block"), deferred_charts(tmp_path):
         pass
 
@@ -311,3 +307,53 @@ def test_pruning_the_chart_cache_passes_over_a_chart_being_stored_meanwhile(tmp_
     cache.directory = Listing(tmp_path)
     cache.prune()
     assert not stale.exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_renderer_process_ends_with_a_night_killed_by_sigkill(tmp_path: Path) -> None:
+    """A night killed outright (no ``finally``, no ``atexit``) leaves no renderer process waiting forever."""
+    import os
+    import subprocess
+    import time
+
+    script = f"""
+import os, signal, sys
+from pathlib import Path
+from linkage import charts
+with charts.deferred_charts(Path({str(tmp_path)!r})):
+    charts.warm_up_charts()
+    renderer = charts._RENDERER[0]
+    renderer.render(charts._WARM_SPEC).result()  # the renderer is up
+    renderer.render(charts._WARM_SPEC)  # and owes an answer when the night is killed
+    Path({str(tmp_path / "pid")!r}).write_text(str(renderer.process.pid))
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -9, done.stderr[-2000:]
+    pid = int((tmp_path / "pid").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"the renderer process {pid} outlived the killed night")
+
+
+def test_a_renderer_that_dies_fails_the_block_and_the_next_block_starts_another(tmp_path: Path) -> None:
+    from linkage import charts
+    from linkage.charts import ChartCache, deferred_charts
+
+    spec = '{"data": {"values": [{"a": 1}]}, "mark": "bar", "encoding": {"x": {"field": "a"}}}'
+    charts._RENDERER.clear()  # a renderer of its own, still starting its engine: the chart below waits in line
+    with pytest.raises(RuntimeError, match="renderer process stopped"), deferred_charts(tmp_path):
+        (tmp_path / "page.html").write_text(ChartCache(None).svg(spec + " "), encoding="utf-8")
+        dying = charts._RENDERER[0]
+        dying.process.kill()
+        dying.process.wait()
+    (tmp_path / "page.html").unlink()
+    with deferred_charts(tmp_path):
+        (tmp_path / "page.html").write_text(ChartCache(None).svg(spec), encoding="utf-8")
+    assert charts._RENDERER[0] is not dying
+    assert (tmp_path / "page.html").read_text(encoding="utf-8").startswith("<svg")
