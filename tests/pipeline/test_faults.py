@@ -279,6 +279,15 @@ def files(warehouse: Path, folder: str, *ran_in: Path) -> dict[str, object]:
     return out
 
 
+def _first_difference(want: list[tuple[str, ...]], got: list[tuple[str, ...]]) -> str:
+    """Where two tables' sorted rows first differ: the column (its name only; values may be long)."""
+    for a, b in zip(want, got, strict=False):
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                return f", first in column {x.split('=', 1)[0]}"
+    return ""
+
+
 def assert_as_uninterrupted(expected: Path, actual: Path, ref: Reference, night: str, interruptions: int) -> None:
     """``actual`` (a warehouse whose ``night`` was killed ``interruptions`` times and then run) is ``expected``
     (the uninterrupted run's), and its privacy log shows each interruption once, just before ``night`` began."""
@@ -292,6 +301,7 @@ def assert_as_uninterrupted(expected: Path, actual: Path, ref: Reference, night:
     assert interrupted == interruptions, "meta_runs: one failed row per interrupted night"
     differing = {
         table: f"{len(want.get(table, []))} rows expected, {len(got.get(table, []))} found"
+        + _first_difference(want.get(table, []), got.get(table, []))
         for table in sorted(want.keys() | got.keys())
         if want.get(table) != got.get(table)
     }
