@@ -5,20 +5,21 @@ Shared by the linkage report (:mod:`linkage.report`) and the pipeline's statisti
 Three costs are kept out of a night's critical path:
 
 * vl-convert starts its JavaScript engine on the first chart of a process (about 1 s, more on a busy machine).
-  :func:`warm_up_charts` starts it in a background thread when a night begins; the engine runs outside the GIL, so
-  the night's own work goes on meanwhile, and the first chart finds it ready.
+  :func:`warm_up_charts` starts it when a step that draws charts begins (the renderer process's inside
+  :func:`deferred_charts`, else this process's in a background thread: the start-up runs outside the GIL), so the
+  first chart finds it ready.
 * Altair turns an encoding given as a string or a dict into a channel object by searching every class of the
   Vega-Lite schema (about 25 ms each). The reports build their tooltips and sign colours with the helpers below,
   which create the channel objects directly: same spec, a tenth of the time.
-
-:class:`ChartCache` keeps charts already rendered, by the SHA-256 of their spec.
 
 * Rendering itself (0.1 to 0.6 s a chart): inside :func:`deferred_charts` (a whole night run by ``migralink run``), a
   chart not rendered before is queued to a renderer process of its own (vl-convert holds the GIL while it renders,
   so a thread would stop the night meanwhile) and the page gets a marker in its place; the night goes on with its
   next steps on the other core, and when the block ends the markers of the pages in its directory are replaced by
   the SVGs (a failed rendering fails the block). Outside it (an Airflow task, a report asked for on
-  its own), a chart is rendered when it is asked for.
+  its own), a chart is rendered when it is asked for (the engine warmed up as above).
+
+:class:`ChartCache` keeps charts already rendered, by the SHA-256 of their spec.
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ class _Renderer:
         assert out is not None
         while len(head := out.read(5)) == 5:
             size, failed = struct.unpack(">IB", head)
-            text = out.read(size).decode("utf-8")
+            body = out.read(size)
+            if len(body) < size:  # the renderer ended mid-answer: it owes this one too
+                break
+            text = body.decode("utf-8")
             with self.lock:
                 future = self.waiting.popleft()
             if failed:
@@ -288,7 +292,7 @@ class ChartCache:
             try:
                 if path.stat().st_mtime < oldest:
                     path.unlink(missing_ok=True)
-            except FileNotFoundError:  # a chart being stored meanwhile (its .partial renamed): not stale
+            except FileNotFoundError:  # removed or renamed meanwhile (another process storing or pruning): not stale
                 continue
 
 

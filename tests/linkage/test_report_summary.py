@@ -285,9 +285,9 @@ def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path) -
         pass
 
 
-def test_pruning_the_chart_cache_passes_over_a_chart_being_stored_meanwhile(tmp_path: Path) -> None:
-    """The background renderer renames ``<digest>.svg.partial`` while the report prunes the directory: a file
-    listed but gone by the time it is looked at is skipped, and stale charts are still removed."""
+def test_pruning_the_chart_cache_passes_over_a_file_gone_meanwhile(tmp_path: Path) -> None:
+    """Another process storing a chart renames its ``<digest>.svg.partial`` while this one prunes the directory: a
+    file listed but gone by the time it is looked at is skipped, and stale charts are still removed."""
     import os
 
     from linkage.charts import ChartCache
