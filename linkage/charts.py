@@ -213,9 +213,6 @@ class _Later:
             completed += 1
         return completed
 
-    def abandon(self) -> None:
-        self.jobs.clear()  # charts still owed are dropped with the block; the renderer stays for the next one
-
 
 _DEFERRED: list[_Later] = []  # the block of :func:`deferred_charts` under way in this process, if any
 
@@ -232,8 +229,7 @@ def deferred_charts(directory: Path) -> Iterator[None]:
         yield
         later.finish(directory)
     finally:
-        _DEFERRED.clear()
-        later.abandon()
+        _DEFERRED.clear()  # charts still owed are dropped with the block; the renderer stays for the next one
 
 
 def _digest(spec: str) -> str:

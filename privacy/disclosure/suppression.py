@@ -385,9 +385,7 @@ def suppress(
     suppressed = secondary_suppress(table, primary, protection_level, fixed=fixed, method=method)
     lo, hi = _audit(table, suppressed, primary, protection_level)
     values, sensitive = table.values[suppressed], primary[suppressed]
-    short = (hi - lo < protection_level) | (
-        sensitive & ((hi < values + protection_level) | (lo > values - np.minimum(protection_level, values)))
-    )
+    short = (hi - lo < protection_level) | (sensitive & _unprotected(values, lo, hi, protection_level))
     if np.any(short):
         raise SuppressionError(f"audit failed: {int(short.sum())} withheld cells can be narrowed; nothing released")
     return SuppressionResult(
@@ -420,8 +418,13 @@ def protection_shortfalls(
     lo, hi = _audit(table, suppressed, sensitive, protection_level, complements=False)
     withheld = np.flatnonzero(suppressed)
     values, asked = table.values[withheld], sensitive[withheld]
-    short = asked & ((hi < values + protection_level) | (lo > values - np.minimum(protection_level, values)))
-    return int(short.sum())
+    return int((asked & _unprotected(values, lo, hi, protection_level)).sum())
+
+
+def _unprotected(values: np.ndarray, lo: np.ndarray, hi: np.ndarray, protection_level: int) -> np.ndarray:
+    """Where a sensitive cell's interval misses its upper protection (``value + protection_level``) or its lower
+    one (``value - min(protection_level, value)``)."""
+    return (hi < values + protection_level) | (lo > values - np.minimum(protection_level, values))
 
 
 def released_values(table: LinearTable, suppressed: np.ndarray) -> np.ndarray:
