@@ -48,6 +48,16 @@ def _quality_gates_switch() -> object:
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _check_chart_specs() -> object:
+    """Every chart any test draws is checked against the Vega-Lite schema (a night leaves the check out)."""
+    from linkage import charts
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charts, "CHECK_SPECS", True)
+        yield
+
+
 BORDER_ROW = {
     "record_id": "B1",
     "direction": "ARR",

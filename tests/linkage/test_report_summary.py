@@ -357,3 +357,21 @@ def test_a_renderer_that_dies_fails_the_block_and_the_next_block_starts_another(
         (tmp_path / "page.html").write_text(ChartCache(None).svg(spec), encoding="utf-8")
     assert charts._RENDERER[0] is not dying
     assert (tmp_path / "page.html").read_text(encoding="utf-8").startswith("<svg")
+
+
+def test_the_suite_checks_every_chart_against_the_vega_lite_schema() -> None:
+    """A night serializes its specs unchecked (``CHECK_SPECS`` off: the schema check is 0.05 s a chart); the test
+    suite switches the check on, so a spec the reports draw wrongly fails the tests that draw it."""
+    import altair as alt
+    import pandas as pd
+    from altair.utils.schemapi import SchemaValidationError
+
+    from linkage import charts
+
+    bad = alt.Chart(pd.DataFrame({"x": [1, 2]})).mark_bar().encode(x=alt.X("x:Q", bin="yes please"))
+    assert charts.CHECK_SPECS is True  # switched on by tests/conftest.py
+    with pytest.raises(SchemaValidationError, match="bin"):
+        charts.chart_svg(bad)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charts, "CHECK_SPECS", False)
+        assert '"bin": "yes please"' in bad.to_json(validate=charts.CHECK_SPECS)  # what a night would pass on
