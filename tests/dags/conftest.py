@@ -13,12 +13,27 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from dag_test_support import AIRFLOW_ENV, BAD_BORDER_ROW, COLUMNS, LANDING_DAYS, rows_for, write_partition
+from dag_test_support import (
+    AIRFLOW_ENV,
+    BAD_BORDER_ROW,
+    COLUMNS,
+    LANDING_DAYS,
+    rows_for,
+    stop_runners,
+    write_partition,
+)
 
 # Never touch ~/airflow: parse-only tests get a throw-away home of their own.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="migralink-airflow-parse-")
 atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)
 os.environ.update(AIRFLOW_ENV)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dag_runners() -> object:
+    """The DAG runner interpreters (one per Airflow home in use) stop with the session."""
+    yield
+    stop_runners()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -48,20 +49,71 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | AIRFLOW_ENV | extra
 
 
+class _Runner:
+    """A ``dag_runner.py --serve`` interpreter for one Airflow configuration (home, DAGs folder): the runs of a
+    test module share it, so Airflow and its execution API start once instead of once a run."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.logs, self.runs = logs, 0
+        logs.mkdir(parents=True, exist_ok=True)
+        self.errors = (logs / "runner.err").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), "--serve"],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.errors,
+            text=True,
+        )
+
+    def run(self, dag_id: str, logical_date: str, migralink: dict[str, str], conf: dict) -> tuple[dict, str]:
+        self.runs += 1
+        log = self.logs / f"run-{self.runs}.log"
+        request = {"dag_id": dag_id, "logical_date": logical_date, "conf": conf, "env": migralink, "log": str(log)}
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], RUN_TIMEOUT)
+        line = self.proc.stdout.readline() if ready else ""
+        text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+        if not line:
+            self.close()
+            errors = (self.logs / "runner.err").read_text(encoding="utf-8", errors="replace")
+            raise AssertionError(f"the DAG runner gave no answer in {RUN_TIMEOUT} s:\n{text[-3000:]}{errors[-3000:]}")
+        answer = json.loads(line)
+        assert "error" not in answer, text[-3000:] + answer.get("error", "")
+        return answer, text
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.errors.close()
+
+
+RUN_TIMEOUT = 300
+_RUNNERS: dict[tuple[tuple[str, str], ...], _Runner] = {}
+
+
 def run_dag_test(dag_id: str, logical_date: str, env: dict[str, str], conf: dict | None = None) -> tuple[dict, str]:
-    """``dag.test()`` of one DAG run in a fresh interpreter (``dag_runner.py``) with ``env`` (from
-    :func:`clean_env`); return its outcome (run and task states) and the log output."""
-    proc = subprocess.run(
-        [sys.executable, str(RUNNER), dag_id, logical_date, json.dumps(conf or {})],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout + proc.stderr
+    """``dag.test()`` of one DAG run with ``env`` (from :func:`clean_env`); return its outcome (run and task
+    states) and the log output. Runs with the same Airflow settings (``AIRFLOW*`` variables: home, DAGs folder)
+    go to the same runner interpreter (``dag_runner.py --serve``), started at the first of them; the
+    ``MIGRALINK_*`` variables are each run's own."""
+    airflow = tuple(sorted((k, v) for k, v in env.items() if k.startswith("AIRFLOW")))
+    migralink = {k: v for k, v in env.items() if k.startswith("MIGRALINK_")}
+    runner = _RUNNERS.get(airflow)
+    if runner is None or runner.proc.poll() is not None:
+        base = {k: v for k, v in env.items() if not k.startswith("MIGRALINK_")}
+        runner = _RUNNERS[airflow] = _Runner(base, Path(env["AIRFLOW_HOME"]) / "runner-logs")
+    return runner.run(dag_id, logical_date, migralink, conf or {})
+
+
+def stop_runners() -> None:
+    """Stop every runner interpreter (at the end of the test session)."""
+    while _RUNNERS:
+        _RUNNERS.popitem()[1].close()
 
 
 # Hand-made landing zone: one valid row per source and day, plus one row that the contract rejects.
