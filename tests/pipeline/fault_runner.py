@@ -4,6 +4,8 @@ Usage::
 
     python tests/pipeline/fault_runner.py <point> -- <migralink arguments>
 
+or :func:`forked` as the target of a process forked from a server that has imported migralink (what the tests do).
+
 A test hook, not a production code path: in this process only, the functions the night calls are wrapped
 (patched where they are looked up) so that at ``<point>`` the process writes the point's name to the file named by
 ``$MIGRALINK_FAULT_MARKER`` and then kills itself with ``SIGKILL``: no ``finally`` block, no ``except``, no
@@ -272,6 +274,24 @@ def main(argv: list[str]) -> int:
     code = migralink(argv[2:])
     print(f"fault_runner: the night ended (exit {code}) without reaching {argv[0]}", file=sys.stderr)
     return NOT_REACHED
+
+
+def forked(argv: list[str], marker: str, log: str, cwd: str) -> None:
+    """:func:`main` in a process forked from a server that imported migralink already (the tests'
+    ``multiprocessing`` forkserver: a fresh interpreter would spend 3 to 5 s on the imports of each killed night);
+    ``$MIGRALINK_FAULT_MARKER`` is ``marker`` and everything the night writes to stdout and stderr goes to
+    ``log``."""
+    os.environ[MARKER_ENV] = marker
+    os.chdir(cwd)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.exit(main(argv))
+
+
+# What the fork server imports once, before it forks the killed nights.
+PRELOAD = ["tests.pipeline.fault_runner", "pipeline.cli.main", "pipeline.nightly.steps", "pipeline.quality.gates"]
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ night's work as if nothing had happened. Compared with an uninterrupted run of t
   exactly one ``run_failed`` entry per interruption, where the killed night began; and it verifies;
 * no snapshot, staging directory or half-written release is left.
 
-The kill is real (``tests/pipeline/fault_runner.py`` in a subprocess: no ``finally``, no ``atexit``, uncommitted
-DuckDB transactions left in the write-ahead log), and each kill point proves it was reached by a marker file.
+The kill is real (``tests/pipeline/fault_runner.py`` in a child process forked from a server that has imported
+migralink: SIGKILL, no ``finally``, no ``atexit``, uncommitted DuckDB transactions left in the write-ahead log),
+and each kill point proves it was reached by a marker file.
 
 Two things are random by design and would make even two uninterrupted runs differ: new person keys (UUID4) and
 their secret record keys (which drive the cell-key perturbation of the public release). Every run here, the
@@ -34,11 +35,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
+import multiprocessing
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +55,8 @@ from privacy.audit.heads import load_signing_key
 from privacy.audit.log import entries, heads, verify
 from privacy.keys import FileKeyProvider
 from privacy.sealing import Sealer
-from tests.pipeline.fault_runner import MARKER_ENV, POINTS, deterministic_keys
+from tests.pipeline.fault_runner import POINTS, PRELOAD, deterministic_keys, forked
 
-RUNNER = Path(__file__).with_name("fault_runner.py")
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTS = ("2024-02-05", "2024-02-14", "2024-02-15")
 FIRST, TRAINING, LAST = NIGHTS
@@ -166,19 +164,24 @@ def copy_warehouse(source: Path, target: Path) -> Path:
     return target
 
 
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload(PRELOAD)
+
+
 def kill(ref: Reference, warehouse: Path, night: str, point: str, tmp_path: Path) -> None:
-    """Run ``night`` in a subprocess killed with SIGKILL at ``point``; fail unless it was killed there."""
-    marker = tmp_path / "reached"
-    done = subprocess.run(
-        [sys.executable, str(RUNNER), point, "--", *ref.argv(warehouse, night)],
-        cwd=ROOT,
-        env={**os.environ, MARKER_ENV: str(marker)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == -signal.SIGKILL, f"exit {done.returncode}, not killed:\n{done.stderr[-3000:]}"
+    """Run ``night`` in a child process killed with SIGKILL at ``point``; fail unless it was killed there. The
+    child is forked from a server process that imported migralink once (not this test process, whose patches
+    and threads it must not inherit)."""
+    marker, log = tmp_path / "reached", tmp_path / "killed-night.log"
+    argv = [point, "--", *ref.argv(warehouse, night)]
+    child = _FORKS.Process(target=forked, args=(argv, str(marker), str(log), str(ROOT)))
+    child.start()
+    child.join(600)
+    if child.exitcode is None:
+        child.kill()
+        child.join()
+    said = log.read_text(encoding="utf-8", errors="replace")[-3000:] if log.exists() else ""
+    assert child.exitcode == -signal.SIGKILL, f"exit {child.exitcode}, not killed:\n{said}"
     assert marker.read_text() == point  # the kill point was reached (not merely some kill)
 
 
