@@ -1,7 +1,8 @@
 """Whole-DAG runs of ``migration_nightly`` with ``dag.test()`` on a temporary SQLite Airflow home.
 
-Each run happens in a fresh interpreter whose environment is prepared first: Airflow reads its
-configuration when imported, and ``dag.test()`` only runs DAGs inside the configured DAGS_FOLDER.
+The runs happen in a runner interpreter of their own whose environment is prepared first (the module's runs share
+it: see ``dag_test_support.run_dag_test``): Airflow reads its configuration when imported, and ``dag.test()``
+only runs DAGs inside the configured DAGS_FOLDER.
 A failing DAG does not raise, so the tests assert on the returned run and task states.
 """
 
@@ -132,6 +133,15 @@ def test_nightly_run_ingests_partitions_up_to_the_day_before(
         assert not any("NGUYEN" in str(row) or "C7654321" in str(row) for row in stored), "pseudonymized"
     finally:
         con.close()
+
+    # The whole night run again (an operator clearing the run; the standalone scheduler test clears one task):
+    # every task succeeds and the data are as they were. meta_runs gains the re-run's own row by design.
+    first = snapshot(warehouse)
+    again, _ = run_dag(airflow_home, env)
+    assert again == outcome
+    assert {t: rows for t, rows in snapshot(warehouse).items() if t != "meta_runs"} == {
+        t: rows for t, rows in first.items() if t != "meta_runs"
+    }, "running the night again changed the warehouse"
 
 
 def test_wrong_key_fails_the_run_before_reading_data(airflow_home: Path, tiny_landing: Path, tmp_path: Path) -> None:
