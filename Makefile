@@ -44,10 +44,10 @@ docker-check: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash docker/check.sh
 
 # Three workers on two cores: a quarter of the suite's time is spent waiting on other processes (Airflow, the
-# killed nights, Spark's JVM), which a third worker fills; work stealing keeps the workers ending together
-# (whole suite on a busy 2-core machine: 994 s with 2 workers, 855 s with 3 and work stealing).
+# killed nights, Spark's JVM), which a third worker fills. Whole modules go to a worker (a module's fixtures are
+# built once), the modules with long tests first (tests/conftest.py orders them).
 unit: install
-	$(BIN)/python -m pytest -n 3 --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadscope $(PYTEST_ARGS)
 
 test: lint typecheck docker-check unit
 

@@ -22,6 +22,23 @@ from privacy.keys import Keyring, write_new_key_file
 _GATES = {"on": True}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The modules that hold long tests (marked ``slow`` or ``spark``) first, every module's tests kept together
+    and in their order. ``make test`` hands whole modules to its workers (``--dist loadscope``: a module's
+    fixtures are built once, not once per worker), longest first, so that no long module begins when the others
+    are nearly done."""
+    first_seen: dict[str, int] = {}
+    long: set[str] = set()
+    for index, item in enumerate(items):
+        module = item.nodeid.split("::")[0]
+        first_seen.setdefault(module, index)
+        if item.get_closest_marker("slow") or item.get_closest_marker("spark"):
+            long.add(module)
+    modules = sorted(first_seen, key=lambda m: (m not in long, first_seen[m]))
+    rank = {module: n for n, module in enumerate(modules)}
+    items.sort(key=lambda item: rank[item.nodeid.split("::")[0]])  # stable: each module's own order is kept
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture of the test is set up (module-scoped ones included): are the gates on for it?"""

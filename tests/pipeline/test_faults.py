@@ -57,6 +57,8 @@ from privacy.keys import FileKeyProvider
 from privacy.sealing import Sealer
 from tests.pipeline.fault_runner import POINTS, PRELOAD, deterministic_keys, forked
 
+pytestmark = pytest.mark.slow  # twenty killed nights and the nights run after them
+
 ROOT = Path(__file__).resolve().parents[2]
 NIGHTS = ("2024-02-05", "2024-02-14", "2024-02-15")
 FIRST, TRAINING, LAST = NIGHTS

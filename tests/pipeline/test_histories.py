@@ -280,6 +280,7 @@ event = st.tuples(
 )
 
 
+@pytest.mark.slow  # forty generated cases of four nights each
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     events=st.lists(event, min_size=1, max_size=40),
