@@ -45,9 +45,10 @@ docker-check: install
 
 # Three workers on two cores: a quarter of the suite's time is spent waiting on other processes (Airflow, the
 # killed nights, Spark's JVM), which a third worker fills. Whole modules go to a worker (a module's fixtures are
-# built once), the modules with long tests first (tests/conftest.py orders them).
+# built once), in the order tests/conftest.py gives them: the modules with long tests first (xdist would
+# otherwise begin with the modules of many tests, and the long ones would run alone at the end).
 unit: install
-	$(BIN)/python -m pytest -n 3 --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 3 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
 test: lint typecheck docker-check unit
 
