@@ -12,7 +12,8 @@ A partition ``<landing>/<source>/<YYYY-MM-DD>/`` is removed only when all of the
   nothing else but hidden marker files (no other files, sub-directories or links).
 
 Anything else is kept and reported (as is a partition whose archive file already exists). Each removal is
-recorded in ``meta_retention`` in the transaction that moves the folder out of the landing zone, then the
+recorded in ``meta_retention`` in the transaction that moves the folder out of the landing zone (up to
+:data:`REMOVE_BATCH` deleted partitions a transaction; a failed one puts every folder it moved back), then the
 folder is deleted and the removal logged (source, date, counts; never values).
 
 With an archive directory, each partition is first written to ``<archive>/<source>/<YYYY-MM-DD>.tar.mla``:
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 ARCHIVE_SUFFIX = ".tar.mla"
 ARCHIVE_MAGIC = b"MLA1\n"
 CHUNK_BYTES = 16 * 1024 * 1024
+# Deleted partitions recorded and moved out per transaction: one commit and one pass over the privacy log's state a
+# partition made the first purge of two years of landing (1,639 partitions) take 20 s.
+REMOVE_BATCH = 200
 
 
 class RetentionError(PipelineError):
@@ -178,6 +182,8 @@ def purge_landing(
     summary = PurgeSummary(uuid.uuid4().hex, today.isoformat(), cutoff.isoformat(), dry_run)
     summary.retention_days, summary.retention_source = period.days, period.source
     processed = set(con.execute("SELECT source, partition_date FROM meta_partitions").fetchall())
+    ingested = _ingested_files(con)
+    pending: list[tuple[Path, PartitionAction]] = []  # removals recorded together (see _remove)
     for part in discover_partitions(landing, today).partitions:
         name = f"{part.source}/{part.date}"
         folder = landing / part.source / part.date.isoformat()
@@ -188,7 +194,7 @@ def purge_landing(
         if part.key not in processed:
             summary.kept_unprocessed.append(name)
             continue
-        why = _unsafe_reason(con, landing, part, folder)
+        why = _unsafe_reason(ingested.get(part.key, {}), landing, folder)
         if why is None and target is not None and target.exists():
             why = f"an archive of it already exists ({target}); move that archive away first"
         if why:
@@ -208,10 +214,15 @@ def purge_landing(
             if target is not None:
                 assert ring is not None
                 _write_archive(files, target, Sealer(ring, "archive"), part)
-            _remove(con, folder, action, summary.run_id, by)
-            to = f" to {target}" if target else ""
-            log.info("%s landing partition %s (%d files, %d bytes)%s", action.action, name, len(files), size, to)
+            pending.append((folder, action))
+            # An archived partition is recorded at once: a purge stopped between its archive and its record would
+            # leave the archive's partition kept (its archive exists) until the archive is moved away by hand.
+            if target is not None or len(pending) == REMOVE_BATCH:
+                _remove(con, pending, summary.run_id, by)
+                pending = []
         summary.actions.append(action)
+    if pending:
+        _remove(con, pending, summary.run_id, by)
     return summary
 
 
@@ -272,15 +283,19 @@ def restore_archive(
     return action
 
 
-def _unsafe_reason(con: duckdb.DuckDBPyConnection, landing: Path, part: Partition, folder: Path) -> str | None:
-    """Why a processed partition must not be removed, or ``None`` when every file in it was ingested unchanged."""
-    ingested = {
-        f: (n, digest)
-        for f, n, digest in con.execute(
-            "SELECT file, bytes, sha256 FROM meta_files WHERE source = ? AND partition_date = ?",
-            [part.source, part.date],
-        ).fetchall()
-    }
+def _ingested_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, dt.date], dict[str, tuple[int, str]]]:
+    """Every ingested landing file's size and SHA-256 by its path, per partition (one query, not one a partition)."""
+    out: dict[tuple[str, dt.date], dict[str, tuple[int, str]]] = {}
+    for source, day, file, size, digest in con.execute(
+        "SELECT source, partition_date, file, bytes, sha256 FROM meta_files"
+    ).fetchall():
+        out.setdefault((source, day), {})[file] = (size, digest)
+    return out
+
+
+def _unsafe_reason(ingested: dict[str, tuple[int, str]], landing: Path, folder: Path) -> str | None:
+    """Why a processed partition must not be removed, or ``None`` when every file in it was ingested unchanged
+    (``ingested``: the partition's files as ``meta_files`` holds them)."""
     for entry in sorted(folder.iterdir()):
         if entry.is_symlink() or not entry.is_file():
             return "it holds a sub-directory or link"
@@ -298,24 +313,43 @@ def _unsafe_reason(con: duckdb.DuckDBPyConnection, landing: Path, part: Partitio
     return None
 
 
-def _remove(con: duckdb.DuckDBPyConnection, folder: Path, action: PartitionAction, run_id: str, by: str | None) -> None:
-    """Record the removal and move the folder out of the landing zone in one step, then delete it."""
-    trash = folder.parent / f".purge-{folder.name}-{uuid.uuid4().hex[:8]}"
+def _remove(
+    con: duckdb.DuckDBPyConnection, batch: list[tuple[Path, PartitionAction]], run_id: str, by: str | None
+) -> None:
+    """Record the removals of ``batch`` (folder, action) and move their folders out of the landing zone in one
+    transaction, then delete the folders. A failure before the commit puts every folder moved back."""
+    moved: list[tuple[Path, Path]] = []
     try:
         with transaction(con):
-            _record(con, action, run_id, by)
-            os.rename(folder, trash)
+            for _folder, action in batch:
+                _record(con, action, run_id, by)
+            for folder, _action in batch:
+                trash = folder.parent / f".purge-{folder.name}-{uuid.uuid4().hex[:8]}"
+                os.rename(folder, trash)
+                moved.append((folder, trash))
     except BaseException:
-        if trash.exists() and not folder.exists():
-            os.rename(trash, folder)  # the record was rolled back: put the partition back
+        for folder, trash in reversed(moved):
+            if trash.exists() and not folder.exists():
+                os.rename(trash, folder)  # the records were rolled back: put the partition back
         raise
-    try:
-        shutil.rmtree(trash)
-    except OSError as exc:
-        raise RetentionError(
-            f"{action.source}/{action.partition_date} is recorded as {action.action} but {trash} could not be "
-            f"deleted ({exc.strerror}); delete it by hand"
-        ) from None
+    for (_folder, trash), (_f, action) in zip(moved, batch, strict=True):
+        try:
+            shutil.rmtree(trash)
+        except OSError as exc:
+            raise RetentionError(
+                f"{action.source}/{action.partition_date} is recorded as {action.action} but {trash} could not be "
+                f"deleted ({exc.strerror}); delete it by hand"
+            ) from None
+        to = f" to {action.archive_file}" if action.archive_file else ""
+        log.info(
+            "%s landing partition %s/%s (%d files, %d bytes)%s",
+            action.action,
+            action.source,
+            action.partition_date,
+            action.files,
+            action.bytes,
+            to,
+        )
 
 
 def _record(con: duckdb.DuckDBPyConnection, action: PartitionAction, run_id: str, by: str | None) -> None:

@@ -80,6 +80,58 @@ def test_purge_deletes_only_old_processed_partitions_and_records_each(
     assert again.actions == []
 
 
+def test_removals_recorded_in_batches_all_go_and_a_failed_batch_puts_its_partitions_back(
+    con: duckdb.DuckDBPyConnection, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Removals are recorded and moved per batch (one transaction each); a batch whose transaction fails leaves
+    each of its partitions in place and unrecorded, and the next purge removes them."""
+    monkeypatch.setattr(retention_module, "REMOVE_BATCH", 1)
+    original = retention_module._record
+    calls = {"n": 0}
+
+    def record_fails_second(c: duckdb.DuckDBPyConnection, action: object, run_id: str, by: str | None) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("the log's disk is full")
+        original(c, action, run_id, by)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retention_module, "_record", record_fails_second)
+    with pytest.raises(OSError, match="disk is full"):
+        purge_landing(con, landing, retention_days=30, today=TODAY)
+    # The first batch (border) was committed and removed; the second (visa) failed: back in place, not recorded.
+    assert partitions(landing) == ["border/2024-03-20", "permit/2024-01-03", "visa/2024-01-02"]
+    assert con.execute("SELECT source FROM meta_retention").fetchall() == [("border",)]
+    assert not list(landing.glob("*/.purge-*"))
+
+    monkeypatch.setattr(retention_module, "_record", original)
+    monkeypatch.setattr(retention_module, "REMOVE_BATCH", 2)
+    again = purge_landing(con, landing, retention_days=30, today=TODAY)
+    assert [f"{a.source}/{a.partition_date}" for a in again.actions] == ["visa/2024-01-02"]
+    assert partitions(landing) == ["border/2024-03-20", "permit/2024-01-03"]
+
+
+def test_a_batch_whose_move_fails_midway_puts_back_the_folders_it_moved(
+    con: duckdb.DuckDBPyConnection, landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both old partitions in one batch: the second folder cannot be moved, so the transaction rolls back and the
+    first folder, already moved, is put back."""
+    import os
+
+    real_rename = os.rename
+
+    def rename(src: object, dst: object) -> None:
+        if "visa" in str(src) and ".purge-" in str(dst):
+            raise PermissionError(13, "Permission denied")
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retention_module.os, "rename", rename)
+    with pytest.raises(PermissionError):
+        purge_landing(con, landing, retention_days=30, today=TODAY)
+    assert partitions(landing) == ["border/2024-01-01", "border/2024-03-20", "permit/2024-01-03", "visa/2024-01-02"]
+    assert con.execute("SELECT count(*) FROM meta_retention").fetchall() == [(0,)]
+    assert not list(landing.glob("*/.purge-*"))
+
+
 UNSAFE = [
     # (id, what happens to border/2024-01-01 after ingest, why it is kept)
     (
