@@ -135,10 +135,10 @@ class _Renderer:
         future: Future[str] = Future()
         data = spec.encode("utf-8")
         with self.lock:
-            if self.stopped:
-                future.set_exception(RuntimeError("the chart renderer process stopped"))
-                return future
             self.waiting.append(future)
+            if self.stopped:  # fails it, as every chart a stopped renderer owes
+                self._stop()
+                return future
             try:
                 assert self.process.stdin is not None
                 self.process.stdin.write(struct.pack(">I", len(data)) + data)
