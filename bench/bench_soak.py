@@ -40,7 +40,6 @@ start and the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import gc
 import json
@@ -53,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,6 +64,7 @@ from dag_test_support import (  # the Airflow environment of the DAG tests (impo
     AIRFLOW_ENV,
     NIGHTLY_TASKS,
     REPO,
+    output_to,
 )
 
 FIRST_DAY = dt.date(2026, 1, 1)  # the DAG's start_date: no task instances before it
@@ -182,26 +181,6 @@ class TaskProbe:
                     self.night.task_rss[task_id] = self.night.task_rss.get(task_id, 0.0) + rss_mib() - before
 
         dag_module._run_task = run_task
-
-
-@contextlib.contextmanager
-def output_to(log: Path) -> Iterator[None]:
-    """Send everything written to file descriptors 1 and 2 (Airflow's task logs) to ``log``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with log.open("ab") as fh:
-        os.dup2(fh.fileno(), 1)
-        os.dup2(fh.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
 
 
 def warehouse_counts(warehouse: Path, night: Night) -> None:

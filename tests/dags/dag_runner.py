@@ -37,6 +37,8 @@ def serve() -> None:
     ``MIGRALINK_*`` variables of this run: those of the run before are removed first) and ``log`` (a file that gets
     everything the run writes to stdout and stderr). Answer each with one JSON line on the original stdout: the
     outcome, or ``{"error": traceback}``."""
+    from dag_test_support import output_to  # beside this file (the script's directory is on sys.path)
+
     answers = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     previous: list[str] = []
     for line in sys.stdin:
@@ -45,24 +47,12 @@ def serve() -> None:
             os.environ.pop(name, None)
         os.environ.update(request["env"])
         previous = list(request["env"])
-        sys.stdout.flush()
-        sys.stderr.flush()
-        saved = os.dup(1), os.dup(2)
-        with open(request["log"], "wb") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
+        with output_to(Path(request["log"])):
             try:
                 answer = run(request["dag_id"], request["logical_date"], request["conf"])
             except BaseException:  # the test reports it with the run's log
                 traceback.print_exc()
                 answer = {"error": traceback.format_exc()}
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os.dup2(saved[0], 1)
-                os.dup2(saved[1], 2)
-                os.close(saved[0])
-                os.close(saved[1])
         answers.write(json.dumps(answer) + "\n")
 
 

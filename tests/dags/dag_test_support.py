@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import itertools
 import json
 import os
 import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from pipeline.ingest.contract import load_contract
@@ -49,12 +52,33 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | AIRFLOW_ENV | extra
 
 
+@contextlib.contextmanager
+def output_to(log: Path) -> Iterator[None]:
+    """Send everything written to file descriptors 1 and 2 (Airflow's task logs) to ``log`` (appended) until the
+    block ends, when the descriptors are put back (the DAG runner and the soak benchmark)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 class _Runner:
     """A ``dag_runner.py --serve`` interpreter for one Airflow configuration (home, DAGs folder): the runs of a
     test module share it, so Airflow and its execution API start once instead of once a run."""
 
     def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.logs, self.runs = logs, 0
+        self.logs = logs
         logs.mkdir(parents=True, exist_ok=True)
         self.errors = (logs / "runner.err").open("wb")
         self.proc = subprocess.Popen(
@@ -68,8 +92,7 @@ class _Runner:
         )
 
     def run(self, dag_id: str, logical_date: str, migralink: dict[str, str], conf: dict) -> tuple[dict, str]:
-        self.runs += 1
-        log = self.logs / f"run-{self.runs}.log"
+        log = self.logs / f"run-{next(_RUN_NUMBERS)}.log"  # never a log of an earlier runner of the home
         request = {"dag_id": dag_id, "logical_date": logical_date, "conf": conf, "env": migralink, "log": str(log)}
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -93,6 +116,7 @@ class _Runner:
 
 
 RUN_TIMEOUT = 300
+_RUN_NUMBERS = itertools.count(1)
 _RUNNERS: dict[tuple[tuple[str, str], ...], _Runner] = {}
 
 
