@@ -18,13 +18,14 @@ validation results, to the Data Docs under ``<warehouse>/quality`` (results stor
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -292,24 +293,67 @@ def validate_frames(
     """Validate each suite on its frame with Great Expectations; per suite, per expectation (in file order):
     (success, element count, unexpected count, observed number). With a ``project`` directory the results are
     stored there for the Data Docs; without, an ephemeral context is used."""
+    context = _context(project)
+    out: dict[str, list[Validated]] = {}
+    run_time = dt.datetime.now(dt.UTC)
+    with configurations_built_once():
+        for suite in suites:
+            out[suite.name] = _validate_suite(context, project, suite, frames, night, run_time, expectation_parameters)
+    return out
+
+
+def _validate_suite(
+    context: Any,
+    project: Path | None,
+    suite: SuiteFile,
+    frames: Mapping[str, pd.DataFrame],
+    night: dt.date,
+    run_time: dt.datetime,
+    expectation_parameters: Mapping[str, object],
+) -> list[Validated]:
+    """One suite's validation on its frame (see :func:`validate_frames`)."""
     gx = _gx()
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    context = _context(project)
-    out: dict[str, list[Validated]] = {}
-    run_time = dt.datetime.now(dt.UTC)
-    for suite in suites:
-        definition = _definition(context, project, suite, gx, ExpectationConfiguration)
-        validation = definition.run(
-            batch_parameters={"dataframe": frames[suite.name]},
-            expectation_parameters=dict(expectation_parameters),
-            result_format=RESULT_FORMAT,
-            run_id=RunIdentifier(run_name=f"night {night}", run_time=run_time),
-        )
-        by_name = {r.expectation_config.meta["name"]: r for r in validation.results}
-        out[suite.name] = [_summarise(by_name[e["meta"]["name"]]) for e in suite.expectations]
-    return out
+    definition = _definition(context, project, suite, gx, ExpectationConfiguration)
+    validation = definition.run(
+        batch_parameters={"dataframe": frames[suite.name]},
+        expectation_parameters=dict(expectation_parameters),
+        result_format=RESULT_FORMAT,
+        run_id=RunIdentifier(run_name=f"night {night}", run_time=run_time),
+    )
+    by_name = {r.expectation_config.meta["name"]: r for r in validation.results}
+    return [_summarise(by_name[e["meta"]["name"]]) for e in suite.expectations]
+
+
+@contextlib.contextmanager
+def configurations_built_once() -> Iterator[None]:
+    """Within the block, each Great Expectations ``Expectation`` builds its ``configuration`` once.
+
+    The property builds a new ``ExpectationConfiguration`` from the expectation's fields (a pydantic ``dict()`` and
+    deep copies) at every read, and a validation reads it once per domain, success and runtime keyword of every
+    metric: about 100 times per expectation, 8,000 times for the night's 80 expectations, a third of the gates'
+    validation time (2.0 -> 1.3 s, best of 7, on a small night's batches). Nothing changes an expectation's fields
+    while it is validated; the results are the same with and without (tests/pipeline/test_quality_gates.py). The
+    built configurations are kept for the block only, by the expectation they belong to.
+    """
+    from great_expectations.expectations.expectation import Expectation
+
+    built_each_time = Expectation.__dict__["configuration"]
+    built: dict[int, tuple[object, Any]] = {}
+
+    def configuration(expectation: Any) -> Any:
+        found = built.get(id(expectation))
+        if found is None:  # kept with the expectation itself: no other object gets its id within the block
+            found = built[id(expectation)] = (expectation, built_each_time.fget(expectation))
+        return found[1]
+
+    Expectation.configuration = property(configuration, doc=built_each_time.__doc__)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Expectation.configuration = built_each_time  # type: ignore[method-assign]
 
 
 _CONTEXTS: dict[Path, Any] = {}  # one Great Expectations file context per project and process

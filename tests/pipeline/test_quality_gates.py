@@ -25,6 +25,7 @@ from pipeline.quality.bands import count_band_rows, share_band
 from pipeline.quality.gates import (
     STAGES,
     check_acceptances,
+    configurations_built_once,
     docs_index,
     load_suites,
     parameters,
@@ -319,6 +320,42 @@ def test_nullable_integer_columns_as_floats_give_the_same_results(name: str) -> 
             assert validate_frames(None, [suite], {name: data}, NIGHT, parameters()) == validate_frames(
                 None, [suite], {name: vectorizable(data)}, NIGHT, parameters()
             )
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_configurations_built_once_give_the_same_results(name: str) -> None:
+    """Great Expectations' whole validation results of every suite's good and bad fixture (each expectation's
+    configuration, success, counts, observed values and exception) are the same with each expectation's
+    configuration built once as with the library's own property, which is put back after the block."""
+    from great_expectations.expectations.expectation import Expectation
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from pipeline.quality import gates
+
+    own = Expectation.__dict__["configuration"]
+    suite = next(s for s in load_suites() if s.name == name)
+    context = gates._context(None)
+    definition = gates._definition(context, None, suite, gates._gx(), ExpectationConfiguration)
+
+    def results(frame: pd.DataFrame) -> list[dict[str, object]]:
+        validation = definition.run(
+            batch_parameters={"dataframe": vectorizable(frame)},
+            expectation_parameters=parameters(),
+            result_format=gates.RESULT_FORMAT,
+        )
+        return [r.to_json_dict() for r in validation.results]
+
+    for frame in CASES[name][:2]:
+        each_time = results(frame)
+        with configurations_built_once():
+            assert Expectation.__dict__["configuration"] is not own
+            once = results(frame)
+        assert Expectation.__dict__["configuration"] is own
+        assert once == each_time
+        assert [r["success"] for r in once] == [r["success"] for r in each_time]
+    with pytest.raises(RuntimeError), configurations_built_once():
+        raise RuntimeError("a validation that fails")
+    assert Expectation.__dict__["configuration"] is own
 
 
 # --- bands ---------------------------------------------------------------------------------------------------
