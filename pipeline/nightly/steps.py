@@ -205,9 +205,16 @@ def run_nightly(
     linkage: LinkStepSummary | None = None
     histories: HistoryStepSummary | None = None
     releases: PublishSummary | None = None
+
+    def quality_docs() -> None:
+        """The Data Docs of tonight's gates (files under the warehouse, no database): built while the night's
+        changes are checkpointed (0.6 s of an increment against 1M records beside a 1.8 s checkpoint)."""
+        if gates:
+            gates[-1].docs = quality_docs_step(settings, run_date)
+
     # The reports' charts are rendered in the background while the night goes on; its pages are complete (in the
     # staging directory) before the night commits.
-    with night_unit(settings.warehouse, run_date) as reports, deferred_charts(reports):
+    with night_unit(settings.warehouse, run_date, closing=quality_docs) as reports, deferred_charts(reports):
         start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
@@ -229,8 +236,6 @@ def run_nightly(
                 if gate("statistics", histories.status == "built"):
                     releases = publish_step(settings, run_date, due_only=True, reports=reports)
                     gate("releases", releases is not None and bool(releases.released))
-        if gates:
-            gates[-1].docs = quality_docs_step(settings, run_date)
         finish_run_step(settings, "run", "held" if gates and gates[-1].held else "complete")
     con = connect(settings.warehouse, read_only=True)
     try:

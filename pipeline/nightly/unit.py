@@ -12,7 +12,10 @@ is made atomic at the file level:
   whole, so a night killed while making it leaves none to put back; a night that creates the warehouse marks
   that instead (``.night-new-warehouse``);
 * over an existing warehouse, one connection is held open for the whole night, so that the steps' own
-  connections share one DuckDB instance (nothing is reopened or checkpointed between steps);
+  connections share one DuckDB instance (nothing is reopened or checkpointed between steps); what the night
+  does last and needs no database (the quality gates' Data Docs) runs in a thread while that connection is let
+  go and DuckDB checkpoints the night's changes (it lets go of the GIL meanwhile), and is done before the night
+  commits: its failure fails the night;
 * reports are written to ``.night-reports/`` and moved into ``reports/`` only when every step has committed;
 * on any failure the snapshot is put back (a warehouse the night created is removed), the staged reports are
   dropped, the release files the night placed are removed (the ledger that recorded them is put back without
@@ -34,8 +37,9 @@ import logging
 import os
 import re
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -228,16 +232,21 @@ def fail_night(warehouse: Path, run_date: dt.date, exc: BaseException) -> None:
 
 
 @contextlib.contextmanager
-def night_unit(warehouse: Path, run_date: dt.date, command: str = "run") -> Iterator[Path]:
+def night_unit(
+    warehouse: Path, run_date: dt.date, command: str = "run", *, closing: Callable[[], None] | None = None
+) -> Iterator[Path]:
     """Run the block as one unit over ``warehouse``; yields the directory the night's reports go to (published
     into ``reports/`` when the block succeeds). See the module docstring. The warehouse's writer lease
-    (:mod:`pipeline.warehouse.lock`) is held for the whole night."""
+    (:mod:`pipeline.warehouse.lock`) is held for the whole night.
+
+    ``closing``, called when the block has succeeded, is the night's last work: it must not use the database. It
+    runs beside the night's checkpoint, and the night commits only when it has returned."""
     with write_lock(warehouse, command):
         staging = begin_night(warehouse)
         held = _hold_open(warehouse)
         try:
             yield staging
-            _let_go(held)
+            _let_go_beside(held, closing)
             commit_night(warehouse)
         except BaseException as exc:
             with contextlib.suppress(Exception):  # the original error is the one to report (closing twice is a no-op)
@@ -260,6 +269,30 @@ def _hold_open(warehouse: Path) -> duckdb.DuckDBPyConnection | None:
     # checkpoint the linkage's changes too (its step took 3.1 s instead of 1.2 s in an increment against 1M records).
     con.execute(f"SET checkpoint_threshold = '{NIGHT_CHECKPOINT_THRESHOLD}'")
     return con
+
+
+def _let_go_beside(held: duckdb.DuckDBPyConnection | None, work: Callable[[], None] | None) -> None:
+    """Let go of ``held`` while ``work`` runs in a thread; raise what ``work`` raised once both are done (the
+    thread never outlives the call, so a failure puts the night back with nothing still writing)."""
+    if work is None:
+        _let_go(held)
+        return
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the night's thread, which fails the night with it
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, name="night-closing")
+    thread.start()
+    try:
+        _let_go(held)
+    finally:
+        thread.join()
+    if raised:
+        raise raised[0]
 
 
 def _let_go(held: duckdb.DuckDBPyConnection | None) -> None:

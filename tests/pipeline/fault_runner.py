@@ -66,8 +66,8 @@ STEPS = "pipeline.nightly.steps"  # run_nightly looks its steps up in its own mo
 UNIT = "pipeline.nightly.unit"  # night_unit looks begin_night and commit_night up in its own module
 
 # Each boundary once: after one step is before the next (run_nightly calls them back to back), so "after:ingest_step"
-# is also "before:quality_step:raw", and "after:quality_step:releases" is before quality_docs_step (nothing to do
-# without Great Expectations' results) and finish_run_step.
+# is also "before:quality_step:raw", and "after:quality_step:releases" is before finish_run_step (the Data Docs,
+# files only, are built after it, beside the night's checkpoint, before commit_night).
 POINTS: dict[str, Point] = {
     "inside:begin_night": Point(
         "pipeline.warehouse.mirror", "sync_file", "before", "the warehouse's mirror half synced", partial=True
@@ -128,8 +128,8 @@ POINTS: dict[str, Point] = {
         UNIT,
         "commit_night",
         "before",
-        "every step committed, run_finished logged and the log signed (also the point after finish_run_step: "
-        "nothing runs between the two), the snapshot not dropped yet",
+        "every step committed, run_finished logged and the log signed, the Data Docs built, the snapshot not "
+        "dropped yet",
     ),
 }
 

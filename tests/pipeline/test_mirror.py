@@ -5,13 +5,16 @@ warehouse exactly; and commands that remove personal data outside a night drop t
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import random
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipeline.nightly import unit
 from pipeline.nightly.unit import SNAPSHOT, begin_night, commit_night, fail_night, night_unit
 from pipeline.warehouse import mirror
 from pipeline.warehouse.connection import DB_FILE, connect, transaction
@@ -133,6 +136,44 @@ def test_a_mirror_that_is_stale_or_half_written_is_found_out_and_the_rollback_is
     finally:
         con.close()
     assert not (warehouse / mirror.MIRROR).exists() and not (warehouse / mirror.STAMP).exists()
+
+
+def test_the_closing_work_runs_beside_the_checkpoint_before_the_commit_and_its_failure_puts_the_night_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night's closing work (the Data Docs) runs in its own thread while the held database is let go (the
+    night's checkpoint), and is done before the night commits; when it fails, the night is put back."""
+    warehouse = _warehouse(tmp_path)
+    begin_night(warehouse)
+    commit_night(warehouse)  # a mirror, so that the next night holds the database open
+    letting_go = threading.Event()
+    real_let_go = unit._let_go
+
+    def let_go(held: duckdb.DuckDBPyConnection | None) -> None:
+        assert held is not None
+        letting_go.set()
+        real_let_go(held)
+
+    monkeypatch.setattr(unit, "_let_go", let_go)
+    seen: list[tuple[str, bool, bool]] = []
+
+    def closing() -> None:
+        beside = letting_go.wait(timeout=30)  # never set if the closing work ran before the database was let go
+        seen.append((threading.current_thread().name, beside, (warehouse / SNAPSHOT).exists()))
+
+    with night_unit(warehouse, dt.date(2024, 1, 31), closing=closing):
+        _write(warehouse, "DELETE FROM t WHERE i % 2 = 0")
+    assert seen == [("night-closing", True, True)]  # its thread, beside the let-go, the night not committed yet
+    assert not (warehouse / SNAPSHOT).exists() and _rows(warehouse) == 10000
+
+    def broken() -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(warehouse / "quality"))
+
+    with pytest.raises(OSError, match="No space left"), night_unit(warehouse, dt.date(2024, 2, 1), closing=broken):
+        _write(warehouse, "DELETE FROM t")
+    assert _rows(warehouse) == 10000  # put back
+    assert not (warehouse / SNAPSHOT).exists()
+    assert not any(t.name == "night-closing" for t in threading.enumerate())
 
 
 def test_a_stamp_for_another_file_is_not_trusted(tmp_path: Path) -> None:
