@@ -336,7 +336,9 @@ def configurations_built_once() -> Iterator[None]:
     metric: about 100 times per expectation, 8,000 times for the night's 80 expectations, a third of the gates'
     validation time (2.0 -> 1.3 s, best of 7, on a small night's batches). Nothing changes an expectation's fields
     while it is validated; the results are the same with and without (tests/pipeline/test_quality_gates.py). The
-    built configurations are kept for the block only, by the expectation they belong to.
+    built configurations are kept for the block only, by the expectation they belong to. The property is replaced
+    for the whole process while the block runs: nothing else may validate in another thread meanwhile (a night
+    validates in its own thread, one gate after another; its Data Docs are built after its last gate).
     """
     from great_expectations.expectations.expectation import Expectation
 
