@@ -95,13 +95,16 @@ class _Frame:
 
 
 class Profiler:
-    """Exclusive wall time and peak resident memory per named stage (single-threaded callers)."""
+    """Exclusive wall time and peak resident memory per named stage. Each thread has its own stack of stages (the
+    night's Data Docs are built in a thread beside its checkpoint): a stage's time is exclusive within its thread,
+    so stages that ran at the same time add up to more than the night's wall time (:func:`print_night` says by
+    how much)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.peak_kib: dict[str, int] = {}
         self.calls: dict[str, int] = {}
-        self._stack: list[_Frame] = []
+        self._stacks: dict[int, list[_Frame]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -111,8 +114,9 @@ class Profiler:
         while not self._stop.wait(SAMPLE_SECONDS):
             rss = _status_kib("VmRSS")
             with self._lock:
-                for frame in self._stack:
-                    frame.peak_kib = max(frame.peak_kib, rss)
+                for stack in self._stacks.values():
+                    for frame in stack:
+                        frame.peak_kib = max(frame.peak_kib, rss)
 
     def reset(self) -> None:
         self.seconds.clear()
@@ -123,21 +127,22 @@ class Profiler:
     def stage(self, name: str) -> Iterator[None]:
         frame = _Frame(name, _status_kib("VmRSS"))
         with self._lock:
-            self._stack.append(frame)
+            stack = self._stacks.setdefault(threading.get_ident(), [])
+            stack.append(frame)
         try:
             yield
         finally:
             rss = _status_kib("VmRSS")
             with self._lock:
-                self._stack.pop()
+                stack.pop()
                 frame.peak_kib = max(frame.peak_kib, rss)
                 elapsed = time.perf_counter() - frame.began
-                if self._stack:
-                    self._stack[-1].children += elapsed
-                    self._stack[-1].peak_kib = max(self._stack[-1].peak_kib, frame.peak_kib)
-            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - frame.children
-            self.peak_kib[name] = max(self.peak_kib.get(name, 0), frame.peak_kib)
-            self.calls[name] = self.calls.get(name, 0) + 1
+                if stack:
+                    stack[-1].children += elapsed
+                    stack[-1].peak_kib = max(stack[-1].peak_kib, frame.peak_kib)
+                self.seconds[name] = self.seconds.get(name, 0.0) + elapsed - frame.children
+                self.peak_kib[name] = max(self.peak_kib.get(name, 0), frame.peak_kib)
+                self.calls[name] = self.calls.get(name, 0) + 1
 
     def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
@@ -330,6 +335,9 @@ def print_night(title: str, fig: dict[str, Any]) -> None:
         f"  {'night':<26}{wall:9.2f}{1:8.0%}{records / wall:12,.0f}{fig['peak_mib']:10,.0f}"
         f"   (peak: VmHWM over the night; resident at start {fig['start_mib']:,.0f} MiB)"
     )
+    overlap = sum(v for k, v in fig["stages"].items() if k != "other") - wall
+    if overlap > 0.005:
+        print(f"  stages in threads ran beside others: the stages add up to {overlap:.2f} s more than the night")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
