@@ -59,9 +59,7 @@ import contextlib
 import datetime as dt
 import getpass
 import logging
-import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -71,7 +69,14 @@ import duckdb
 
 from linkage import require_full_relink
 from pipeline.audit.trail import seal_if_configured
-from pipeline.ingest.retention import PurgeSummary, RetentionError, RetentionPeriod, landing_retention, purge_landing
+from pipeline.ingest.retention import (
+    PurgeSummary,
+    RetentionError,
+    RetentionPeriod,
+    SetAside,
+    landing_retention,
+    purge_landing,
+)
 from pipeline.nightly.settings import Settings
 from pipeline.publish.release import PUBLISHED
 from pipeline.warehouse import mirror
@@ -248,50 +253,8 @@ def _counted(n: int, what: str) -> str:
     return f"{n:,} {what.removesuffix('s') if n == 1 else what}"
 
 
-class _Files:
-    """Files and directories removed with a transaction: moved aside inside it, deleted after it commits, put
-    back if it rolls back."""
-
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self.paths = list(paths)
-        self.moved: list[tuple[Path, Path]] = []
-
-    @property
-    def count(self) -> int:
-        return sum(sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 1 for path in self.paths)
-
-    @property
-    def bytes(self) -> int:
-        files = [q for p in self.paths for q in ([p] if p.is_file() else p.rglob("*"))]
-        return sum(q.stat().st_size for q in files if q.is_file())
-
-    def move(self) -> None:
-        for path in self.paths:
-            trash = path.parent / f".purge-{path.name}-{uuid.uuid4().hex[:8]}"
-            os.rename(path, trash)
-            self.moved.append((path, trash))
-
-    def restore(self) -> None:
-        for path, trash in reversed(self.moved):
-            if trash.exists() and not path.exists():
-                os.rename(trash, path)
-        self.moved.clear()
-
-    def delete(self) -> None:
-        for path, trash in self.moved:
-            try:
-                shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
-            except OSError as exc:
-                raise RetentionError(
-                    f"{path} is recorded as purged but {trash} could not be deleted ({exc.strerror}); delete it by hand"
-                ) from None
-            with contextlib.suppress(OSError):  # an emptied date directory of published/
-                if path.parent.name != REPORTS and not any(path.parent.iterdir()):
-                    path.parent.rmdir()
-
-
 @contextlib.contextmanager
-def _purge(con: duckdb.DuckDBPyConnection, files: _Files, *, dry_run: bool) -> Iterator[None]:
+def _purge(con: duckdb.DuckDBPyConnection, files: SetAside, *, dry_run: bool) -> Iterator[None]:
     """The kind's one transaction (nothing in a dry run): the block deletes rows, then the files are moved aside
     inside the transaction and deleted once it has committed."""
     if dry_run:
@@ -344,7 +307,7 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object]) -> 
 
 
 def purge_quarantine(
-    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: _Files, *, dry_run: bool = False
+    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: SetAside, *, dry_run: bool = False
 ) -> KindPurge:
     """Quarantined rows of partitions dated before the cut-off, resolved or not."""
     purge = KindPurge(period.kind, period.days, period.source, period.cutoff.isoformat(), dry_run)
@@ -397,7 +360,7 @@ def _identity(
 def purge_sealed_identifiers(
     con: duckdb.DuckDBPyConnection,
     period: KindPeriod,
-    files: _Files,
+    files: SetAside,
     *,
     dry_run: bool = False,
     since: dt.date | None = None,
@@ -413,7 +376,7 @@ def purge_sealed_identifiers(
 def purge_linkage(
     con: duckdb.DuckDBPyConnection,
     period: KindPeriod,
-    files: _Files,
+    files: SetAside,
     *,
     dry_run: bool = False,
     since: dt.date | None = None,
@@ -429,7 +392,7 @@ def purge_linkage(
 
 
 def purge_histories(
-    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: _Files, *, dry_run: bool = False
+    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: SetAside, *, dry_run: bool = False
 ) -> KindPurge:
     """Each crossing's classification changes of nights before the cut-off, and the statistics reports."""
     purge = KindPurge(period.kind, period.days, period.source, period.cutoff.isoformat(), dry_run)
@@ -468,7 +431,7 @@ def _release_dirs(warehouse: Path, cutoff: dt.date) -> list[Path]:
 
 
 def purge_releases(
-    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: _Files, *, dry_run: bool = False
+    con: duckdb.DuckDBPyConnection, period: KindPeriod, files: SetAside, *, dry_run: bool = False
 ) -> KindPurge:
     """Release files, reports, superseded released cells and refusals dated before the cut-off (the ledger stays)."""
     purge = KindPurge(period.kind, period.days, period.source, period.cutoff.isoformat(), dry_run)
@@ -503,11 +466,11 @@ _PURGES: dict[str, Callable[..., KindPurge]] = {
 }
 
 
-def _files_of(warehouse: Path, period: KindPeriod) -> _Files:
+def _files_of(warehouse: Path, period: KindPeriod) -> SetAside:
     paths = _reports(warehouse, period.kind, period.cutoff)
     if period.kind == "releases":
         paths = _release_dirs(warehouse, period.cutoff) + paths
-    return _Files(paths)
+    return SetAside(paths, prune=lambda parent: parent.name != REPORTS)  # an emptied date directory of published/
 
 
 def purge_kind(

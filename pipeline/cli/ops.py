@@ -233,6 +233,8 @@ def retention_purge(
             f"{verb} {len(landed.actions):,} partitions dated before {landed.cutoff} "
             f"({landed.files:,} files, {landed.bytes:,} bytes)"
         )
+        for line in landed.leftovers:
+            out.print(line)
         out.print(f"kept {landed.kept_recent:,} partitions within retention")
         if landed.kept_unprocessed:
             out.print(f"kept {len(landed.kept_unprocessed):,} partitions past retention that are not processed yet")

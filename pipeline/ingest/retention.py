@@ -14,7 +14,10 @@ A partition ``<landing>/<source>/<YYYY-MM-DD>/`` is removed only when all of the
 Anything else is kept and reported (as is a partition whose archive file already exists). Each removal is
 recorded in ``meta_retention`` in the transaction that moves the folder out of the landing zone (up to
 :data:`REMOVE_BATCH` deleted partitions a transaction; a failed one puts every folder it moved back), then the
-folder is deleted and the removal logged (source, date, counts; never values).
+folder is deleted and the removal logged (source, date, counts; never values). A folder that cannot be deleted
+does not stop the others: the purge deletes the rest, then fails with one line naming it and counting the others.
+The next purge finishes what an earlier one left beside the partitions (``<source>/.purge-<date>-<hex>``): a
+folder whose removal was recorded is deleted, one whose removal never committed is put back.
 
 With an archive directory, each partition is first written to ``<archive>/<source>/<YYYY-MM-DD>.tar.mla``:
 a tar of the folder, sealed with ``Sealer(ring, "archive")`` in chunks of :data:`CHUNK_BYTES`. Each chunk's
@@ -32,9 +35,11 @@ import getpass
 import hashlib
 import logging
 import os
+import re
 import shutil
 import tarfile
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -59,6 +64,8 @@ CHUNK_BYTES = 16 * 1024 * 1024
 # Deleted partitions recorded and moved out per transaction: one commit and one pass over the privacy log's state a
 # partition made the first purge of two years of landing (1,639 partitions) take 20 s.
 REMOVE_BATCH = 200
+PURGE_PREFIX = ".purge-"  # what a purge renames a folder to until it is deleted (see SetAside)
+_LEFTOVER = re.compile(r"\.purge-(?P<day>\d{4}-\d{2}-\d{2})-[0-9a-f]{8}")
 
 
 class RetentionError(PipelineError):
@@ -128,6 +135,7 @@ class PurgeSummary:
     kept_unsafe: dict[str, str] = field(default_factory=dict)  # source/date -> why it was kept
     retention_days: int = 0  # the period applied
     retention_source: str = ""  # where it came from (the register, or a shorter setting)
+    leftovers: list[str] = field(default_factory=list)  # an earlier purge's folders finished or put back
 
     @property
     def files(self) -> int:
@@ -181,6 +189,7 @@ def purge_landing(
     cutoff = today - dt.timedelta(days=period.days)
     summary = PurgeSummary(uuid.uuid4().hex, today.isoformat(), cutoff.isoformat(), dry_run)
     summary.retention_days, summary.retention_source = period.days, period.source
+    _leftovers(con, landing, summary, dry_run=dry_run)
     processed = set(con.execute("SELECT source, partition_date FROM meta_partitions").fetchall())
     ingested = _ingested_files(con)
     pending: list[tuple[Path, PartitionAction]] = []  # removals recorded together (see _remove)
@@ -313,33 +322,94 @@ def _unsafe_reason(ingested: dict[str, tuple[int, str]], landing: Path, folder: 
     return None
 
 
+class SetAside:
+    """Files and folders removed with a transaction: renamed aside (``.purge-<name>-<hex>`` beside each) inside
+    it, put back if it rolls back, deleted once it has committed.
+
+    Args:
+        paths: What to remove.
+        prune: Whether a path's parent directory is removed once :meth:`delete` has emptied it (a release's date
+            directory); never by default (a landing source folder stays).
+    """
+
+    def __init__(self, paths: Sequence[Path], *, prune: Callable[[Path], bool] | None = None) -> None:
+        self.paths = list(paths)
+        self.moved: list[tuple[Path, Path]] = []
+        self._prune = prune
+
+    @property
+    def count(self) -> int:
+        """Files among the paths (a folder counts its files)."""
+        return sum(sum(1 for p in path.rglob("*") if p.is_file()) if path.is_dir() else 1 for path in self.paths)
+
+    @property
+    def bytes(self) -> int:
+        files = [q for p in self.paths for q in ([p] if p.is_file() else p.rglob("*"))]
+        return sum(q.stat().st_size for q in files if q.is_file())
+
+    def move(self) -> None:
+        """Rename every path aside (inside the transaction); stops at the first that cannot be moved."""
+        for path in self.paths:
+            trash = path.parent / f"{PURGE_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}"
+            os.rename(path, trash)
+            self.moved.append((path, trash))
+
+    def restore(self) -> None:
+        """Put back what was moved, last first (the transaction rolled back)."""
+        for path, trash in reversed(self.moved):
+            if trash.exists() and not path.exists():
+                os.rename(trash, path)
+        self.moved.clear()
+
+    def delete(self, done: Callable[[int], None] | None = None) -> None:
+        """Delete everything moved aside, each even when another cannot be deleted, calling ``done(i)`` after the
+        ``i``-th path's; then one error if any is left.
+
+        Raises:
+            RetentionError: some could not be deleted; names the first, counts the others (each stays as a
+                ``.purge-*`` entry beside its place).
+        """
+        left: list[tuple[Path, str]] = []
+        for index, (path, trash) in enumerate(self.moved):
+            try:
+                shutil.rmtree(trash) if trash.is_dir() else trash.unlink()
+            except OSError as exc:
+                left.append((trash, exc.strerror or type(exc).__name__))
+                continue
+            if done is not None:
+                done(index)
+            if self._prune is not None and self._prune(path.parent):
+                with contextlib.suppress(OSError):
+                    if not any(path.parent.iterdir()):
+                        path.parent.rmdir()
+        total = len(self.moved)
+        self.moved.clear()
+        if left:
+            (first, why), more = left[0], len(left) - 1
+            others = f" and {more} other{'s' if more > 1 else ''} beside their places" if more else ""
+            raise RetentionError(
+                f"{len(left)} of {total} removals are recorded but could not be deleted: {first} ({why}){others}; "
+                f"delete the {PURGE_PREFIX}* entries by hand"
+            )
+
+
 def _remove(
     con: duckdb.DuckDBPyConnection, batch: list[tuple[Path, PartitionAction]], run_id: str, by: str | None
 ) -> None:
     """Record the removals of ``batch`` (folder, action) and move their folders out of the landing zone in one
     transaction, then delete the folders. A failure before the commit puts every folder moved back."""
-    moved: list[tuple[Path, Path]] = []
+    aside = SetAside([folder for folder, _action in batch])
     try:
         with transaction(con):
             for _folder, action in batch:
                 _record(con, action, run_id, by)
-            for folder, _action in batch:
-                trash = folder.parent / f".purge-{folder.name}-{uuid.uuid4().hex[:8]}"
-                os.rename(folder, trash)
-                moved.append((folder, trash))
+            aside.move()
     except BaseException:
-        for folder, trash in reversed(moved):
-            if trash.exists() and not folder.exists():
-                os.rename(trash, folder)  # the records were rolled back: put the partition back
+        aside.restore()  # the records were rolled back: put the partitions back
         raise
-    for (_folder, trash), (_f, action) in zip(moved, batch, strict=True):
-        try:
-            shutil.rmtree(trash)
-        except OSError as exc:
-            raise RetentionError(
-                f"{action.source}/{action.partition_date} is recorded as {action.action} but {trash} could not be "
-                f"deleted ({exc.strerror}); delete it by hand"
-            ) from None
+
+    def deleted(index: int) -> None:
+        action = batch[index][1]
         to = f" to {action.archive_file}" if action.archive_file else ""
         log.info(
             "%s landing partition %s/%s (%d files, %d bytes)%s",
@@ -350,6 +420,43 @@ def _remove(
             action.bytes,
             to,
         )
+
+    aside.delete(deleted)
+
+
+def _leftovers(con: duckdb.DuckDBPyConnection, landing: Path, summary: PurgeSummary, *, dry_run: bool) -> None:
+    """Finish what an earlier purge left beside its partitions (``<source>/.purge-<date>-<hex>``): a folder whose
+    removal was recorded (its latest ``meta_retention`` row says deleted or archived) is deleted; one whose removal
+    never committed (the purge was stopped inside its transaction) is put back, unless its place is taken again."""
+    for source in SOURCES:
+        folder = landing / source
+        for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")) if folder.is_dir() else []:
+            match = _LEFTOVER.fullmatch(entry.name)
+            if match is None or not entry.is_dir() or entry.is_symlink():
+                continue
+            day = dt.date.fromisoformat(match["day"])
+            name, place = f"{source}/{day}", folder / day.isoformat()
+            latest = con.execute(
+                "SELECT action FROM meta_retention WHERE source = ? AND partition_date = ? "
+                "ORDER BY recorded_at DESC LIMIT 1",
+                [source, day],
+            ).fetchall()
+            if latest and latest[0][0] in ("deleted", "archived"):
+                what = f"deleted what is left of {name} (recorded as {latest[0][0]} by an earlier purge)"
+                if not dry_run:
+                    shutil.rmtree(entry)
+            elif place.exists():
+                summary.kept_unsafe[f"{source}/{entry.name}"] = (
+                    f"an earlier purge set it aside without recording it, and {name} exists again; compare the two"
+                )
+                log.warning("kept %s/%s: %s", source, entry.name, summary.kept_unsafe[f"{source}/{entry.name}"])
+                continue
+            else:
+                what = f"put {name} back (an earlier purge set it aside but was stopped before recording it)"
+                if not dry_run:
+                    os.rename(entry, place)
+            summary.leftovers.append(("would have " if dry_run else "") + what)
+            log.info("%s%s", "dry run: " if dry_run else "", what)
 
 
 def _record(con: duckdb.DuckDBPyConnection, action: PartitionAction, run_id: str, by: str | None) -> None:

@@ -132,6 +132,78 @@ def test_a_batch_whose_move_fails_midway_puts_back_the_folders_it_moved(
     assert not list(landing.glob("*/.purge-*"))
 
 
+def test_a_folder_that_cannot_be_deleted_does_not_stop_the_others_and_the_next_purge_finishes_it(
+    con: duckdb.DuckDBPyConnection, landing: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Both removals are committed; the first folder cannot be deleted: the second still is (and logged), one
+    line names the first, and the next purge deletes what is left of it because its removal is recorded."""
+    real_rmtree = retention_module.shutil.rmtree
+
+    def rmtree(path: Path, *args: object, **kwargs: object) -> None:
+        if ".purge-2024-01-01-" in str(path):
+            raise PermissionError(13, "Permission denied")
+        real_rmtree(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    caplog.set_level(logging.INFO, logger="pipeline.ingest.retention")
+    monkeypatch.setattr(retention_module.shutil, "rmtree", rmtree)
+    with pytest.raises(RetentionError) as failed:
+        purge_landing(con, landing, retention_days=30, today=TODAY)
+    [left] = landing.glob("border/.purge-2024-01-01-*")
+    assert str(failed.value) == (
+        f"1 of 2 removals are recorded but could not be deleted: {left} (Permission denied); "
+        "delete the .purge-* entries by hand"
+    )
+    assert partitions(landing) == [f"border/{left.name}", *OLD_KEPT]
+    assert [r.getMessage().split(" (")[0] for r in caplog.records] == ["deleted landing partition visa/2024-01-02"]
+    assert con.execute("SELECT source FROM meta_retention ORDER BY 1").fetchall() == [("border",), ("visa",)]
+
+    monkeypatch.setattr(retention_module.shutil, "rmtree", real_rmtree)
+    dry = purge_landing(con, landing, retention_days=30, today=TODAY, dry_run=True)
+    assert dry.leftovers == [
+        "would have deleted what is left of border/2024-01-01 (recorded as deleted by an earlier purge)"
+    ]
+    assert left.exists()
+    again = purge_landing(con, landing, retention_days=30, today=TODAY)
+    assert (again.actions, again.leftovers) == ([], [dry.leftovers[0].removeprefix("would have ")])
+    assert partitions(landing) == OLD_KEPT
+    assert con.execute("SELECT count(*) FROM meta_retention").fetchall() == [(2,)]  # nothing recorded twice
+
+
+OLD_KEPT = ["border/2024-03-20", "permit/2024-01-03"]
+
+
+def test_a_folder_set_aside_by_a_purge_stopped_before_its_commit_is_put_back_then_purged(
+    con: duckdb.DuckDBPyConnection, landing: Path
+) -> None:
+    """A purge killed inside its transaction leaves ``.purge-<date>-<hex>`` and no record: the next purge puts
+    the partition back (it was never recorded as removed) and then removes it the ordinary way."""
+    (landing / "border" / "2024-01-01").rename(landing / "border" / ".purge-2024-01-01-0123abcd")
+    summary = purge_landing(con, landing, retention_days=30, today=TODAY)
+    assert summary.leftovers == [
+        "put border/2024-01-01 back (an earlier purge set it aside but was stopped before recording it)"
+    ]
+    assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == OLD
+    assert partitions(landing) == OLD_KEPT
+    assert con.execute("SELECT source FROM meta_retention ORDER BY 1").fetchall() == [("border",), ("visa",)]
+
+
+def test_an_unrecorded_leftover_whose_partition_exists_again_is_kept_and_reported(
+    con: duckdb.DuckDBPyConnection, landing: Path
+) -> None:
+    aside = landing / "border" / ".purge-2024-01-01-0123abcd"
+    aside.mkdir()
+    (aside / "part.csv").write_text("x\n")
+    summary = purge_landing(con, landing, retention_days=30, today=TODAY)
+    assert summary.leftovers == []
+    assert summary.kept_unsafe == {
+        "border/.purge-2024-01-01-0123abcd": (
+            "an earlier purge set it aside without recording it, and border/2024-01-01 exists again; compare the two"
+        )
+    }
+    assert (aside / "part.csv").read_text() == "x\n"
+    assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == OLD
+
+
 UNSAFE = [
     # (id, what happens to border/2024-01-01 after ingest, why it is kept)
     (
@@ -285,8 +357,14 @@ def test_cli_purge_dry_run_then_purge(
     app.add_typer(retention_app, name="retention")
     args = purge_argv(landing, tmp_path / "wh")
     runner = CliRunner()
+    (landing / "visa" / "2024-01-02").rename(landing / "visa" / ".purge-2024-01-02-0123abcd")  # a killed purge's
+    put_back = "put visa/2024-01-02 back (an earlier purge set it aside but was stopped before recording it)"
     dry = runner.invoke(app, [*args, "--dry-run"])
     assert dry.exit_code == 0, dry.output
+    assert f"would have {put_back}" in dry.output
+    assert "would remove 1 partitions dated before 2024-03-02" in dry.output  # visa is still set aside
+    (landing / "visa" / ".purge-2024-01-02-0123abcd").rename(landing / "visa" / "2024-01-02")
+    dry = runner.invoke(app, [*args, "--dry-run"])
     assert "would remove 2 partitions dated before 2024-03-02" in dry.output
     assert "retention: 30 days for landing files, from MIGRALINK_RETENTION_DAYS (the purpose register" in dry.output
     assert len(partitions(landing)) == 4
