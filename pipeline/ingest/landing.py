@@ -83,6 +83,34 @@ def discover_partitions(landing: Path, until: dt.date) -> Discovery:
     return Discovery(partitions, ignored)
 
 
+def newest_landed(landing: Path, until: dt.date) -> dt.date | None:
+    """The date of the newest partition dated on or before ``until`` that holds a landing file (what
+    :func:`discover_partitions` would find last among those with files), or ``None``: each source's folders are
+    looked into newest first, so a night's cut-off check does not list two years of partitions."""
+    if not landing.is_dir():
+        raise LandingFileError(str(landing), "the landing directory does not exist")
+    newest: dt.date | None = None
+    for source in SOURCES:
+        source_dir = landing / source
+        if not source_dir.is_dir():
+            continue
+        days = []
+        for entry in source_dir.iterdir():
+            if len(entry.name) != 10 or not entry.is_dir():
+                continue
+            try:
+                day = dt.date.fromisoformat(entry.name)
+            except ValueError:
+                continue
+            if day <= until and (newest is None or day > newest):
+                days.append((day, entry))
+        for day, entry in sorted(days, reverse=True):
+            if any(f.is_file() and f.suffix.lower() in FILE_SUFFIXES for f in entry.iterdir()):
+                newest = day
+                break
+    return newest
+
+
 def empty_table(contract: SourceContract) -> pa.Table:
     return pa.table(_columns_dict([], contract, [], [], "", dt.date(1970, 1, 1), []))
 

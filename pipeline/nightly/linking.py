@@ -116,14 +116,13 @@ def train_and_save(  # type: ignore[no-untyped-def]
 def linkage_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     """True when every record has a person key and no review decision came after the last linkage."""
     unkeyed = con.execute(
-        "SELECT count(*) FROM identity_tokens t LEFT JOIN person_keys p USING (source, record_id) "
-        "WHERE p.person_key IS NULL"
+        "SELECT EXISTS (SELECT 1 FROM identity_tokens ANTI JOIN person_keys USING (source, record_id))"
     ).fetchall()[0][0]
     newer_decisions = con.execute(
         "SELECT count(*) FROM review_queue WHERE decided_at > "
         "(SELECT coalesce(max(finished_at), TIMESTAMP '1970-01-01') FROM linkage_runs)"
     ).fetchall()[0][0]
-    return unkeyed == 0 and newer_decisions == 0
+    return not unkeyed and newer_decisions == 0
 
 
 def link_night(

@@ -17,7 +17,7 @@ from pipeline.audit.trail import run_finished, run_started, seal_if_configured, 
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.histories.build import HistoryPolicy, HistorySummary, build_histories, histories_current
 from pipeline.ingest.contract import SOURCES
-from pipeline.ingest.landing import discover_partitions
+from pipeline.ingest.landing import newest_landed
 from pipeline.ingest.load import IngestSummary, Progress, ingest
 from pipeline.ingest.redelivery import DEFAULT_WINDOW_DAYS, find_redeliveries, record_redeliveries
 from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
@@ -298,8 +298,7 @@ def _check_run_cutoff(
 ) -> None:
     """The cut-off check of a run that ingests: the newest partition is the landing zone's or the warehouse's."""
     assert settings.landing is not None
-    landed = [p.date for p in discover_partitions(settings.landing, run_date).partitions if p.files]
-    known = [d for d in (newest_partition(con), max(landed, default=None)) if d is not None]
+    known = [d for d in (newest_partition(con), newest_landed(settings.landing, run_date)) if d is not None]
     check_cutoff(run_date, newest=max(known, default=None), last=last_cutoff(con), complete_through=complete_through)
 
 

@@ -11,6 +11,7 @@ import duckdb
 import pytest
 
 from pipeline.cli.main import main
+from pipeline.ingest.landing import discover_partitions, newest_landed
 from pipeline.nightly.cutoff import CutoffError, check_cutoff
 
 D = dt.date.fromisoformat
@@ -30,6 +31,34 @@ TODAY = D("2026-11-30")
 def test_refused_cutoffs(night: dt.date, kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(CutoffError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_cutoff(night, today=TODAY, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_newest_landed_partition_is_the_newest_one_with_a_landing_file(tmp_path: Path) -> None:
+    """What the cut-off check reads (newest first, without listing every partition) is what
+    :func:`discover_partitions` finds last among the partitions that hold files, for every cut-off."""
+    files = {
+        "border/2024-09-28/a.csv": "x",
+        "border/2024-09-30/notes.txt": "not a landing file",  # no landing file: not a delivery
+        "border/2024-10-02/.done": "",  # a marker only
+        "border/2024-10-04/b.parquet": "x",
+        "visa/2024-09-29/c.CSV": "x",
+        "visa/2024-10-01/": None,  # empty
+        "visa/2024-13-01/d.csv": "x",  # not a date
+        "visa/.purge-2024-10-03-0123abcd/e.csv": "x",  # a purge's leftover
+        "permit/2024-10-03": "a file, not a partition",
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        if text is None:
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    for night in [D("2024-09-27") + dt.timedelta(days=n) for n in range(10)]:
+        found = [p.date for p in discover_partitions(tmp_path, night).partitions if p.files]
+        assert newest_landed(tmp_path, night) == max(found, default=None), night
+    assert newest_landed(tmp_path, D("2024-10-03")) == D("2024-09-29")
+    assert newest_landed(tmp_path, D("2024-10-04")) == D("2024-10-04")
 
 
 @pytest.mark.parametrize(
