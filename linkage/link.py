@@ -76,6 +76,10 @@ class LinkResult:
 
 
 # The day each record was made (crossing, visa decision, permit issue): when its document was seen in use.
+# Left by an incremental linkage for the night's coherence figures (linkage.coherence): the clusters its reclustered
+# entities left and joined, and the linkage_state.finished_at of the linkage before it.
+COHERENCE_SCOPE = "__linkage_coherence_scope"
+COHERENCE_SCOPE_BASE = "__linkage_coherence_base"
 SEEN_SQL = """
 SELECT 'border' AS source, record_id, crossing_time::DATE AS day FROM border_crossings
 UNION ALL SELECT 'visa', record_id, decision_date FROM visa_decisions
@@ -349,6 +353,19 @@ def write_clusters(
     table = pa.table({"entity_id": clustering.entities.astype(np.int32), "cluster_id": clustering.labels})
     con.register("__linkage_labels", table)
     try:
+        if full:
+            con.execute(f"DROP TABLE IF EXISTS {COHERENCE_SCOPE}")
+        else:  # the clusters the reclustered entities leave and join, for the coherence figures of the night
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {COHERENCE_SCOPE} AS
+                SELECT cluster_id FROM {INPUT_TABLE}
+                WHERE cluster_id IS NOT NULL AND entity_id IN (SELECT entity_id FROM __linkage_labels)
+                UNION SELECT cluster_id FROM __linkage_labels"""
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {COHERENCE_SCOPE_BASE} AS "
+                f"SELECT max(finished_at) AS linked_at FROM {STATE_TABLE}"
+            )
         con.execute(
             f"""UPDATE {INPUT_TABLE} e SET cluster_id = l.cluster_id FROM __linkage_labels l
             WHERE l.entity_id = e.entity_id"""

@@ -15,7 +15,10 @@ Kept tables (created by migrations 1, 3, 4 and 5, never rebuilt):
   when, why and the comparison's figures (:mod:`linkage.promotion`).
 
 Derived tables (rebuilt by every full relink, appended by incremental nights): ``linkage_records``,
-``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`).
+``linkage_input`` (:mod:`linkage.input`), ``linkage_pairs`` and ``linkage_clusters`` (:mod:`linkage.link`); and
+(migration 6) ``linkage_coherence``, each person's coherence figures, with ``linkage_coherence_state``, the
+linkage they are those of (:func:`linkage.coherence.coherence_figures`: a night counts again only the persons
+its incremental linkage reclustered).
 Migration 2 adds the pseudonym and frequency-key columns that were introduced after a warehouse was linked;
 migration 3 the decision log (filled with the decisions already taken) and the per-night figures; migration 4
 the record keys (drawn for every person key that exists); migration 5 a model's status (``candidate`` until
@@ -48,6 +51,8 @@ RECORD_KEYS_TABLE = "person_record_keys"
 PAIRS_TABLE = "linkage_pairs"
 CLUSTERS_TABLE = "linkage_clusters"
 PROMOTIONS_TABLE = "linkage_model_promotions"
+COHERENCE_TABLE = "linkage_coherence"
+COHERENCE_STATE_TABLE = "linkage_coherence_state"
 
 MODELS_DDL = f"""CREATE TABLE IF NOT EXISTS {MODELS_TABLE} (
     model_id VARCHAR PRIMARY KEY, version INTEGER NOT NULL, created_at TIMESTAMP NOT NULL,
@@ -100,6 +105,14 @@ PROMOTIONS_DDL = f"""CREATE TABLE IF NOT EXISTS {PROMOTIONS_TABLE} (
     current_id VARCHAR, current_version INTEGER, decision VARCHAR NOT NULL, forced BOOLEAN NOT NULL,
     decided_by VARCHAR NOT NULL, reason VARCHAR NOT NULL, failed VARCHAR[] NOT NULL, comparison JSON NOT NULL)"""
 
+# Each person's coherence figures (linkage.coherence), kept so that a night counts again only the persons its
+# incremental linkage reclustered; the state names the linkage (linkage_state.finished_at) they are those of.
+COHERENCE_DDL = f"""CREATE TABLE IF NOT EXISTS {COHERENCE_TABLE} (
+    cluster_id BIGINT, records BIGINT NOT NULL, birth_dates BIGINT NOT NULL, documents BIGINT NOT NULL,
+    incompatible_dates BOOLEAN NOT NULL, same_issuer BOOLEAN NOT NULL, concurrent_documents BOOLEAN NOT NULL,
+    crossings BIGINT NOT NULL, repeats BIGINT NOT NULL)"""
+COHERENCE_STATE_DDL = f"CREATE TABLE IF NOT EXISTS {COHERENCE_STATE_TABLE} (linked_at TIMESTAMP)"
+
 
 def add_record_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Create ``person_record_keys`` and draw a record key for every person key that has none."""
@@ -137,6 +150,8 @@ LINKAGE = Component(
         NIGHTS_TABLE,
         RECORD_KEYS_TABLE,
         PROMOTIONS_TABLE,
+        COHERENCE_TABLE,
+        COHERENCE_STATE_TABLE,
         RECORDS_TABLE,
         INPUT_TABLE,
         PAIRS_TABLE,
@@ -159,6 +174,11 @@ LINKAGE = Component(
             5,
             "model status (candidate, promoted: earlier models count as promoted), training run, promotion decisions",
             (*MODEL_STATUS_DDL, PROMOTIONS_DDL),
+        ),
+        Migration(
+            6,
+            "each person's coherence figures, counted again only for reclustered persons",
+            (COHERENCE_DDL, COHERENCE_STATE_DDL),
         ),
     ),
 )

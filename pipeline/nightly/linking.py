@@ -174,7 +174,7 @@ def link_night(
         con.execute(
             "INSERT INTO linkage_runs VALUES (?, now(), ?, ?, ?)", [night, result.records, result.clusters, queued]
         )
-        coherence = coherence_figures(con)
+        coherence = coherence_figures(con, incremental=True)
         figures = record_night(con, night, result, model_version=model.version, queued=queued, coherence=coherence)
         audit(
             con,

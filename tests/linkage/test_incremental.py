@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from linkage.coherence import Coherence, coherence_figures
 from linkage.link import link, link_new, needs_full_relink
 from linkage.model import LinkageModel, save_model, train_model
 from linkage.review import decide, decision_log, enqueue_pairs, undo
@@ -56,29 +58,70 @@ def nights(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Keyrin
     return root / "landing", root, ring
 
 
+def counted_both_ways(con: duckdb.DuckDBPyConnection) -> tuple[Coherence, Coherence]:
+    """The coherence figures as a night keeps them (only the persons the last linkage reclustered counted again),
+    then every person counted afresh; ``seconds`` left out."""
+    kept, afresh = coherence_figures(con, incremental=True), coherence_figures(con)
+    return replace(kept, seconds=0.0), replace(afresh, seconds=0.0)
+
+
 @pytest.fixture(scope="module")
-def incremental(nights: tuple[Path, Path, Keyring]) -> tuple[duckdb.DuckDBPyConnection, LinkageModel, list]:
+def incremental(
+    nights: tuple[Path, Path, Keyring],
+) -> tuple[duckdb.DuckDBPyConnection, LinkageModel, list, list[tuple[Coherence, Coherence]]]:
     landing, root, ring = nights
     con = connect(root / "wh")
     ingest(con, landing=landing, run_date=NIGHTS[0], ring=ring)
     model = save_model(con, train_model(con, seed=3, max_pairs=2e5, em_max_pairs=2e5))
     results = [link(con, model, night=NIGHTS[0])]
+    coherence = [counted_both_ways(con)]
     for night in NIGHTS[1:]:
         ingest(con, landing=landing, run_date=night, ring=ring)
         results.append(link(con, model, night=night))
-    return con, model, results
+        coherence.append(counted_both_ways(con))
+    return con, model, results, coherence
 
 
 def test_first_night_is_full_then_increments(incremental: tuple) -> None:
-    _, _, results = incremental
+    _, _, results, _ = incremental
     assert [r.mode for r in results] == ["full"] + ["incremental"] * (len(NIGHTS) - 1)
     for result in results[1:]:
         assert 0 < result.new_records < result.records
         assert result.reclustered_entities < result.entities  # only the touched components
 
 
+def test_the_coherence_figures_kept_and_counted_again_for_reclustered_persons_only_are_every_persons(
+    incremental: tuple,
+) -> None:
+    """After the full first night and each incremental one, the figures a night keeps (each person's, counted
+    again only for the persons reclustered) are the figures of every person counted afresh."""
+    con, _, results, coherence = incremental
+    for result, (kept, afresh) in zip(results, coherence, strict=True):
+        assert kept == afresh, result.mode
+        assert kept.persons == result.clusters and kept.records == result.records
+    assert coherence[-1][0] != coherence[0][0]  # the nights changed them
+    # the kept figures of the last night were counted again for its reclustered persons only, not for all
+    state = con.execute("SELECT linked_at = (SELECT finished_at FROM linkage_state) FROM linkage_coherence_state")
+    assert state.fetchall() == [(True,)]
+
+
+def test_kept_coherence_figures_of_another_linkage_are_not_used(incremental: tuple, tmp_path: Path) -> None:
+    """Figures kept for a linkage other than the one before tonight's (here: a linkage that ran without counting
+    them) are counted afresh for every person, not brought up to date."""
+    con, model, *_ = incremental
+    other = copy_of(con, tmp_path / "stale.duckdb")
+    try:
+        other.execute("UPDATE linkage_coherence SET records = records + 1")  # what stale figures would show
+        other.execute("UPDATE linkage_coherence_state SET linked_at = linked_at - INTERVAL 1 DAY")
+        link_new(other, model, night=END + dt.timedelta(days=1))
+        kept, afresh = counted_both_ways(other)
+        assert kept == afresh
+    finally:
+        other.close()
+
+
 def test_incremental_equals_full_relink(incremental: tuple, tmp_path: Path) -> None:
-    con, model, _ = incremental
+    con, model, *_ = incremental
     inc_partition, inc_pairs = partition(con), pairs(con)
     other = copy_of(con, tmp_path / "copy.duckdb")
     try:
@@ -93,7 +136,7 @@ def test_incremental_equals_full_relink(incremental: tuple, tmp_path: Path) -> N
 
 
 def test_known_identity_joins_its_entity_without_new_pairs(incremental: tuple) -> None:
-    con, _, _ = incremental
+    con, *_ = incremental
     split = con.execute(
         "SELECT count(*) FROM (SELECT entity_id FROM linkage_records r "
         "JOIN linkage_clusters c USING (source, record_id) GROUP BY entity_id HAVING count(DISTINCT c.cluster_id) > 1)"
@@ -107,7 +150,7 @@ def test_known_identity_joins_its_entity_without_new_pairs(incremental: tuple) -
 
 
 def test_nothing_new_changes_nothing(incremental: tuple) -> None:
-    con, model, _ = incremental
+    con, model, *_ = incremental
     before = partition(con), pairs(con)
     keys = con.execute("SELECT count(*) FROM person_key_history").fetchall()[0][0]
     result = link_new(con, model, night=END + dt.timedelta(days=1))
@@ -117,7 +160,7 @@ def test_nothing_new_changes_nothing(incremental: tuple) -> None:
 
 
 def test_another_model_or_rekey_forces_a_full_relink(incremental: tuple) -> None:
-    con, model, _ = incremental
+    con, model, *_ = incremental
     assert needs_full_relink(con, model) is None
     other = LinkageModel(settings=model.settings, summary=model.summary)
     assert needs_full_relink(con, other) == "the model changed"
@@ -129,7 +172,7 @@ def test_another_model_or_rekey_forces_a_full_relink(incremental: tuple) -> None
 
 
 def test_review_decisions_recluster_only_their_persons(incremental: tuple, tmp_path: Path) -> None:
-    con, model, _ = incremental
+    con, model, *_ = incremental
     other = copy_of(con, tmp_path / "decided.duckdb")
     try:
         linked_pair = other.execute(
@@ -155,6 +198,8 @@ def test_review_decisions_recluster_only_their_persons(incremental: tuple, tmp_p
         decide(other, [ids[tuple(sorted(apart))]], "accepted", reviewer="r", at=now)
         result = link_new(other, model, night=END + dt.timedelta(days=1))
         assert result.new_records == 0 and 0 < result.reclustered_entities < result.entities
+        kept, afresh = counted_both_ways(other)  # a split and a merge: both counted again
+        assert kept == afresh
         cluster = dict(other.execute("SELECT unique_id, cluster_id FROM linkage_input").fetchall())
         assert cluster[apart[0]] == cluster[apart[1]]
         assert cluster[linked_pair[0]] != cluster[linked_pair[1]]

@@ -85,6 +85,7 @@ RUN_SPECIFIC: dict[str, dict[str, str]] = {
     "history_runs": {"finished_at": CLOCK},
     "linkage_models": {"model_id": RUN_ID, "created_at": CLOCK, "promoted_at": CLOCK},
     "linkage_nights": {"finished_at": CLOCK},
+    "linkage_coherence_state": {"linked_at": CLOCK},
     "linkage_runs": {"finished_at": CLOCK},
     "linkage_state": {"model_id": RUN_ID, "finished_at": CLOCK},
     "linkage_term_frequencies": {"model_id": RUN_ID},

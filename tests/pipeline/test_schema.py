@@ -141,15 +141,16 @@ def test_models_saved_before_model_statuses_stay_in_use(tmp_path: Path) -> None:
 
     from linkage.model import TrainingSummary, load_model, save_model
     from linkage.promotion import list_models
-    from linkage.schema import MODELS_TABLE, PROMOTIONS_TABLE
+    from linkage.schema import COHERENCE_STATE_TABLE, COHERENCE_TABLE, MODELS_TABLE, PROMOTIONS_TABLE
 
     summary = TrainingSummary(1000, 900, 1, 1e6, 2e6, ["rule"], [3], [100], 1e-4, 1.0)
     old = connect(tmp_path / "wh")
-    try:  # as linkage v4 built it: no status, promotion time, training run or promotions table
+    try:  # as linkage v4 built it: no status, promotion time, training run or promotions table (nor what came later)
         for column in ("status", "promoted_at", "trained_for"):
             old.execute(f"ALTER TABLE {MODELS_TABLE} DROP COLUMN {column}")
-        old.execute(f"DROP TABLE {PROMOTIONS_TABLE}")
-        old.execute("DELETE FROM meta_schema WHERE component = 'linkage' AND version = 5")
+        for table in (PROMOTIONS_TABLE, COHERENCE_TABLE, COHERENCE_STATE_TABLE):
+            old.execute(f"DROP TABLE {table}")
+        old.execute("DELETE FROM meta_schema WHERE component = 'linkage' AND version >= 5")
         for version in (1, 2):
             old.execute(
                 f"INSERT INTO {MODELS_TABLE} VALUES (?, ?, TIMESTAMP '2025-01-01' + to_days(?), '{{}}', ?, 6.0, 0.0)",
@@ -160,7 +161,7 @@ def test_models_saved_before_model_statuses_stay_in_use(tmp_path: Path) -> None:
     applied: list[str] = []
     con = connect(tmp_path / "wh", applied=applied)
     try:
-        assert applied == [f"linkage v5: {LINKAGE.migrations[4].description}"]
+        assert applied == [f"linkage v{m.version}: {m.description}" for m in LINKAGE.migrations[4:]]
         assert con.execute(
             f"SELECT version, status, promoted_at = created_at, trained_for FROM {MODELS_TABLE} ORDER BY version"
         ).fetchall() == [(1, "promoted", True, None), (2, "promoted", True, None)]
