@@ -46,11 +46,13 @@ The pseudonyms and sealed identifiers (``sealed_identifiers`` and ``linkage``) a
 month's partitions go as soon as its first day is past the period (so up to a month early, never late), so the
 linkage relinks everything at most once a month rather than every night.
 
-Each kind is purged in one transaction (landing: one per partition, as before), recorded in ``meta_retention``
+Each kind is purged in one transaction (landing: batches of partitions), recorded in ``meta_retention``
 (one row per kind and purge: ``source`` is the kind, ``partition_date`` the cut-off, ``files`` the number of
 rows, blobs and files removed, ``bytes`` the bytes of sealed blobs and files removed; landing keeps its row per
 partition) and in the privacy log (``retention_purged``: counts, the cut-off, never values). A kind with nothing
-to purge records nothing: a second purge the same day purges and records nothing.
+to purge records nothing: a second purge the same day purges and records nothing. Files go aside inside the
+transaction and are deleted after it (:class:`~pipeline.ingest.retention.SetAside`); what an earlier purge left
+aside is finished first (:func:`_leftovers`).
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ import contextlib
 import datetime as dt
 import getpass
 import logging
+import os
 import re
+import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -70,6 +74,7 @@ import duckdb
 from linkage import require_full_relink
 from pipeline.audit.trail import seal_if_configured
 from pipeline.ingest.retention import (
+    PURGE_PREFIX,
     PurgeSummary,
     RetentionError,
     RetentionPeriod,
@@ -94,6 +99,7 @@ MONTHLY = ("sealed_identifiers", "linkage")  # purged by calendar month (each pu
 REPORTS = "reports"
 _REPORT = re.compile(r"(?P<what>linkage|statistics|release)-(?P<day>\d{4}-\d{2}-\d{2})(?:-.+)?\.html")
 _REPORT_KIND = {"linkage": "linkage", "statistics": "histories", "release": "releases"}
+_SET_ASIDE = re.compile(re.escape(PURGE_PREFIX) + r"(?P<name>.+)-[0-9a-f]{8}")  # see SetAside.move
 
 
 @dataclass(frozen=True)
@@ -202,6 +208,7 @@ class KindPurge:
     unresolved: int = 0  # quarantine: rows never fixed
     relink: bool = False  # the next linkage relinks every record
     landing: PurgeSummary | None = None
+    leftovers: list[str] = field(default_factory=list)  # an earlier purge's files finished, put back or kept
 
     @property
     def items(self) -> int:
@@ -488,15 +495,69 @@ def purge_kind(
     does not count them twice)."""
     if period.kind == "landing":
         raise RetentionError("the landing zone is purged by pipeline.ingest.retention.purge_landing")
+    leftovers = _leftovers(con, warehouse, period.kind, dry_run=dry_run)
     files = _files_of(warehouse, period)
     with _purge(con, files, dry_run=dry_run):
         extra = {"since": since} if period.kind in MONTHLY else {}
         purge = _PURGES[period.kind](con, period, files, dry_run=dry_run, **extra)
         if purge.items and not dry_run:
             _record(con, purge, run_id or uuid.uuid4().hex, by or os_user())
+    purge.leftovers = leftovers
     if purge.items:
         log.info("retention %s: %s", purge.kind, purge.describe())
     return purge
+
+
+def _leftovers(con: duckdb.DuckDBPyConnection, warehouse: Path, kind: str, *, dry_run: bool) -> list[str]:
+    """Finish what an earlier purge of ``kind`` left set aside (``.purge-<name>-<hex>`` beside a report or a
+    release it removed, see :class:`~pipeline.ingest.retention.SetAside`): deleted when a recorded purge of the kind
+    covers its date, put back when none does (that purge was stopped before it committed), kept and named when
+    its place is taken again. One line each (names and dates only)."""
+    found: list[tuple[Path, Path, dt.date]] = []  # (set aside, its place, its date)
+    reports = warehouse / REPORTS
+    for entry in sorted(reports.glob(f"{PURGE_PREFIX}*")) if reports.is_dir() else []:
+        aside = _SET_ASIDE.fullmatch(entry.name)
+        report = _REPORT.fullmatch(aside["name"]) if aside else None
+        if aside and report and _REPORT_KIND[report["what"]] == kind and entry.is_file():
+            with contextlib.suppress(ValueError):
+                found.append((entry, reports / aside["name"], dt.date.fromisoformat(report["day"])))
+    published = warehouse / PUBLISHED
+    for folder in sorted(published.iterdir()) if kind == "releases" and published.is_dir() else []:
+        try:
+            day = dt.date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")):
+            aside = _SET_ASIDE.fullmatch(entry.name)
+            if aside and entry.is_dir() and not entry.is_symlink():
+                found.append((entry, folder / aside["name"], day))
+    if not found:
+        return []
+    (covered,) = con.execute(
+        "SELECT max(partition_date) FROM meta_retention WHERE source = ? AND action = 'deleted'", [kind]
+    ).fetchall()[0]
+    lines = []
+    for entry, place, day in found:
+        name, where = place.relative_to(warehouse).as_posix(), entry.relative_to(warehouse).as_posix()
+        if covered is not None and day < covered:
+            what = f"deleted what is left of {name} (a recorded purge of {kind} removed it)"
+            if not dry_run:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+                with contextlib.suppress(OSError):  # an emptied date directory of published/
+                    if entry.parent != reports and not any(entry.parent.iterdir()):
+                        entry.parent.rmdir()
+        elif place.exists():
+            what = f"kept {where}: an earlier purge set it aside without recording it, and {name} exists again"
+            lines.append(what)
+            log.warning("retention %s: %s", kind, what)
+            continue
+        else:
+            what = f"put {name} back (an earlier purge set it aside but was stopped before recording it)"
+            if not dry_run:
+                os.rename(entry, place)
+        lines.append(("would have " if dry_run else "") + what)
+        log.info("retention %s: %s%s", kind, "dry run: " if dry_run else "", what)
+    return lines
 
 
 def retention_step(

@@ -225,6 +225,8 @@ def retention_purge(
         what = "landing files" if period.kind == "landing" else period.kind
         out.print(f"retention: {count(period.days, 'day')} for {what}, from {period.source}")
         if purged.landing is None:
+            for line in purged.leftovers:
+                out.print(f"{purged.kind}: {line}")
             out.print(f"{purged.kind}: {purged.describe()}")
             continue
         landed = purged.landing

@@ -670,6 +670,54 @@ def test_every_kind_is_purged_once_and_recorded(every_kind) -> None:
     assert counts(warehouse) == after, "a second purge the same day purges and records nothing"
 
 
+def test_what_an_earlier_purge_of_a_kind_left_set_aside_is_finished_put_back_or_kept(every_kind) -> None:
+    """Reports and releases a purge set aside: not recorded (a purge stopped before its commit) and free to go
+    back, put back and then purged the ordinary way; covered by a recorded purge of the kind (its deletion failed),
+    deleted; not recorded while the report exists again, kept and named."""
+    from pipeline.retention_purge import retention_step
+
+    warehouse = every_kind.warehouse
+    reports, published = warehouse / "reports", warehouse / "published"
+    (reports / f"statistics-{OLD_DAY}.html").rename(reports / f".purge-statistics-{OLD_DAY}.html-0123abcd")
+    first = retention_step(every_kind, EVERY_TODAY, keep=SHORTER, kinds=["histories"])
+    [histories] = first.kinds
+    assert histories.leftovers == [
+        f"put reports/statistics-{OLD_DAY}.html back (an earlier purge set it aside but was stopped before "
+        "recording it)"
+    ]
+    assert histories.removed["statistics reports"] == 1  # and then purged
+    assert not list(reports.glob(".purge-*"))
+
+    retention_step(every_kind, EVERY_TODAY, keep=SHORTER)  # every kind purged and recorded
+    (reports / f".purge-linkage-{OLD_DAY}.html-89abcdef").write_text("<html></html>")  # deletions that failed
+    (published / OLD_DAY / f".purge-{PURPOSE}-89abcdef").mkdir(parents=True)
+    (published / OLD_DAY / f".purge-{PURPOSE}-89abcdef" / "flows.csv").write_text("x\n")
+    (reports / f".purge-linkage-{NEW_DAY}.html-fedcba98").write_text("<html></html>")  # its place is taken
+    dry = retention_step(every_kind, EVERY_TODAY, keep=SHORTER, dry_run=True)
+    assert {k.kind: k.leftovers for k in dry.kinds if k.leftovers} == {
+        "linkage": [
+            f"would have deleted what is left of reports/linkage-{OLD_DAY}.html (a recorded purge of linkage "
+            "removed it)",
+            f"kept reports/.purge-linkage-{NEW_DAY}.html-fedcba98: an earlier purge set it aside without recording "
+            f"it, and reports/linkage-{NEW_DAY}.html exists again",
+        ],
+        "releases": [
+            f"would have deleted what is left of published/{OLD_DAY}/{PURPOSE} (a recorded purge of releases "
+            "removed it)"
+        ],
+    }
+    assert (published / OLD_DAY).exists()
+    done = retention_step(every_kind, EVERY_TODAY, keep=SHORTER)
+    assert [line.split(" (")[0] for k in done.kinds for line in k.leftovers] == [
+        f"deleted what is left of reports/linkage-{OLD_DAY}.html",
+        f"kept reports/.purge-linkage-{NEW_DAY}.html-fedcba98: an earlier purge set it aside without recording it, "
+        f"and reports/linkage-{NEW_DAY}.html exists again",
+        f"deleted what is left of published/{OLD_DAY}/{PURPOSE}",
+    ]
+    assert not (published / OLD_DAY).exists()  # the emptied date directory went too
+    assert [p.name for p in reports.glob(".purge-*")] == [f".purge-linkage-{NEW_DAY}.html-fedcba98"]
+
+
 def test_dry_run_counts_and_changes_nothing(every_kind) -> None:
     from pipeline.retention_purge import retention_step
 
