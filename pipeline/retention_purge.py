@@ -75,6 +75,7 @@ from linkage import require_full_relink
 from pipeline.audit.trail import seal_if_configured
 from pipeline.ingest.retention import (
     PURGE_PREFIX,
+    SET_ASIDE,
     PurgeSummary,
     RetentionError,
     RetentionPeriod,
@@ -99,7 +100,6 @@ MONTHLY = ("sealed_identifiers", "linkage")  # purged by calendar month (each pu
 REPORTS = "reports"
 _REPORT = re.compile(r"(?P<what>linkage|statistics|release)-(?P<day>\d{4}-\d{2}-\d{2})(?:-.+)?\.html")
 _REPORT_KIND = {"linkage": "linkage", "statistics": "histories", "release": "releases"}
-_SET_ASIDE = re.compile(re.escape(PURGE_PREFIX) + r"(?P<name>.+)-[0-9a-f]{8}")  # see SetAside.move
 
 
 @dataclass(frozen=True)
@@ -516,7 +516,7 @@ def _leftovers(con: duckdb.DuckDBPyConnection, warehouse: Path, kind: str, *, dr
     found: list[tuple[Path, Path, dt.date]] = []  # (set aside, its place, its date)
     reports = warehouse / REPORTS
     for entry in sorted(reports.glob(f"{PURGE_PREFIX}*")) if reports.is_dir() else []:
-        aside = _SET_ASIDE.fullmatch(entry.name)
+        aside = SET_ASIDE.fullmatch(entry.name)
         report = _REPORT.fullmatch(aside["name"]) if aside else None
         if aside and report and _REPORT_KIND[report["what"]] == kind and entry.is_file():
             with contextlib.suppress(ValueError):
@@ -528,7 +528,7 @@ def _leftovers(con: duckdb.DuckDBPyConnection, warehouse: Path, kind: str, *, dr
         except ValueError:
             continue
         for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")):
-            aside = _SET_ASIDE.fullmatch(entry.name)
+            aside = SET_ASIDE.fullmatch(entry.name)
             if aside and entry.is_dir() and not entry.is_symlink():
                 found.append((entry, folder / aside["name"], day))
     if not found:

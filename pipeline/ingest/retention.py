@@ -65,7 +65,7 @@ CHUNK_BYTES = 16 * 1024 * 1024
 # partition made the first purge of two years of landing (1,639 partitions) take 20 s.
 REMOVE_BATCH = 200
 PURGE_PREFIX = ".purge-"  # what a purge renames a folder to until it is deleted (see SetAside)
-_LEFTOVER = re.compile(r"\.purge-(?P<day>\d{4}-\d{2}-\d{2})-[0-9a-f]{8}")
+SET_ASIDE = re.compile(re.escape(PURGE_PREFIX) + r"(?P<name>.+)-[0-9a-f]{8}")  # a name SetAside.move gives
 
 
 class RetentionError(PipelineError):
@@ -431,10 +431,13 @@ def _leftovers(con: duckdb.DuckDBPyConnection, landing: Path, summary: PurgeSumm
     for source in SOURCES:
         folder = landing / source
         for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")) if folder.is_dir() else []:
-            match = _LEFTOVER.fullmatch(entry.name)
-            if match is None or not entry.is_dir() or entry.is_symlink():
+            match = SET_ASIDE.fullmatch(entry.name)
+            if match is None or len(match["name"]) != 10 or not entry.is_dir() or entry.is_symlink():
                 continue
-            day = dt.date.fromisoformat(match["day"])
+            try:
+                day = dt.date.fromisoformat(match["name"])
+            except ValueError:  # not a partition's name: not a purge's
+                continue
             name, place = f"{source}/{day}", folder / day.isoformat()
             latest = con.execute(
                 "SELECT action FROM meta_retention WHERE source = ? AND partition_date = ? "

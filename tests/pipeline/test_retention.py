@@ -178,12 +178,13 @@ def test_a_folder_set_aside_by_a_purge_stopped_before_its_commit_is_put_back_the
     """A purge killed inside its transaction leaves ``.purge-<date>-<hex>`` and no record: the next purge puts
     the partition back (it was never recorded as removed) and then removes it the ordinary way."""
     (landing / "border" / "2024-01-01").rename(landing / "border" / ".purge-2024-01-01-0123abcd")
+    (landing / "visa" / ".purge-2024-13-01-0123abcd").mkdir()  # not a partition's name: left alone
     summary = purge_landing(con, landing, retention_days=30, today=TODAY)
     assert summary.leftovers == [
         "put border/2024-01-01 back (an earlier purge set it aside but was stopped before recording it)"
     ]
     assert [f"{a.source}/{a.partition_date}" for a in summary.actions] == OLD
-    assert partitions(landing) == OLD_KEPT
+    assert partitions(landing) == [*OLD_KEPT, "visa/.purge-2024-13-01-0123abcd"]
     assert con.execute("SELECT source FROM meta_retention ORDER BY 1").fetchall() == [("border",), ("visa",)]
 
 
