@@ -63,7 +63,6 @@ import getpass
 import logging
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -477,7 +476,12 @@ def _files_of(warehouse: Path, period: KindPeriod) -> SetAside:
     paths = _reports(warehouse, period.kind, period.cutoff)
     if period.kind == "releases":
         paths = _release_dirs(warehouse, period.cutoff) + paths
-    return SetAside(paths, prune=lambda parent: parent.name != REPORTS)  # an emptied date directory of published/
+    return SetAside(paths, prune=_emptied_release_day)
+
+
+def _emptied_release_day(parent: Path) -> bool:
+    """Whether a folder emptied by a purge goes too: a date directory of ``published/``, not ``reports/``."""
+    return parent.name != REPORTS
 
 
 def purge_kind(
@@ -542,10 +546,7 @@ def _leftovers(con: duckdb.DuckDBPyConnection, warehouse: Path, kind: str, *, dr
         if covered is not None and day < covered:
             what = f"deleted what is left of {name} (a recorded purge of {kind} removed it)"
             if not dry_run:
-                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-                with contextlib.suppress(OSError):  # an emptied date directory of published/
-                    if entry.parent != reports and not any(entry.parent.iterdir()):
-                        entry.parent.rmdir()
+                SetAside.left_by_earlier_purge(place, entry, prune=_emptied_release_day).delete()
         elif place.exists():
             what = f"kept {where}: an earlier purge set it aside without recording it, and {name} exists again"
             lines.append(what)

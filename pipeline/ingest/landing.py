@@ -51,6 +51,20 @@ class Discovery:
     ignored: list[str]  # entries that are not partitions or landing files, reported to the operator
 
 
+def partition_day(name: str) -> dt.date | None:
+    """The date a partition folder's name gives (``YYYY-MM-DD``), or ``None`` when it is not a partition's name."""
+    if len(name) != 10:
+        return None
+    try:
+        return dt.date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def _is_landing_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in FILE_SUFFIXES
+
+
 def discover_partitions(landing: Path, until: dt.date) -> Discovery:
     """Find every partition dated on or before ``until``, in date order (then source order)."""
     if not landing.is_dir():
@@ -62,10 +76,7 @@ def discover_partitions(landing: Path, until: dt.date) -> Discovery:
         if not source_dir.is_dir():
             continue
         for entry in sorted(source_dir.iterdir()):
-            try:
-                day = dt.date.fromisoformat(entry.name) if entry.is_dir() and len(entry.name) == 10 else None
-            except ValueError:
-                day = None
+            day = partition_day(entry.name) if entry.is_dir() else None
             if day is None:
                 ignored.append(f"{source}/{entry.name}")
                 continue
@@ -73,7 +84,7 @@ def discover_partitions(landing: Path, until: dt.date) -> Discovery:
                 continue
             files = []
             for f in sorted(entry.iterdir()):
-                if f.is_file() and f.suffix.lower() in FILE_SUFFIXES:
+                if _is_landing_file(f):
                     files.append(f)
                 elif not f.name.startswith("."):
                     ignored.append(f"{source}/{entry.name}/{f.name}")
@@ -96,16 +107,11 @@ def newest_landed(landing: Path, until: dt.date) -> dt.date | None:
             continue
         days = []
         for entry in source_dir.iterdir():
-            if len(entry.name) != 10 or not entry.is_dir():
-                continue
-            try:
-                day = dt.date.fromisoformat(entry.name)
-            except ValueError:
-                continue
-            if day <= until and (newest is None or day > newest):
+            day = partition_day(entry.name) if entry.is_dir() else None
+            if day is not None and day <= until and (newest is None or day > newest):
                 days.append((day, entry))
         for day, entry in sorted(days, reverse=True):
-            if any(f.is_file() and f.suffix.lower() in FILE_SUFFIXES for f in entry.iterdir()):
+            if any(_is_landing_file(f) for f in entry.iterdir()):
                 newest = day
                 break
     return newest

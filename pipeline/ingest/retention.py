@@ -48,7 +48,7 @@ import duckdb
 
 from pipeline.errors import PipelineError
 from pipeline.ingest.contract import SOURCES
-from pipeline.ingest.landing import FILE_SUFFIXES, Partition, discover_partitions
+from pipeline.ingest.landing import FILE_SUFFIXES, Partition, discover_partitions, partition_day
 from pipeline.warehouse.connection import transaction, verify_key
 from privacy.audit.log import append as audit
 from privacy.errors import InvalidCiphertext
@@ -337,6 +337,16 @@ class SetAside:
         self.moved: list[tuple[Path, Path]] = []
         self._prune = prune
 
+    @classmethod
+    def left_by_earlier_purge(
+        cls, place: Path, aside: Path, *, prune: Callable[[Path], bool] | None = None
+    ) -> SetAside:
+        """What an earlier purge moved from ``place`` to ``aside`` and recorded as removed: :meth:`delete` finishes
+        it."""
+        found = cls([place], prune=prune)
+        found.moved.append((place, aside))
+        return found
+
     @property
     def count(self) -> int:
         """Files among the paths (a folder counts its files)."""
@@ -432,11 +442,8 @@ def _leftovers(con: duckdb.DuckDBPyConnection, landing: Path, summary: PurgeSumm
         folder = landing / source
         for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")) if folder.is_dir() else []:
             match = SET_ASIDE.fullmatch(entry.name)
-            if match is None or len(match["name"]) != 10 or not entry.is_dir() or entry.is_symlink():
-                continue
-            try:
-                day = dt.date.fromisoformat(match["name"])
-            except ValueError:  # not a partition's name: not a purge's
+            day = partition_day(match["name"]) if match else None
+            if day is None or not entry.is_dir() or entry.is_symlink():  # not a partition set aside by a purge
                 continue
             name, place = f"{source}/{day}", folder / day.isoformat()
             latest = con.execute(
@@ -447,7 +454,7 @@ def _leftovers(con: duckdb.DuckDBPyConnection, landing: Path, summary: PurgeSumm
             if latest and latest[0][0] in ("deleted", "archived"):
                 what = f"deleted what is left of {name} (recorded as {latest[0][0]} by an earlier purge)"
                 if not dry_run:
-                    shutil.rmtree(entry)
+                    SetAside.left_by_earlier_purge(place, entry).delete()
             elif place.exists():
                 summary.kept_unsafe[f"{source}/{entry.name}"] = (
                     f"an earlier purge set it aside without recording it, and {name} exists again; compare the two"
