@@ -1,10 +1,11 @@
-"""Shared fixtures: tiny landing zones written by hand, keys, warehouses; the quality gates' switch.
+"""Shared fixtures: tiny landing zones written by hand, keys, warehouses; the quality gates' and the charts' switches.
 
 The quality gates validate about 80 expectations with Great Expectations on every night (about 5 s of fixed
 cost however small the night). Tests of other things run their nights with Great Expectations' validation
 left out: the batches are built and every expectation is recorded as met. The tests marked ``quality_gates``
 (the gates' own, the end-to-end run that checks nothing leaks, the canary test, the README's command block)
-and the DAG tests (in their own processes) run the real gates.
+and the DAG tests (in their own processes) run the real gates. Likewise the reports' charts are drawn as a
+placeholder except in the tests marked ``charts`` or ``quality_gates`` (:mod:`tests.chart_placeholders`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pipeline.ingest.contract import load_contract
 from privacy.keys import Keyring, write_new_key_file
 
 _GATES = {"on": True}
+_CHARTS = {"drawn": True}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,8 +43,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before any fixture of the test is set up (module-scoped ones included): are the gates on for it?"""
+    """Before any fixture of the test is set up (module-scoped ones included): are the gates on for it, and are
+    its charts drawn?"""
     _GATES["on"] = item.get_closest_marker("quality_gates") is not None
+    _CHARTS["drawn"] = _GATES["on"] or item.get_closest_marker("charts") is not None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -62,6 +66,18 @@ def _quality_gates_switch() -> object:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gates, "validate_frames", validate_frames)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _chart_switch() -> object:
+    """Draw the charts of tests not marked ``charts`` or ``quality_gates`` as a placeholder (the specs are still
+    built, checked and put into their pages)."""
+    from tests.chart_placeholders import patches
+
+    with pytest.MonkeyPatch.context() as patch:
+        for module, name, value in patches(lambda: _CHARTS["drawn"]):
+            patch.setattr(module, name, value)
         yield
 
 

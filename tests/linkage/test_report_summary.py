@@ -211,6 +211,7 @@ def test_a_night_without_figures_says_so(con: duckdb.DuckDBPyConnection) -> None
     assert "No linkage figures were recorded for this night" in summary_html(summary)
 
 
+@pytest.mark.charts
 def test_a_chart_rendered_before_is_read_back_and_unused_ones_are_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,6 +246,7 @@ def test_a_chart_rendered_before_is_read_back_and_unused_ones_are_removed(
     assert ChartCache(None).svg(chart.to_json()) == first  # without a directory: rendered, nothing kept
 
 
+@pytest.mark.charts
 def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path) -> None:
     """Inside ``deferred`` a page is written with markers while its charts render in the background; when the block
     ends every page of the directory holds the same SVGs as charts rendered on the spot, and the cache has them."""
@@ -271,6 +273,7 @@ def test_charts_deferred_to_the_end_of_a_block_complete_its_pages(tmp_path: Path
     assert not list(pages.glob("*.partial"))
 
 
+@pytest.mark.charts
 def test_a_chart_that_fails_to_render_fails_the_deferred_block(tmp_path: Path) -> None:
     """The renderer process refuses a spec: the block fails with its error and the page is not completed; a page
     left with the failed block's marker is refused by the next block rather than published half-drawn."""
@@ -341,6 +344,7 @@ with charts.deferred_charts(Path({str(tmp_path)!r})):
     pytest.fail(f"the renderer process {pid} outlived the killed night")
 
 
+@pytest.mark.charts
 def test_a_renderer_that_dies_fails_the_block_and_the_next_block_starts_another(tmp_path: Path) -> None:
     from linkage import charts
     from linkage.charts import ChartCache, deferred_charts
@@ -375,3 +379,32 @@ def test_the_suite_checks_every_chart_against_the_vega_lite_schema() -> None:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(charts, "CHECK_SPECS", False)
         assert '"bin": "yes please"' in bad.to_json(validate=charts.CHECK_SPECS)  # what a night would pass on
+
+
+def test_the_suite_checks_each_shape_of_chart_once() -> None:
+    """The same chart drawn again with other rows is not checked again (a report drawn night after night); a chart
+    with another encoding is."""
+    import altair as alt
+    import pandas as pd
+
+    from linkage import charts
+
+    def chart(rows: list[int], encoding: str = "x:Q") -> alt.Chart:
+        return alt.Chart(pd.DataFrame({"x": rows})).mark_bar().encode(x=encoding)
+
+    checked: list[object] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(charts, "_CHECKED", set())
+        to_dict = alt.Chart.to_dict
+
+        def counted(self: alt.Chart, *args: object, **kwargs: object) -> object:
+            if kwargs.get("validate", True):
+                checked.append(self)
+            return to_dict(self, *args, **kwargs)
+
+        patch.setattr(alt.Chart, "to_dict", counted)
+        charts.chart_svg(chart([1, 2]))
+        charts.chart_svg(chart([3, 4, 5]))  # other rows, another data set's name: the same shape
+        assert len(checked) == 1
+        charts.chart_svg(chart([3, 4, 5], "x:O"))  # another encoding: checked
+        assert len(checked) == 2

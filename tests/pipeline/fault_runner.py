@@ -20,10 +20,11 @@ Points (:data:`POINTS`):
   :func:`pipeline.nightly.unit.night_unit` (``commit_night``); the quality gates as ``quality_step:<stage>``.
 * ``inside:<what>``: in the middle of a step, after it has written part of its work (see each point's note).
 
-So that the killed night does exactly what the test's reference night does, two more patches: like the tests'
-nights (``tests/conftest.py``), Great Expectations' validation is left out (every expectation recorded as met);
-and new person keys and record keys, random by design, are derived from the records (:func:`deterministic_keys`,
-which the test applies to its own runs too).
+So that the killed night does exactly what the test's reference night does, three more patches: like the tests'
+nights (``tests/conftest.py``), Great Expectations' validation is left out (every expectation recorded as met) and
+the reports' charts are drawn as a placeholder (:mod:`tests.chart_placeholders`); and new person keys and record
+keys, random by design, are derived from the records (:func:`deterministic_keys`, which the test applies to its own
+runs too).
 """
 
 from __future__ import annotations
@@ -266,9 +267,10 @@ def main(argv: list[str]) -> int:
         print(f"usage: fault_runner.py <point> -- <migralink arguments>; points: {', '.join(POINTS)}", file=sys.stderr)
         return 2
     from pipeline.cli.main import main as migralink
+    from tests.chart_placeholders import patches as chart_patches
 
     _no_great_expectations()
-    for module, name, value in deterministic_keys():
+    for module, name, value in [*deterministic_keys(), *chart_patches()]:
         setattr(module, name, value)
     install(argv[0])
     code = migralink(argv[2:])

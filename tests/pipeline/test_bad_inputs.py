@@ -18,7 +18,6 @@ documented way and runs again. The designed outcome is one of three:
   (reprocessed, or arrived late) the same night runs again and succeeds.
 
 Every run's stdout and stderr are checked for the names, birth dates and document numbers of the landing zone.
-The reports' SVG charts are left out (rendering them is most of a night's time here and no case concerns them).
 """
 
 from __future__ import annotations
@@ -239,18 +238,8 @@ def _quarantined(warehouse: Path, source: str, night: str) -> list[tuple[object,
     )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_charts() -> Iterator[None]:
-    """Reports get an empty chart instead of a rendered one (see the module docstring)."""
-    import vl_convert
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(vl_convert, "vegalite_to_svg", lambda spec, *args, **kwargs: "<svg></svg>")
-        yield
-
-
 @pytest.fixture(scope="module")
-def history(tmp_path_factory: pytest.TempPathFactory, _no_charts: None) -> History:
+def history(tmp_path_factory: pytest.TempPathFactory) -> History:
     """The good history, its backup and the reference run; checks the data hold what the cases need."""
     root = tmp_path_factory.mktemp("bad-inputs")
     landing, key_file = root / "landing", root / "secret.key"
