@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipeline.warehouse.connection import insert_rows
 from pipeline.warehouse.tables import FEED_COLUMNS
 
 if TYPE_CHECKING:
@@ -136,6 +137,5 @@ def record(
                 f"{d.source}.{d.column} is stored again from this run ({night}) on, {d.why}; records ingested "
                 f"before were stored without it (last dropped by the run of {previous[1]})"
             )
-    if rows:
-        con.executemany("INSERT INTO meta_minimization VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())", rows)
+    insert_rows(con, "meta_minimization", rows, then="now()")
     return lines

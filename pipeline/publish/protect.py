@@ -36,6 +36,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.publish.cells import CELL_KEY_MODULUS, CellRequest
+from pipeline.warehouse.connection import insert_rows
 from pipeline.warehouse.tables import STOCK_TABLE
 
 if TYPE_CHECKING:
@@ -96,8 +97,7 @@ class SuppressionMemo:
             for key, mask in self.new.items()
             if key not in self.known
         ]
-        if fresh:
-            con.executemany(f"INSERT INTO {MEMO_TABLE} VALUES (?, ?, ?, ?, ?)", fresh)
+        insert_rows(con, MEMO_TABLE, fresh)
         used = sorted(self.used & self.known.keys())
         if used:
             con.execute(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -101,6 +101,25 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+INSERT_CHUNK = 500  # rows per statement of insert_rows
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Sequence[object]], *, then: str = ""
+) -> None:
+    """Insert ``rows`` (each the same number of values) into ``table`` with one statement per
+    :data:`INSERT_CHUNK` rows; ``then`` adds SQL after each row's values (``now()``). DuckDB's ``executemany``
+    runs one statement per row: 92 ms for a gate's 80 results, 9 ms as one statement."""
+    if not rows:
+        return
+    one = "(" + ", ".join(["?"] * len(rows[0])) + (f", {then}" if then else "") + ")"
+    for start in range(0, len(rows), INSERT_CHUNK):
+        part = rows[start : start + INSERT_CHUNK]
+        if any(len(row) != len(rows[0]) for row in part):
+            raise ValueError(f"insert into {table}: rows of different lengths")
+        con.execute(f"INSERT INTO {table} VALUES " + ", ".join([one] * len(part)), [v for row in part for v in row])
 
 
 @contextlib.contextmanager

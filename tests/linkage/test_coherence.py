@@ -224,6 +224,7 @@ def test_name_weights_include_the_term_frequency_adjustments() -> None:
     assert frame["median"].iloc[0] == pytest.approx((9.0 + 13.0) / 2)
 
 
+@pytest.mark.charts  # the charts' titles are in their SVGs
 def test_report_has_the_coherence_and_naming_tradition_sections(linked: LinkedWarehouse, tmp_path: Path) -> None:
     path = write_report(linked.con, linked.model, dt.date(2024, 12, 31), tmp_path)
     page = path.read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ from pipeline.quality.gates import (
     docs_index,
     load_suites,
     parameters,
+    row_conditions_applied_once,
     validate_frames,
     vectorizable,
 )
@@ -323,10 +324,12 @@ def test_nullable_integer_columns_as_floats_give_the_same_results(name: str) -> 
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_configurations_built_once_give_the_same_results(name: str) -> None:
+def test_validation_shortcuts_give_the_same_results(name: str) -> None:
     """Great Expectations' whole validation results of every suite's good and bad fixture (each expectation's
     configuration, success, counts, observed values and exception) are the same with each expectation's
-    configuration built once as with the library's own property, which is put back after the block."""
+    configuration built once, and each row condition's records filtered once, as with the library's own property
+    and method, which are put back after the block."""
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations.expectation import Expectation
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -345,17 +348,21 @@ def test_configurations_built_once_give_the_same_results(name: str) -> None:
         )
         return [r.to_json_dict() for r in validation.results]
 
+    filter_own = PandasExecutionEngine.__dict__["_apply_row_condition_filter"]
     for frame in CASES[name][:2]:
         each_time = results(frame)
-        with configurations_built_once():
+        with configurations_built_once(), row_conditions_applied_once():
             assert Expectation.__dict__["configuration"] is not own
+            assert PandasExecutionEngine.__dict__["_apply_row_condition_filter"] is not filter_own
             once = results(frame)
         assert Expectation.__dict__["configuration"] is own
+        assert PandasExecutionEngine.__dict__["_apply_row_condition_filter"] is filter_own
         assert once == each_time
         assert [r["success"] for r in once] == [r["success"] for r in each_time]
-    with pytest.raises(RuntimeError), configurations_built_once():
+    with pytest.raises(RuntimeError), configurations_built_once(), row_conditions_applied_once():
         raise RuntimeError("a validation that fails")
     assert Expectation.__dict__["configuration"] is own
+    assert PandasExecutionEngine.__dict__["_apply_row_condition_filter"] is filter_own
 
 
 # --- bands ---------------------------------------------------------------------------------------------------

@@ -238,3 +238,21 @@ def test_keys_check_verifies_without_registering(tmp_path: Path, capsys: pytest.
     con = connect(warehouse, read_only=True)
     assert con.execute("SELECT count(*) FROM meta_keys").fetchall() == [(0,)]  # checking registers nothing
     con.close()
+
+
+def test_rows_are_inserted_as_given_across_statements(monkeypatch: pytest.MonkeyPatch) -> None:
+    """insert_rows puts every row in, NULLs and the trailing SQL included, however many statements it takes; rows
+    of different lengths are refused before anything of their statement is inserted."""
+    from pipeline.warehouse import connection
+
+    monkeypatch.setattr(connection, "INSERT_CHUNK", 3)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (n INTEGER, label VARCHAR, share DOUBLE, added TIMESTAMP)")
+    rows = [(i, f"row {i}" if i % 2 else None, i / 4 if i % 3 else None) for i in range(8)]
+    connection.insert_rows(con, "t", rows, then="TIMESTAMP '2024-01-02 03:04:05'")
+    assert con.execute("SELECT n, label, share FROM t ORDER BY n").fetchall() == rows
+    assert con.execute("SELECT DISTINCT CAST(added AS VARCHAR) FROM t").fetchall() == [("2024-01-02 03:04:05",)]
+    connection.insert_rows(con, "t", [], then="now()")  # nothing to insert: no statement
+    with pytest.raises(ValueError, match="rows of different lengths"):
+        connection.insert_rows(con, "t", [(1, "a", 0.5), (2, "b")], then="now()")
+    assert con.execute("SELECT count(*) FROM t").fetchall() == [(8,)]
