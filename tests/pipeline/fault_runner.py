@@ -238,7 +238,7 @@ def deterministic_keys() -> list[tuple[Any, str, Any]]:
     return [(linkage.person_keys, "draw_record_keys", _drawn_from_records(linkage.person_keys.draw_record_keys))]
 
 
-def _no_great_expectations() -> None:
+def no_great_expectations() -> None:
     """As ``tests/conftest.py`` does for the tests' nights: the batches are built and the results recorded, every
     expectation taken as met (Great Expectations' validation costs seconds per gate). Patched when the first gate
     runs: the points before it need not import the gates' modules (a second and a half)."""
@@ -269,7 +269,7 @@ def main(argv: list[str]) -> int:
     from pipeline.cli.main import main as migralink
     from tests.chart_placeholders import patches as chart_patches
 
-    _no_great_expectations()
+    no_great_expectations()
     for module, name, value in [*deterministic_keys(), *chart_patches()]:
         setattr(module, name, value)
     install(argv[0])
