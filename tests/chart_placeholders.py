@@ -5,8 +5,9 @@ of processor time per small night: a sixth of the night's work and, over the sui
 two cores. Nights of tests about other things get :data:`PLACEHOLDER` instead. Everything before the drawing still
 runs: each report builds its charts, every spec is checked against the Vega-Lite schema (``tests/conftest.py``),
 parsed as JSON here, digested, cached and put into its page (deferred, as in a night, or on the spot). The tests
-marked ``charts`` (the renderer's and the chart cache's own) and ``quality_gates`` (the end-to-end night, the
-canary, the README's commands) draw them for real, and so do the DAG tests (in their own processes).
+marked ``charts`` draw them for real (the renderer's, the chart cache's and the reports' own; the end-to-end night,
+the canary and the README's commands, which look for identifiers in everything a night writes), and so do the DAG
+tests (in their own processes).
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ cost however small the night). Tests of other things run their nights with Great
 left out: the batches are built and every expectation is recorded as met. The tests marked ``quality_gates``
 (the gates' own, the end-to-end run that checks nothing leaks, the canary test, the README's command block)
 and the DAG tests (in their own processes) run the real gates. Likewise the reports' charts are drawn as a
-placeholder except in the tests marked ``charts`` or ``quality_gates`` (:mod:`tests.chart_placeholders`).
+placeholder except in the tests marked ``charts`` (the renderer's and the reports' own, the end-to-end run, the
+canary test, the README's command block: :mod:`tests.chart_placeholders`).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """Before any fixture of the test is set up (module-scoped ones included): are the gates on for it, and are
     its charts drawn?"""
     _GATES["on"] = item.get_closest_marker("quality_gates") is not None
-    _CHARTS["drawn"] = _GATES["on"] or item.get_closest_marker("charts") is not None
+    _CHARTS["drawn"] = item.get_closest_marker("charts") is not None
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -71,8 +72,8 @@ def _quality_gates_switch() -> object:
 
 @pytest.fixture(scope="session", autouse=True)
 def _chart_switch() -> object:
-    """Draw the charts of tests not marked ``charts`` or ``quality_gates`` as a placeholder (the specs are still
-    built, checked and put into their pages)."""
+    """Draw the charts of tests not marked ``charts`` as a placeholder (the specs are still built, checked and put
+    into their pages)."""
     from tests.chart_placeholders import patches
 
     with pytest.MonkeyPatch.context() as patch:

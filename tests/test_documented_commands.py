@@ -83,6 +83,7 @@ def readme_commands() -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.quality_gates
+@pytest.mark.charts
 def test_the_readme_command_line_block_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.cli.main import main
 
-pytestmark = pytest.mark.quality_gates
+pytestmark = [pytest.mark.quality_gates, pytest.mark.charts]  # a real night: nothing leaks, charts included
 
 
 @pytest.fixture(scope="module")

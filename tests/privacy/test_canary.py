@@ -12,7 +12,7 @@ import pytest
 from pipeline.cli.main import main
 from pipeline.ingest.contract import load_contract
 
-pytestmark = pytest.mark.quality_gates
+pytestmark = [pytest.mark.quality_gates, pytest.mark.charts]  # the canaries are looked for in the charts too
 
 CANARIES = {
     "family_name": "QZXCANARYFAMILY",
