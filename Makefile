@@ -62,7 +62,7 @@ docker-check: install
 unit: install
 	$(BIN)/python -m pytest -n 3 --dist loadscope --no-loadscope-reorder $(PYTEST_ARGS)
 
-# The type check (about 40 s of one core) runs beside the suite, which leaves a third of the second core idle.
+# The type check (about 25 s of one core) runs beside the suite.
 test: lint docker-check
 	@$(MAKE) --no-print-directory -j2 typecheck unit
 
