@@ -169,6 +169,9 @@ def airflow(tmp_path: Path, migralink_env: dict[str, str]) -> Iterator[Standalon
         AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
         AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",  # only the run this test triggers
+        # Each DAG file parsed once: by default the DAG processor parses them all again every 30 s, in processes that
+        # import them, for the whole run (the test changes no DAG file).
+        AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
         **migralink_env,
     )
     output = home / "standalone.out"
