@@ -72,6 +72,7 @@ import duckdb
 
 from linkage import require_full_relink
 from pipeline.audit.trail import seal_if_configured
+from pipeline.ingest.landing import partition_day
 from pipeline.ingest.retention import (
     PURGE_PREFIX,
     SET_ASIDE,
@@ -527,9 +528,8 @@ def _leftovers(con: duckdb.DuckDBPyConnection, warehouse: Path, kind: str, *, dr
                 found.append((entry, reports / aside["name"], dt.date.fromisoformat(report["day"])))
     published = warehouse / PUBLISHED
     for folder in sorted(published.iterdir()) if kind == "releases" and published.is_dir() else []:
-        try:
-            day = dt.date.fromisoformat(folder.name)
-        except ValueError:
+        day = partition_day(folder.name)  # a release's date directory
+        if day is None:
             continue
         for entry in sorted(folder.glob(f"{PURGE_PREFIX}*")):
             aside = SET_ASIDE.fullmatch(entry.name)

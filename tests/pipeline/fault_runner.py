@@ -238,28 +238,6 @@ def deterministic_keys() -> list[tuple[Any, str, Any]]:
     return [(linkage.person_keys, "draw_record_keys", _drawn_from_records(linkage.person_keys.draw_record_keys))]
 
 
-def no_great_expectations() -> None:
-    """As ``tests/conftest.py`` does for the tests' nights: the batches are built and the results recorded, every
-    expectation taken as met (Great Expectations' validation costs seconds per gate). Patched when the first gate
-    runs: the points before it need not import the gates' modules (a second and a half)."""
-    steps = importlib.import_module(STEPS)
-    quality_step = steps.quality_step
-
-    def validate_frames(
-        project: object, suites: list[Any], frames: object, night: object, parameters: object
-    ) -> dict[str, list[Any]]:
-        return {suite.name: [(True, None, None, None)] * len(suite.expectations) for suite in suites}
-
-    @functools.wraps(quality_step)
-    def without_validation(*args: Any, **kwargs: Any) -> Any:
-        from pipeline.quality import gates
-
-        gates.validate_frames = validate_frames  # type: ignore[assignment]
-        return quality_step(*args, **kwargs)
-
-    setattr(steps, "quality_step", without_validation)
-
-
 def main(argv: list[str]) -> int:
     """Install the patches and the kill point, run ``migralink``; only returns (:data:`NOT_REACHED`, or 2 for a
     usage error) when the process was not killed."""
@@ -267,10 +245,10 @@ def main(argv: list[str]) -> int:
         print(f"usage: fault_runner.py <point> -- <migralink arguments>; points: {', '.join(POINTS)}", file=sys.stderr)
         return 2
     from pipeline.cli.main import main as migralink
-    from tests.chart_placeholders import patches as chart_patches
+    from tests.plain_night import switch_as_test_nights
 
-    no_great_expectations()
-    for module, name, value in [*deterministic_keys(), *chart_patches()]:
+    switch_as_test_nights()
+    for module, name, value in deterministic_keys():
         setattr(module, name, value)
     install(argv[0])
     code = migralink(argv[2:])
