@@ -198,7 +198,7 @@ def predict_pairs(con: duckdb.DuckDBPyConnection, model: LinkageModel, *, first_
         first_new: None scores every pair (the table is replaced). Otherwise entities with this id or above are
             new: they are scored among themselves and against the older ones, and the pairs are appended.
     """
-    db, linker = make_linker_with_db(con, model.settings)
+    db, linker = make_linker_with_db(con, model.settings, check_columns=False)  # checked when trained
     register_term_frequencies(con, db, linker, model)
     threshold = model.review_threshold
     before = 0 if first_new is None else int(con.execute(f"SELECT count(*) FROM {PAIRS_TABLE}").fetchall()[0][0])

@@ -88,16 +88,24 @@ def make_linker(con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPU
 
 
 def make_linker_with_db(
-    con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPUT_TABLE
+    con: duckdb.DuckDBPyConnection, settings: Any, table: str = INPUT_TABLE, *, check_columns: bool = True
 ) -> tuple[DuckDBAPI, Linker]:
     """Like :func:`make_linker`, also returning Splink's database API (to register more tables on it).
+
+    ``check_columns=False`` leaves out Splink's check that every column the settings name is in ``table``
+    (``validate_settings``), for a trained model's settings, checked when it was trained: the check only logs, and
+    it parses every comparison level's SQL again (0.2-0.3 s a night, whatever the night's size). The settings are
+    still parsed and built as always.
 
     Splink's messages go to the ``splink`` logger and from there wherever the application's logging sends them, at
     the level it sets (``log_level=None``). By default Splink sets its logger to INFO and, where the application
     configured no logging (a benchmark, a notebook), adds its own handler on standard error: its training
     progress, a hundred lines on a first night, would be printed there."""
     db = DuckDBAPI(con)
-    return db, Linker(db.register(table, dataset_display_name=table), settings, log_level=None)
+    linker = Linker(
+        db.register(table, dataset_display_name=table), settings, log_level=None, validate_settings=check_columns
+    )
+    return db, linker
 
 
 def drop_splink_tables(con: duckdb.DuckDBPyConnection) -> None:
