@@ -26,6 +26,14 @@ AIRFLOW_ENV = {
 }
 RUNNER = Path(__file__).with_name("dag_runner.py")
 
+# The LocalExecutor's workers as scripts/airflow.sh and docker/docker-compose.yml start them: forked from a server
+# that imported migralink's steps once, so that no task imports them again (test_scheduler.py runs them so; the
+# deployment files are checked to carry the same values).
+TASK_PRELOAD = {
+    "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+    "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": "airflow,pipeline.nightly.steps,linkage.link,pipeline.quality.gates",
+}
+
 # migration_nightly's tasks, in the order they run (the sensors in parallel).
 NIGHTLY_TASKS = (
     "check_key",

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from dag_test_support import REPO
+from dag_test_support import REPO, TASK_PRELOAD
 
 DOCKER = REPO / "docker"
 CHECK = DOCKER / "check.sh"
 DOCKERFILE = DOCKER / "Dockerfile"
 COMPOSE = DOCKER / "docker-compose.yml"
+SCRIPT = REPO / "scripts" / "airflow.sh"
 PROD = DOCKER / "docker-compose.prod.yml"
 HADOLINT = Path(sys.executable).with_name("hadolint")
 
@@ -617,3 +618,11 @@ def test_trial_compose_runs_standalone_from_the_project_image() -> None:
     assert env["MIGRALINK_AUDIT_KEY_FILE"] == "/run/secrets/migralink_audit_key"
     assert all(str(p).startswith("127.0.0.1:") for p in svc["ports"])
     assert "/api/v2/monitor/health" in health_test(svc)
+    assert {k: env.get(k) for k in TASK_PRELOAD} == TASK_PRELOAD  # as test_scheduler.py runs the tasks
+
+
+def test_make_airflow_forks_the_tasks_as_the_scheduler_test_does() -> None:
+    """scripts/airflow.sh (``make airflow``) exports the LocalExecutor's start method and preloaded modules that
+    test_scheduler.py runs the nightly DAG with."""
+    exported = dict(re.findall(r"^export (AIRFLOW__SCHEDULER__MP_[A-Z_]+)=(\S+)$", SCRIPT.read_text(), re.MULTILINE))
+    assert exported == TASK_PRELOAD

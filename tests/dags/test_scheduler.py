@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from dag_test_support import LANDING_DAYS, NIGHTLY_TASKS, REPO
+from dag_test_support import LANDING_DAYS, NIGHTLY_TASKS, REPO, TASK_PRELOAD
 from dag_test_support import clean_env as support_env
 
 pytest.importorskip("airflow.sdk")
@@ -172,6 +172,7 @@ def airflow(tmp_path: Path, migralink_env: dict[str, str]) -> Iterator[Standalon
         # Each DAG file parsed once: by default the DAG processor parses them all again every 30 s, in processes that
         # import them, for the whole run (the test changes no DAG file).
         AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL="3600",
+        **TASK_PRELOAD,  # as the deployment runs the tasks
         **migralink_env,
     )
     output = home / "standalone.out"
