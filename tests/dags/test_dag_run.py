@@ -9,12 +9,10 @@ A failing DAG does not raise, so the tests assert on the returned run and task s
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from dag_test_support import LANDING_DAYS, REPO, clean_env, rows_for, run_dag_test, write_partition
+from dag_test_support import LANDING_DAYS, clean_env, migrated_home, rows_for, run_dag_test, write_partition
 
 pytest.importorskip("airflow.sdk")
 
@@ -37,17 +35,7 @@ TABLES = (
 @pytest.fixture(scope="module")
 def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite metadata database, shared by the runs of this module."""
-    home = tmp_path_factory.mktemp("airflow-home")
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=clean_env(AIRFLOW_HOME=str(home)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=180,
-    )
-    return home
+    return migrated_home(tmp_path_factory.mktemp("airflow-home"), tmp_path_factory.getbasetemp())
 
 
 def run_dag(home: Path, migralink_env: dict[str, str], run_conf: dict[str, str] | None = None) -> tuple[dict, str]:

@@ -10,15 +10,14 @@ and the candidate wrong, so the candidate is kept and the run still succeeds.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from dag_test_support import DAGS, REPO, run_dag_test
+from dag_test_support import DAGS, migrated_home, run_dag_test
 from dag_test_support import clean_env as support_env
 
 pytest.importorskip("airflow.sdk")
@@ -40,7 +39,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A migrated SQLite Airflow home, shared by the runs of this module, and a warehouse of about 500 records linked
-    by its first night (which trained the current model); built while Airflow migrates its database."""
+    by its first night (which trained the current model); built while the home gets its migrated database."""
     from pipeline.ingest.load import ingest
     from pipeline.nightly.linking import link_night
     from pipeline.synth import generate
@@ -51,15 +50,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     (home / "dags").mkdir()
     for name in DAG_FILES:
         shutil.copy(DAGS / name, home / "dags" / name)
-    migrating = subprocess.Popen(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=clean_env(AIRFLOW_HOME=str(home)),
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with concurrent.futures.ThreadPoolExecutor(1) as beside:
+        migrated = beside.submit(migrated_home, home, tmp_path_factory.getbasetemp())
         root = tmp_path_factory.mktemp("linkage-model")
         generate(root / "landing", persons=200, start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31), seed=7)
         con = connect(root / "wh")
@@ -69,12 +61,7 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             assert summary.status == "linked" and summary.trained and summary.model_version == 1
         finally:
             con.close()
-        _, errors = migrating.communicate(timeout=180)
-    finally:
-        if migrating.poll() is None:
-            migrating.kill()
-            migrating.wait()
-    assert migrating.returncode == 0, errors[-3000:]
+        migrated.result(timeout=240)
     return home, root / "wh"
 
 

@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import duckdb
 import pytest
-from dag_test_support import DAGS, REPO, clean_env, run_dag_test
+from dag_test_support import DAGS, clean_env, migrated_home, run_dag_test
 
 from pipeline.nightly.settings import Settings, load_settings
 from privacy.keys import FileKeyProvider, rotate_key_file, write_new_key_file
@@ -39,16 +37,7 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     dags.mkdir()
     for name in DAG_FILES:
         shutil.copy2(DAGS / name, dags / name)
-    subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=clean_env(AIRFLOW_HOME=str(home), AIRFLOW__CORE__DAGS_FOLDER=str(dags)),
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=180,
-    )
-    return home, dags
+    return migrated_home(home, tmp_path_factory.getbasetemp()), dags
 
 
 def run_dag(
