@@ -20,6 +20,7 @@ import pytest
 
 from pipeline.ingest.contract import load_contract
 from privacy.keys import Keyring, write_new_key_file
+from tests.plain_night import every_expectation_met
 
 _GATES = {"on": True}
 _CHARTS = {"drawn": True}
@@ -63,7 +64,7 @@ def _quality_gates_switch() -> object:
     ) -> dict[str, list[gates.Validated]]:
         if _GATES["on"]:
             return original(project, suites, frames, night, parameters)  # type: ignore[arg-type]
-        return {suite.name: [(True, None, None, None)] * len(suite.expectations) for suite in suites}
+        return every_expectation_met(suites)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(gates, "validate_frames", validate_frames)
