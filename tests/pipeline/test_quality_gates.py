@@ -8,6 +8,8 @@ import csv
 import dataclasses
 import datetime as dt
 import json
+import logging
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -301,6 +303,30 @@ def test_a_later_process_reads_the_definitions_back_and_renders_only_changed_sui
     gates.build_docs(project, NIGHT + dt.timedelta(days=2))
     after = pages()
     assert after[changed.name] != before[changed.name] and after[chosen[1].name] == before[chosen[1].name]
+
+
+def test_a_project_removed_or_restored_under_a_running_process_is_read_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A process keeps its Great Expectations context and definitions between nights. When the warehouse directory
+    is removed and made again, or restored from a backup taken before a suite changed, the next validation in the
+    same process reads the project from its files again instead of failing on what it kept."""
+    chosen = [s for s in load_suites() if s.name in ("raw_volume", "release_cells")]
+    frames = {s.name: CASES[s.name][0] for s in chosen}
+    project = tmp_path / "quality"
+    first = validate_frames(project, chosen, frames, NIGHT, parameters())
+
+    shutil.rmtree(project)
+    assert validate_frames(project, chosen, frames, NIGHT, parameters()) == first
+
+    shutil.copytree(project, tmp_path / "backup")
+    changed = [dataclasses.replace(chosen[0], version=chosen[0].version + 1), chosen[1]]
+    validate_frames(project, changed, frames, NIGHT, parameters())
+    shutil.rmtree(project)
+    shutil.copytree(tmp_path / "backup", project)
+    with caplog.at_level(logging.INFO, logger="pipeline.quality.gates"):
+        assert validate_frames(project, changed, frames, NIGHT, parameters()) == first
+    assert "changed on disk; reading it again" in caplog.text
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
