@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
 import pytest
 
 from pipeline.synth import ErrorRates, SynthError, generate
 from pipeline.synth.concentration import name_concentration
+from pipeline.synth.generator import COLUMNS
 from pipeline.synth.kinds import KIND_AGES, REALISTIC_KIND_AGES, Kind
 from pipeline.synth.name_cohorts import COHORT_DECADES, PEAKS, fashion_factors
 from pipeline.synth.names import FREQUENCIES, build_pool
@@ -32,8 +36,13 @@ LEGACY_DIGEST = "c4c7fa0523167be8729bf66061fa13371314c6032285e2ec63e63cd724c1f34
 
 
 def _read(out: Path, source: str) -> pd.DataFrame:
+    """Every daily file of ``source`` in day order, every column as text (empty fields as empty strings). One
+    Arrow read of the files, not one pandas read per file (a 6,000-person landing zone has 2,100 of them)."""
     files = sorted((out / source).glob("*/*.csv"))
-    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files], ignore_index=True)
+    names = COLUMNS[source]
+    text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False)
+    dataset = ds.dataset([str(f) for f in files], format=ds.CsvFileFormat(convert_options=text))
+    return dataset.to_table(columns=list(names)).to_pandas()
 
 
 def _digest(out: Path) -> dict[str, str]:
