@@ -297,12 +297,12 @@ def validate_frames(
     from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError
 
     run_time = dt.datetime.now(dt.UTC)
+    out: dict[str, list[Validated]] = {}
     for attempt in (1, 2):
         context = _context(project)
-        out: dict[str, list[Validated]] = {}
         try:
             with configurations_built_once(), row_conditions_applied_once(), config_variables_read_once():
-                for suite in suites:
+                for suite in (s for s in suites if s.name not in out):  # on the retry, those not validated yet
                     out[suite.name] = _validate_suite(
                         context, project, suite, frames, night, run_time, expectation_parameters
                     )

@@ -320,13 +320,20 @@ def test_a_project_removed_or_restored_under_a_running_process_is_read_again(
     assert validate_frames(project, chosen, frames, NIGHT, parameters()) == first
 
     shutil.copytree(project, tmp_path / "backup")
-    changed = [dataclasses.replace(chosen[0], version=chosen[0].version + 1), chosen[1]]
+    changed = [chosen[1], dataclasses.replace(chosen[0], version=chosen[0].version + 1)]
     validate_frames(project, changed, frames, NIGHT, parameters())
     shutil.rmtree(project)
     shutil.copytree(tmp_path / "backup", project)
+
+    def results() -> dict[str, int]:
+        stored = project / "gx" / "uncommitted" / "validations"
+        return {s.name: len(list((stored / s.name).rglob("*.json"))) for s in chosen}
+
+    before = results()
     with caplog.at_level(logging.INFO, logger="pipeline.quality.gates"):
         assert validate_frames(project, changed, frames, NIGHT, parameters()) == first
     assert "changed on disk; reading it again" in caplog.text
+    assert results() == {name: count + 1 for name, count in before.items()}  # each suite's result stored
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
