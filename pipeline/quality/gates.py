@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -358,19 +358,13 @@ def configurations_built_once() -> Iterator[None]:
     from great_expectations.expectations.expectation import Expectation
 
     built_each_time = Expectation.__dict__["configuration"]
-    built: dict[int, tuple[object, Any]] = {}
+    built = _KeptWith()
 
     def configuration(expectation: Any) -> Any:
-        found = built.get(id(expectation))
-        if found is None:  # kept with the expectation itself: no other object gets its id within the block
-            found = built[id(expectation)] = (expectation, built_each_time.fget(expectation))
-        return found[1]
+        return built.get((id(expectation),), expectation, lambda: built_each_time.fget(expectation))
 
-    Expectation.configuration = property(configuration, doc=built_each_time.__doc__)  # type: ignore[method-assign,assignment]
-    try:
+    with _replaced(Expectation, "configuration", property(configuration, doc=built_each_time.__doc__)):
         yield
-    finally:
-        Expectation.configuration = built_each_time  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -387,20 +381,14 @@ def row_conditions_applied_once() -> Iterator[None]:
     from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
 
     filter_each_time = PandasExecutionEngine.__dict__["_apply_row_condition_filter"]
-    filtered: dict[tuple[int, str, str], tuple[pd.DataFrame, pd.DataFrame]] = {}
+    filtered = _KeptWith()
 
     def apply_once(engine: Any, data: pd.DataFrame, row_condition: Any, domain_kwargs: dict[str, Any]) -> Any:
         key = (id(data), repr(row_condition), str(domain_kwargs.get("condition_parser")))
-        found = filtered.get(key)
-        if found is None:  # kept with the batch itself: no other frame gets its id within the block
-            found = filtered[key] = (data, filter_each_time(engine, data, row_condition, domain_kwargs))
-        return found[1]
+        return filtered.get(key, data, lambda: filter_each_time(engine, data, row_condition, domain_kwargs))
 
-    PandasExecutionEngine._apply_row_condition_filter = apply_once  # type: ignore[method-assign,assignment]
-    try:
+    with _replaced(PandasExecutionEngine, "_apply_row_condition_filter", apply_once):
         yield
-    finally:
-        PandasExecutionEngine._apply_row_condition_filter = filter_each_time  # type: ignore[method-assign]
 
 
 @contextlib.contextmanager
@@ -408,27 +396,47 @@ def config_variables_read_once() -> Iterator[None]:
     """Within the block, a Great Expectations file context reads its project's ``config_variables.yml`` once.
 
     Every read of a context variable (the expectations store's name, say) substitutes ``${VARIABLES}`` in it, and
-    to do so reads and parses the YAML file again: 112 reads, about a sixth of the validation's time, for a night's
-    14 suites (0.48 of 2.82 s under cProfile). Nothing writes the file while a night validates; the values are kept
-    by provider for the block only. As for :func:`configurations_built_once`, the method is replaced for the whole
-    process while the block runs.
+    to do so reads and parses the YAML file again: 112 reads of 1.4 ms for a night's 14 suites (the increment's 14
+    validations, replayed: median 0.875 -> 0.789 s of processor time). Nothing writes the file while a night
+    validates; the values are kept by provider for the block only. As for :func:`configurations_built_once`, the
+    method is replaced for the whole process while the block runs.
     """
     from great_expectations.core.config_provider import _ConfigurationVariablesConfigurationProvider as Provider
 
     read_each_time = Provider.__dict__["get_values"]
-    read: dict[int, tuple[object, dict[str, str]]] = {}
+    read = _KeptWith()
 
     def get_values(provider: Any) -> dict[str, str]:
-        found = read.get(id(provider))
-        if found is None:  # kept with the provider itself: no other object gets its id within the block
-            found = read[id(provider)] = (provider, read_each_time(provider))
-        return dict(found[1])  # a copy: the callers update the dictionaries they are given
+        values = read.get((id(provider),), provider, lambda: read_each_time(provider))
+        return dict(values)  # a copy: the callers update the dictionaries they are given
 
-    Provider.get_values = get_values  # type: ignore[method-assign]
+    with _replaced(Provider, "get_values", get_values):
+        yield
+
+
+class _KeptWith:
+    """Results kept for one block by the object they were computed from (its ``id`` first in the key). The object
+    is held with its result, so no other object gets its id while the block runs."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[object, ...], tuple[object, Any]] = {}
+
+    def get(self, key: tuple[object, ...], held: object, compute: Callable[[], Any]) -> Any:
+        found = self._found.get(key)
+        if found is None:
+            found = self._found[key] = (held, compute())
+        return found[1]
+
+
+@contextlib.contextmanager
+def _replaced(owner: type, name: str, value: object) -> Iterator[None]:
+    """``owner.name`` is ``value`` within the block (for the whole process), and what it was after it."""
+    original = owner.__dict__[name]
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        Provider.get_values = read_each_time  # type: ignore[method-assign]
+        setattr(owner, name, original)
 
 
 _CONTEXTS: dict[Path, Any] = {}  # one Great Expectations file context per project and process
