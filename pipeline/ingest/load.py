@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import itertools
 import json
 import logging
 import re
@@ -172,12 +173,12 @@ def ingest(
         )
         if replace is not None:
             forget_partition(con, *replace)
-        for i, source in enumerate(SOURCES):
-            if progress:
-                progress("checking and storing", i, len(SOURCES))
-            store_rows(
-                con, contracts[source], raw[source], tokenizer, sealer, summary.run_id, kept_columns(decisions, source)
-            )
+        with token_maps(con, tokenizer) as maps:  # later sources hash only what the earlier ones did not
+            for i, source in enumerate(SOURCES):
+                if progress:
+                    progress("checking and storing", i, len(SOURCES))
+                kept = kept_columns(decisions, source)
+                store_rows(con, contracts[source], raw[source], tokenizer, sealer, summary.run_id, kept, maps)
         summary.partitions = _record_partitions(con, pending, files, summary.run_id)
         summary.stored_again = record_minimization(con, decisions, summary.run_id, run_date, register)
         summary.dropped_columns = [f"{d.source}.{d.column}: {d.why}" for d in dropped(decisions)]
@@ -292,10 +293,11 @@ def store_rows(
     sealer: Sealer,
     run_id: str,
     kept: tuple[str, ...],
+    maps: TokenMaps | None = None,
 ) -> None:
     """Check ``raw`` (text columns plus ``_file``, ``_line``, ``_partition``, ``_problem``) against the contract,
     store valid rows with their tokens (and of the clear columns only the ``kept`` ones) and quarantine the others,
-    sealed. Runs inside the caller's transaction.
+    sealed. Runs inside the caller's transaction. ``maps``: the run's token maps (:func:`store_tokens`).
     """
     if raw.num_rows == 0:
         return
@@ -303,7 +305,7 @@ def store_rows(
     stored = RECORD_TABLES[source]
     with registered(con, "raw_rows", raw):
         con.execute(f"CREATE OR REPLACE TEMP TABLE checked_rows AS {checked_rows_sql(contract, 'raw_rows', stored)}")
-    _store_accepted(con, source, tokenizer, Sealer(sealer.ring, VAULT_PURPOSE), run_id, kept)
+    _store_accepted(con, source, tokenizer, Sealer(sealer.ring, VAULT_PURPOSE), run_id, kept, maps)
     _store_quarantined(con, contract, sealer, run_id)
     con.execute("DROP TABLE checked_rows")
 
@@ -315,6 +317,7 @@ def _store_accepted(
     vault: Sealer,
     run_id: str,
     kept: tuple[str, ...],
+    maps: TokenMaps | None,
 ) -> None:
     """Store the valid rows: the ``kept`` clear columns in the record table (:mod:`pipeline.ingest.minimization`),
     pseudonyms in ``identity_tokens`` and the identifiers themselves sealed in ``identity_vault``. Pseudonyms are
@@ -328,7 +331,7 @@ def _store_accepted(
         FROM checked_rows WHERE _reason IS NULL ORDER BY _partition, _file, _line""",
         [run_id],
     )
-    pseudonymize(con, source, "checked_rows", tokenizer, vault, run_id, where="_reason IS NULL")
+    pseudonymize(con, source, "checked_rows", tokenizer, vault, run_id, where="_reason IS NULL", maps=maps)
     feed = FEED_COLUMNS[source]  # the daily volume of each port or category, counted before minimization
     con.execute(
         f"""INSERT INTO meta_feed_volumes SELECT '{source}', _partition::DATE, '{feed}', coalesce("t_{feed}", ''),
@@ -346,15 +349,23 @@ def pseudonymize(
     run_id: str,
     *,
     where: str = "true",
+    maps: TokenMaps | None = None,
 ) -> None:
     """Pseudonymize the rows of ``table`` (``t_record_id``, ``t_<identifier>`` and ``_partition`` columns):
-    their pseudonyms go to ``identity_tokens`` and their identifiers, sealed, to ``identity_vault``."""
-    store_tokens(con, source, table, tokenizer, where=where)
+    their pseudonyms go to ``identity_tokens`` and their identifiers, sealed, to ``identity_vault``. ``maps``:
+    see :func:`store_tokens`."""
+    store_tokens(con, source, table, tokenizer, where=where, maps=maps)
     _seal_identities(con, source, table, vault, run_id, where=where)
 
 
 def store_tokens(
-    con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, *, where: str = "true"
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    table: str,
+    tokenizer: Tokenizer,
+    *,
+    where: str = "true",
+    maps: TokenMaps | None = None,
 ) -> None:
     """Insert the pseudonyms of the rows of ``table`` (columns ``t_record_id`` and ``t_<identifier>``).
 
@@ -364,34 +375,109 @@ def store_tokens(
     Bloom-filter encodings (mostly NumPy work) are computed in a second thread, and the maps that need no name
     lookup are built in a third while Python standardizes the names. Bit-identical to
     :meth:`privacy.tokens.Tokenizer.tokens_for` (``tests/privacy/test_pseudonymize_identical.py``).
+
+    With ``maps`` (:func:`token_maps`, one run's maps), the maps and lookups of earlier calls are reused: only
+    inputs not seen before in the run are standardized and hashed. Without it, the maps last for this call.
     The module-level caches of standardized names are emptied afterwards (:func:`privacy.tokens.forget_names`),
     so they keep no plaintext name past the call (the tokenizer's own memo lasts as long as the tokenizer: one run).
     """
     try:
-        _store_tokens(con, source, table, tokenizer, where=where)
+        with contextlib.ExitStack() as stack:
+            if maps is None:
+                maps = stack.enter_context(token_maps(con, tokenizer))
+            if maps.tokenizer is not tokenizer:
+                raise ValueError("these token maps were made with another tokenizer")
+            _store_tokens(con, source, table, tokenizer, maps, where=where)
     finally:
         forget_names()
 
 
-def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, *, where: str) -> None:
+class TokenMaps:
+    """The token maps of one run, kept between its sources (temporary tables on its connection).
+
+    One table per input group (keys ``k<j>`` and the group's pseudonyms) and two lookups (``value`` -> name
+    parts and phonetic codes; ``value`` -> normalized document number). Most of a visa or permit holder's names
+    and documents have already been seen at the border, so each later source standardizes and hashes only what
+    is new to the run. The keys are plaintext identifiers, like the tokenizer's own memo: :func:`token_maps`
+    drops the tables when the run's ingest ends, whatever happens.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self._con = con
+        self._prefix = f"token_kept_{next(_MAPS_MADE)}"
+        self.names = f"{self._prefix}_names"  # lookup: raw name -> parts, phonetic codes
+        self.documents = f"{self._prefix}_documents"  # lookup: raw number -> normalized
+        self._tables: dict[tuple[str, ...], str] = {}
+        self._filled: set[str] = set()
+
+    def table(self, inputs: tuple[str, ...], specs: list[TokenSpec]) -> str:
+        """The name of the map of ``inputs`` with the columns of ``specs`` (made by the first call to fill it)."""
+        key = (*inputs, "|", *(spec.column for spec in specs))
+        if key not in self._tables:
+            self._tables[key] = f"{self._prefix}_{len(self._tables)}"
+        return self._tables[key]
+
+    def filled(self, name: str) -> bool:
+        """Whether the table ``name`` exists (rows are inserted into it, not a new one created)."""
+        return name in self._filled
+
+    def mark_filled(self, name: str) -> None:
+        self._filled.add(name)
+
+    def unseen(self, name: str, select: str, keys: str) -> str:
+        """``select`` (distinct inputs) without the rows already in ``name`` (columns ``keys``)."""
+        return f"{select} EXCEPT SELECT {keys} FROM {name}" if self.filled(name) else select
+
+    def add(self, name: str, rows: pa.Table) -> None:
+        """Append ``rows`` to the lookup ``name`` (created by the first call)."""
+        with registered(self._con, "token_lookup_rows", rows):
+            if self.filled(name):
+                self._con.execute(f"INSERT INTO {name} SELECT * FROM token_lookup_rows")
+            else:
+                self._con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM token_lookup_rows")
+        self.mark_filled(name)
+
+    def drop(self) -> None:
+        for name in self._filled:
+            _drop_quietly(self._con, name)
+        self._filled.clear()
+
+
+@contextlib.contextmanager
+def token_maps(con: duckdb.DuckDBPyConnection, tokenizer: Tokenizer) -> Iterator[TokenMaps]:
+    """Token maps kept for the calls of :func:`store_tokens` inside the block (one run, one tokenizer)."""
+    maps = TokenMaps(con, tokenizer)
+    try:
+        yield maps
+    finally:
+        maps.drop()
+
+
+_MAPS_MADE = itertools.count()
+
+
+def _store_tokens(
+    con: duckdb.DuckDBPyConnection, source: str, table: str, tokenizer: Tokenizer, maps: TokenMaps, *, where: str
+) -> None:
     groups: dict[tuple[str, ...], list[TokenSpec]] = {}
     for spec in SOURCE_TOKENS[source]:
         groups.setdefault(spec.inputs, []).append(spec)
     order = list(groups)
+    names_of = {inputs: maps.table(inputs, groups[inputs]) for inputs in order}
+    keys_of = {inputs: ", ".join(f"k{j}" for j in range(len(inputs))) for inputs in order}
+
+    def unseen(inputs: tuple[str, ...]) -> str:
+        typed = ", ".join(f"{_typed_text(c)} AS k{j}" for j, c in enumerate(inputs))
+        return maps.unseen(names_of[inputs], f"SELECT DISTINCT {typed} FROM {table} WHERE {where}", keys_of[inputs])
+
     in_python = {inputs for inputs in order if any(spec.kind == "clk" or spec.sql is None for spec in groups[inputs])}
-    distinct = {
-        inputs: con.execute(
-            f"SELECT DISTINCT {', '.join(_typed_text(c) for c in inputs)} FROM {table} WHERE {where}"
-        ).fetchall()
-        for inputs in order
-        if inputs in in_python
-    }
+    distinct = {inputs: con.execute(unseen(inputs)).fetchall() for inputs in order if inputs in in_python}
     columns = sorted({c for inputs in groups for c in inputs})
     # Maps needing neither the names' lookup nor Python are built in SQL first, in a thread, while Python
     # standardizes the distinct names; the Bloom filters are encoded in another thread meanwhile.
     early = [i for i, inputs in enumerate(order) if inputs not in in_python and not NAME_INPUTS.intersection(inputs)]
     with (
-        contextlib.ExitStack() as maps,
         _no_cyclic_gc(),
         ThreadPoolExecutor(max_workers=1) as encoder,
         ThreadPoolExecutor(max_workers=1) as database,
@@ -402,24 +488,24 @@ def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, token
             for spec in groups[inputs]
             if spec.kind == "clk"
         }
-        names = _distinct_values(con, table, where, [c for c in columns if c in NAME_INPUTS])
-        numbers = _distinct_values(con, table, where, [c for c in columns if c in DOCUMENT_INPUTS])
-        maps.enter_context(registered(con, "token_documents", _document_rows(numbers)))
-        for i in range(len(order)):
-            maps.callback(_drop_quietly, con, f"token_map_{i}")
+        names = _distinct_values(con, table, where, [c for c in columns if c in NAME_INPUTS], maps, maps.names)
+        numbers = _distinct_values(
+            con, table, where, [c for c in columns if c in DOCUMENT_INPUTS], maps, maps.documents
+        )
+        maps.add(maps.documents, _document_rows(numbers))
 
         def create(i: int) -> None:
             inputs = order[i]
             if inputs in in_python:
                 raw = _standardized(inputs, groups[inputs], distinct[inputs], encodings)
             else:
-                typed = ", ".join(f"{_typed_text(c)} AS k{j}" for j, c in enumerate(inputs))
-                raw = con.sql(f"SELECT DISTINCT {typed} FROM {table} WHERE {where}").to_arrow_table()
+                raw = con.sql(unseen(inputs)).to_arrow_table()
             # Small batches: DuckDB scans an Arrow table's batches in parallel (a table of fewer than 122,880
             # rows, one row group, would be hashed by one thread).
             batches = pa.Table.from_batches(raw.to_batches(max_chunksize=MAP_BATCH_ROWS), raw.schema)
             with registered(con, f"token_base_{i}", batches) as base:
-                _create_map(con, f"token_map_{i}", inputs, groups[inputs], base, tokenizer)
+                _create_map(con, maps, names_of[inputs], inputs, groups[inputs], base)
+            maps.mark_filled(names_of[inputs])
 
         def create_early() -> None:
             for i in early:
@@ -428,13 +514,13 @@ def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, token
         built = database.submit(create_early)
         name_rows = _name_rows(names)  # Python, while the thread above waits on DuckDB
         built.result()
-        maps.enter_context(registered(con, "token_names", name_rows))
+        maps.add(maps.names, name_rows)
         for i in sorted(range(len(order)), key=lambda i: any(spec.kind == "clk" for spec in groups[order[i]])):
             if i not in early:  # Bloom-filter groups last: their encodings may still be under way
                 create(i)
         selects = [f"m{i}.{spec.column}" for i, inputs in enumerate(order) for spec in groups[inputs]]
         joins = [
-            f"LEFT JOIN token_map_{i} m{i} ON "
+            f"LEFT JOIN {names_of[inputs]} m{i} ON "
             + " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(inputs))
             for i, inputs in enumerate(order)
         ]
@@ -449,15 +535,16 @@ def _store_tokens(con: duckdb.DuckDBPyConnection, source: str, table: str, token
 
 def _create_map(
     con: duckdb.DuckDBPyConnection,
+    maps: TokenMaps,
     name: str,
     inputs: tuple[str, ...],
     specs: list[TokenSpec],
     base: str,
-    tokenizer: Tokenizer,
 ) -> None:
-    """Temp table ``name``: the keys ``k<j>`` of ``base`` (one row per distinct input) and every column of
-    ``specs``, standardized (:attr:`privacy.tokens.TokenSpec.sql`) and hashed (:func:`privacy.tokens.hmac_sql`) in
-    SQL; the subkeys go in as parameters. Bloom filters come from ``base``."""
+    """Temp table ``name`` of ``maps`` (created, or appended to if filled already): the keys ``k<j>`` of ``base``
+    (one row per distinct input) and every column of ``specs``, standardized (:attr:`privacy.tokens.TokenSpec.sql`)
+    and hashed (:func:`privacy.tokens.hmac_sql`) in SQL; the subkeys go in as parameters. Bloom filters come from
+    ``base``."""
     exprs = [f"k{j}" for j in range(len(inputs))]
     params: dict[str, bytes] = {}
     for spec in specs:
@@ -466,7 +553,7 @@ def _create_map(
             continue
         label = re.sub(r"\W", "_", spec.purpose)
         inner, outer = f"inner_{label}", f"outer_{label}"
-        params[inner], params[outer] = tokenizer.pads(spec.purpose)
+        params[inner], params[outer] = maps.tokenizer.pads(spec.purpose)
         text = f"({spec.sql})" if spec.sql is not None else f"s_{spec.column}"
         if spec.kind == "token":
             exprs.append(f"{hmac_sql(text, '$' + inner, '$' + outer)} AS {spec.column}")
@@ -477,23 +564,27 @@ def _create_map(
     for j, column in enumerate(inputs):
         if column in NAME_INPUTS:
             looked_up += [f"coalesce(l{j}.parts, []::VARCHAR[]) AS p{j}", f"l{j}.phonetic AS h{j}"]
-            lookup_joins.append(f"LEFT JOIN token_names l{j} ON l{j}.value = g.k{j}")
+            lookup_joins.append(f"LEFT JOIN {maps.names} l{j} ON l{j}.value = g.k{j}")
         elif column in DOCUMENT_INPUTS:
             looked_up.append(f"l{j}.normalized AS n{j}")
-            lookup_joins.append(f"LEFT JOIN token_documents l{j} ON l{j}.value = g.k{j}")
+            lookup_joins.append(f"LEFT JOIN {maps.documents} l{j} ON l{j}.value = g.k{j}")
+    verb = f"INSERT INTO {name}" if maps.filled(name) else f"CREATE TEMP TABLE {name} AS"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS SELECT {", ".join(exprs)}
+        f"""{verb} SELECT {", ".join(exprs)}
         FROM (SELECT {", ".join(looked_up)} FROM {base} g {" ".join(lookup_joins)})""",
         params,
     )
 
 
-def _distinct_values(con: duckdb.DuckDBPyConnection, table: str, where: str, columns: list[str]) -> list[str]:
-    """The distinct non-null values of some identifier columns together."""
+def _distinct_values(
+    con: duckdb.DuckDBPyConnection, table: str, where: str, columns: list[str], maps: TokenMaps, lookup: str
+) -> list[str]:
+    """The distinct non-null values of some identifier columns together, less those already in ``lookup``."""
     if not columns:
         return []
     union = " UNION ALL ".join(f'SELECT "t_{c}" AS v FROM {table} WHERE {where}' for c in columns)
-    return [v for (v,) in con.execute(f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL").fetchall()]
+    select = maps.unseen(lookup, f"SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL", "value")
+    return [v for (v,) in con.execute(select).fetchall()]
 
 
 def _name_rows(names: list[str]) -> pa.Table:

@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from linkage import require_full_relink
 from pipeline.errors import PipelineError
-from pipeline.ingest.load import VAULT_PURPOSE, Progress, store_tokens
+from pipeline.ingest.load import VAULT_PURPOSE, Progress, store_tokens, token_maps
 from pipeline.warehouse.connection import check_key, registered, transaction
 from privacy.audit.log import append as audit
 from privacy.keys import Keyring
@@ -85,20 +85,21 @@ def rekey_warehouse(con: duckdb.DuckDBPyConnection, ring: Keyring, progress: Pro
             if progress:
                 progress("opening sealed identities", i + 1, len(blobs))
         summary.vault_blobs = len(blobs)
-        for source, tables in opened.items():
-            rows = pa.concat_tables(tables)
-            before = con.execute("SELECT count(*) FROM identity_tokens WHERE source = ?", [source]).fetchall()[0][0]
-            if before != rows.num_rows:
-                raise PipelineError(
-                    f"rekey stopped: {source} has {before:,} pseudonymized records but {rows.num_rows:,} sealed "
-                    "identities; nothing was changed"
-                )
-            con.execute("DELETE FROM identity_tokens WHERE source = ?", [source])
-            with registered(con, "vault_rows", rows):
-                con.execute(_typed_vault_sql(rows.column_names))
-            store_tokens(con, source, "rekey_rows", tokenizer)
-            con.execute("DROP TABLE rekey_rows")
-            summary.records += rows.num_rows
+        with token_maps(con, tokenizer) as maps:  # each source hashes only what the ones before it did not
+            for source, tables in opened.items():
+                rows = pa.concat_tables(tables)
+                before = con.execute("SELECT count(*) FROM identity_tokens WHERE source = ?", [source]).fetchall()[0][0]
+                if before != rows.num_rows:
+                    raise PipelineError(
+                        f"rekey stopped: {source} has {before:,} pseudonymized records but {rows.num_rows:,} sealed "
+                        "identities; nothing was changed"
+                    )
+                con.execute("DELETE FROM identity_tokens WHERE source = ?", [source])
+                with registered(con, "vault_rows", rows):
+                    con.execute(_typed_vault_sql(rows.column_names))
+                store_tokens(con, source, "rekey_rows", tokenizer, maps=maps)
+                con.execute("DROP TABLE rekey_rows")
+                summary.records += rows.num_rows
         summary.quarantine_rows = _reseal_quarantine(con, ring)
         con.execute("UPDATE meta_token_version SET version = ?, since = now()", [ring.active_version])
         audit(con, "rekeyed", from_version=current, to_version=ring.active_version, records=summary.records)

@@ -8,15 +8,17 @@ the same key; every column of every row must be equal.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hmac
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.ingest.contract import SOURCES, load_contract
 from pipeline.ingest.landing import discover_partitions
-from pipeline.ingest.load import _read_all, store_tokens
+from pipeline.ingest.load import _read_all, store_tokens, token_maps
 from pipeline.ingest.validate import checked_rows_sql
 from pipeline.synth import generate
 from pipeline.warehouse.connection import connect, registered
@@ -112,18 +114,31 @@ def _rows(con, table: str) -> list[tuple[object, ...]]:
     return con.execute(f"SELECT * FROM {table} ORDER BY source, record_id").fetchall()
 
 
-def test_identity_tokens_are_bit_identical_to_the_frozen_implementation(sample: Path) -> None:
+def _temp_tables(con) -> set[str]:
+    return {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()}
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["maps per call", "maps kept for the run"])
+def test_identity_tokens_are_bit_identical_to_the_frozen_implementation(sample: Path, kept: bool) -> None:
+    """With the run's maps kept, a later source's rows mostly hit the maps of earlier ones (the edge cases recur
+    in every source), and the few new inputs are appended: every token must still be the frozen one's."""
     ring = Keyring.generate()
     con = connect(sample)
     try:
-        assert con.execute("SELECT count(*) FROM identity_tokens").fetchall()[0][0] == 0
+        con.execute("DELETE FROM identity_tokens")
         reference, current = v1.Tokenizer(ring), Tokenizer(ring)
         for source in SOURCES:
             v1.store_tokens(con, source, f"checked_{source}", reference)
         con.execute("CREATE TEMP TABLE expected AS SELECT * FROM identity_tokens")
         con.execute("DELETE FROM identity_tokens")
-        for source in SOURCES:  # the same tokenizer throughout: its memo is reused across sources
-            store_tokens(con, source, f"checked_{source}", current)
+        before = _temp_tables(con)
+        with contextlib.ExitStack() as stack:
+            maps = stack.enter_context(token_maps(con, current)) if kept else None
+            for source in SOURCES:  # the same tokenizer throughout: its memo is reused across sources
+                store_tokens(con, source, f"checked_{source}", current, maps=maps)
+            if kept:
+                assert len(_temp_tables(con) - before) >= 8  # the run's maps and lookups, still there
+        assert _temp_tables(con) == before  # and dropped when the run's block ends
         expected, got = _rows(con, "expected"), _rows(con, "identity_tokens")
         records = sum(con.execute(f"SELECT count(*) FROM checked_{s}").fetchall()[0][0] for s in SOURCES)
     finally:
@@ -132,6 +147,23 @@ def test_identity_tokens_are_bit_identical_to_the_frozen_implementation(sample: 
     assert all(e[3] is not None for e in expected[:10])  # tokens were computed, not left empty
     for want, have in zip(expected, got, strict=True):
         assert want == have
+
+
+def test_the_run_maps_drop_their_tables_after_an_error_and_refuse_another_tokenizer(sample: Path) -> None:
+    ring = Keyring.generate()
+    con = connect(sample)
+    try:
+        before = _temp_tables(con)
+        with pytest.raises(duckdb.CatalogException), token_maps(con, Tokenizer(ring)) as maps:
+            store_tokens(con, "border", "checked_border", maps.tokenizer, maps=maps)
+            assert _temp_tables(con) > before
+            store_tokens(con, "visa", "no_such_table", maps.tokenizer, maps=maps)
+        assert _temp_tables(con) == before
+        with token_maps(con, Tokenizer(ring)) as maps, pytest.raises(ValueError, match="another tokenizer"):
+            store_tokens(con, "border", "checked_border", Tokenizer(ring), maps=maps)
+    finally:
+        con.execute("DELETE FROM identity_tokens")
+        con.close()
 
 
 @pytest.mark.parametrize("value", ["", "A", "Müller", "王小明|UTO", "🙂", "x" * 200, "DE LA|"])
