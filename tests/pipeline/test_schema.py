@@ -133,6 +133,42 @@ def test_history_keys_lose_their_index_and_keep_their_rows(tmp_path: Path) -> No
         new.close()
 
 
+def test_bloom_filter_encodings_are_stored_uncompressed_and_keep_their_rows(tmp_path: Path) -> None:
+    """Pipeline migration 12: a warehouse built before it has its ``identity_tokens`` rebuilt with the Bloom-filter
+    columns stored uncompressed; the rows, the columns and their order are kept. A new warehouse has them so."""
+    encodings = ("clk_name", "clk_family", "clk_given")
+
+    def ddl(con: duckdb.DuckDBPyConnection) -> str:
+        query = "SELECT sql FROM duckdb_tables() WHERE table_name = 'identity_tokens'"
+        return con.execute(query).fetchall()[0][0]
+
+    new = connect(tmp_path / "new")
+    old = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:  # as pipeline v11 built it: its migration 1 made the encodings' columns with the default compression
+        apply_migrations(old, [AUDIT, replace(PIPELINE, migrations=PIPELINE.migrations[:11]), LINKAGE])
+        old.execute("DROP TABLE identity_tokens")
+        old.execute(ddl(new).replace(" USING COMPRESSION Uncompressed", ""))
+        assert "COMPRESSION" not in ddl(old)
+        old.execute(
+            "INSERT INTO identity_tokens (source, record_id, key_version, tok_family_name, tok_document_edits, "
+            "clk_name, clk_given) VALUES ('border', 'B1', 1, 7, [1, 2], '1011'::BIT, '01'::BIT), "
+            "('visa', 'V1', 1, NULL, NULL, NULL, '110'::BIT)"
+        )
+        rows = old.execute("SELECT * FROM identity_tokens ORDER BY record_id").fetchall()
+        applied = apply_migrations(old, COMPONENTS)
+        assert applied == [f"pipeline v{m.version}: {m.description}" for m in PIPELINE.migrations[11:]]
+        for con in (old, new):
+            assert all(f"{column} BIT USING COMPRESSION Uncompressed" in ddl(con) for column in encodings)
+            assert ddl(con).count("COMPRESSION") == len(encodings)
+        assert ddl(old) == ddl(new)
+        assert _tables(old) == _tables(new)
+        assert old.execute("SELECT * FROM identity_tokens ORDER BY record_id").fetchall() == rows
+        assert apply_migrations(old, COMPONENTS) == []
+    finally:
+        old.close()
+        new.close()
+
+
 def test_models_saved_before_model_statuses_stay_in_use(tmp_path: Path) -> None:
     """Linkage migration 5: the models a warehouse saved before candidates existed count as promoted, so the newest
     is still the one nightly linkage uses; a candidate saved afterwards waits for its promotion."""
