@@ -399,7 +399,7 @@ class TokenMaps:
     parts and phonetic codes; ``value`` -> normalized document number). Most of a visa or permit holder's names
     and documents have already been seen at the border, so each later source standardizes and hashes only what
     is new to the run. The keys are plaintext identifiers, like the tokenizer's own memo: :func:`token_maps`
-    drops the tables when the run's ingest ends, whatever happens.
+    drops the tables when its block (the run's ingest or rekey) ends, whatever happens.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, tokenizer: Tokenizer) -> None:
@@ -464,12 +464,12 @@ def _store_tokens(
     for spec in SOURCE_TOKENS[source]:
         groups.setdefault(spec.inputs, []).append(spec)
     order = list(groups)
-    names_of = {inputs: maps.table(inputs, groups[inputs]) for inputs in order}
+    map_of = {inputs: maps.table(inputs, groups[inputs]) for inputs in order}
     keys_of = {inputs: ", ".join(f"k{j}" for j in range(len(inputs))) for inputs in order}
 
     def unseen(inputs: tuple[str, ...]) -> str:
         typed = ", ".join(f"{_typed_text(c)} AS k{j}" for j, c in enumerate(inputs))
-        return maps.unseen(names_of[inputs], f"SELECT DISTINCT {typed} FROM {table} WHERE {where}", keys_of[inputs])
+        return maps.unseen(map_of[inputs], f"SELECT DISTINCT {typed} FROM {table} WHERE {where}", keys_of[inputs])
 
     in_python = {inputs for inputs in order if any(spec.kind == "clk" or spec.sql is None for spec in groups[inputs])}
     distinct = {inputs: con.execute(unseen(inputs)).fetchall() for inputs in order if inputs in in_python}
@@ -504,8 +504,8 @@ def _store_tokens(
             # rows, one row group, would be hashed by one thread).
             batches = pa.Table.from_batches(raw.to_batches(max_chunksize=MAP_BATCH_ROWS), raw.schema)
             with registered(con, f"token_base_{i}", batches) as base:
-                _create_map(con, maps, names_of[inputs], inputs, groups[inputs], base)
-            maps.mark_filled(names_of[inputs])
+                _create_map(con, maps, map_of[inputs], inputs, groups[inputs], base)
+            maps.mark_filled(map_of[inputs])
 
         def create_early() -> None:
             for i in early:
@@ -520,7 +520,7 @@ def _store_tokens(
                 create(i)
         selects = [f"m{i}.{spec.column}" for i, inputs in enumerate(order) for spec in groups[inputs]]
         joins = [
-            f"LEFT JOIN {names_of[inputs]} m{i} ON "
+            f"LEFT JOIN {map_of[inputs]} m{i} ON "
             + " AND ".join(f"m{i}.k{j} IS NOT DISTINCT FROM {_typed_text(c, 'c.')}" for j, c in enumerate(inputs))
             for i, inputs in enumerate(order)
         ]
