@@ -418,25 +418,20 @@ class TokenMaps:
             self._tables[key] = f"{self._prefix}_{len(self._tables)}"
         return self._tables[key]
 
-    def filled(self, name: str) -> bool:
-        """Whether the table ``name`` exists (rows are inserted into it, not a new one created)."""
-        return name in self._filled
-
-    def mark_filled(self, name: str) -> None:
-        self._filled.add(name)
-
     def unseen(self, name: str, select: str, keys: str) -> str:
         """``select`` (distinct inputs) without the rows already in ``name`` (columns ``keys``)."""
-        return f"{select} EXCEPT SELECT {keys} FROM {name}" if self.filled(name) else select
+        return f"{select} EXCEPT SELECT {keys} FROM {name}" if name in self._filled else select
+
+    def append(self, name: str, select: str, params: dict[str, bytes] | None = None) -> None:
+        """Append the rows of ``select`` to the table ``name`` (created from them by the first call)."""
+        verb = f"INSERT INTO {name}" if name in self._filled else f"CREATE TEMP TABLE {name} AS"
+        self._con.execute(f"{verb} {select}", params)
+        self._filled.add(name)
 
     def add(self, name: str, rows: pa.Table) -> None:
-        """Append ``rows`` to the lookup ``name`` (created by the first call)."""
+        """Append ``rows`` to the lookup ``name``."""
         with registered(self._con, "token_lookup_rows", rows):
-            if self.filled(name):
-                self._con.execute(f"INSERT INTO {name} SELECT * FROM token_lookup_rows")
-            else:
-                self._con.execute(f"CREATE TEMP TABLE {name} AS SELECT * FROM token_lookup_rows")
-        self.mark_filled(name)
+            self.append(name, "SELECT * FROM token_lookup_rows")
 
     def drop(self) -> None:
         for name in self._filled:
@@ -465,11 +460,11 @@ def _store_tokens(
         groups.setdefault(spec.inputs, []).append(spec)
     order = list(groups)
     map_of = {inputs: maps.table(inputs, groups[inputs]) for inputs in order}
-    keys_of = {inputs: ", ".join(f"k{j}" for j in range(len(inputs))) for inputs in order}
 
     def unseen(inputs: tuple[str, ...]) -> str:
         typed = ", ".join(f"{_typed_text(c)} AS k{j}" for j, c in enumerate(inputs))
-        return maps.unseen(map_of[inputs], f"SELECT DISTINCT {typed} FROM {table} WHERE {where}", keys_of[inputs])
+        keys = ", ".join(f"k{j}" for j in range(len(inputs)))
+        return maps.unseen(map_of[inputs], f"SELECT DISTINCT {typed} FROM {table} WHERE {where}", keys)
 
     in_python = {inputs for inputs in order if any(spec.kind == "clk" or spec.sql is None for spec in groups[inputs])}
     distinct = {inputs: con.execute(unseen(inputs)).fetchall() for inputs in order if inputs in in_python}
@@ -504,8 +499,7 @@ def _store_tokens(
             # rows, one row group, would be hashed by one thread).
             batches = pa.Table.from_batches(raw.to_batches(max_chunksize=MAP_BATCH_ROWS), raw.schema)
             with registered(con, f"token_base_{i}", batches) as base:
-                _create_map(con, maps, map_of[inputs], inputs, groups[inputs], base)
-            maps.mark_filled(map_of[inputs])
+                _create_map(maps, map_of[inputs], inputs, groups[inputs], base)
 
         def create_early() -> None:
             for i in early:
@@ -534,14 +528,13 @@ def _store_tokens(
 
 
 def _create_map(
-    con: duckdb.DuckDBPyConnection,
     maps: TokenMaps,
     name: str,
     inputs: tuple[str, ...],
     specs: list[TokenSpec],
     base: str,
 ) -> None:
-    """Temp table ``name`` of ``maps`` (created, or appended to if filled already): the keys ``k<j>`` of ``base``
+    """Append to the table ``name`` of ``maps`` (:meth:`TokenMaps.append`) the keys ``k<j>`` of ``base``
     (one row per distinct input) and every column of ``specs``, standardized (:attr:`privacy.tokens.TokenSpec.sql`)
     and hashed (:func:`privacy.tokens.hmac_sql`) in SQL; the subkeys go in as parameters. Bloom filters come from
     ``base``."""
@@ -568,9 +561,9 @@ def _create_map(
         elif column in DOCUMENT_INPUTS:
             looked_up.append(f"l{j}.normalized AS n{j}")
             lookup_joins.append(f"LEFT JOIN {maps.documents} l{j} ON l{j}.value = g.k{j}")
-    verb = f"INSERT INTO {name}" if maps.filled(name) else f"CREATE TEMP TABLE {name} AS"
-    con.execute(
-        f"""{verb} SELECT {", ".join(exprs)}
+    maps.append(
+        name,
+        f"""SELECT {", ".join(exprs)}
         FROM (SELECT {", ".join(looked_up)} FROM {base} g {" ".join(lookup_joins)})""",
         params,
     )
