@@ -4,6 +4,7 @@ warehouse exactly; and commands that remove personal data outside a night drop t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import os
@@ -250,3 +251,34 @@ def test_a_mirror_that_cannot_be_levelled_does_not_undo_the_committed_night(
     monkeypatch.undo()
     begin_night(warehouse)  # copied whole again
     assert (warehouse / SNAPSHOT).read_bytes() == after
+
+
+def test_a_night_leaves_older_objects_out_of_garbage_collection_and_gives_them_back_however_it_ends(
+    tmp_path: Path,
+) -> None:
+    """Within a night the objects from before it are frozen (a full collection does not walk them); after it,
+    committed or failed, nothing stays frozen, and garbage from before the night is collected again."""
+    import gc
+    import weakref
+
+    class Cycle:
+        pass
+
+    warehouse = _warehouse(tmp_path)
+    for night, fails in ((dt.date(2024, 1, 31), False), (dt.date(2024, 2, 1), True)):
+        garbage = Cycle()
+        garbage.me = garbage  # type: ignore[attr-defined]  # only the collector frees a cycle
+        gone = weakref.ref(garbage)
+        del garbage
+        assert gc.get_freeze_count() == 0
+        with contextlib.suppress(RuntimeError), night_unit(warehouse, night):
+            frozen = gc.get_freeze_count()
+            gc.collect()
+            survived = gone() is not None  # frozen with the rest, not collected during the night
+            _write(warehouse, "DELETE FROM t WHERE i % 3 = 0")
+            if fails:
+                raise RuntimeError("a step failed")
+        assert frozen > 1000 and survived
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert gone() is None
