@@ -384,13 +384,17 @@ def write_clusters(
         )
         scope = ""
     else:
+        # Only the records whose cluster changed are deleted and inserted again (a reclustered entity mostly keeps
+        # its cluster: 4 of 16,000 records changed in an increment against 1M). Rewriting them all made DuckDB's
+        # checkpoint merge the table's row groups again, 0.27-0.35 s a night.
         con.execute(
             f"""DELETE FROM {CLUSTERS_TABLE} c USING __linkage_changed n
-            WHERE c.source = n.source AND c.record_id = n.record_id"""
+            WHERE c.source = n.source AND c.record_id = n.record_id AND c.cluster_id IS DISTINCT FROM n.cluster_id"""
         )
         con.execute(
             f"""INSERT INTO {CLUSTERS_TABLE}
-            SELECT source, record_id, cluster_id, NULL::VARCHAR FROM __linkage_changed"""
+            SELECT n.source, n.record_id, n.cluster_id, NULL::VARCHAR FROM __linkage_changed n
+            ANTI JOIN {CLUSTERS_TABLE} c ON c.source = n.source AND c.record_id = n.record_id"""
         )
         con.execute(
             "CREATE OR REPLACE TEMP TABLE __linkage_rescored AS SELECT DISTINCT cluster_id FROM __linkage_changed"
@@ -417,7 +421,8 @@ def _finish(con: duckdb.DuckDBPyConnection, model: LinkageModel, night: dt.date)
         f"""UPDATE {CLUSTERS_TABLE} c SET person_key = p.person_key
         FROM person_keys p, __linkage_changed n
         WHERE p.source = c.source AND p.record_id = c.record_id
-          AND n.source = c.source AND n.record_id = c.record_id"""
+          AND n.source = c.source AND n.record_id = c.record_id
+          AND c.person_key IS DISTINCT FROM p.person_key"""
     )
     con.execute("DROP TABLE IF EXISTS __linkage_changed")
     token_version = pseudonym_version(con)

@@ -149,6 +149,25 @@ def test_known_identity_joins_its_entity_without_new_pairs(incremental: tuple) -
     assert len(set(counts)) == 1, counts
 
 
+def assert_clusters_agree(con: duckdb.DuckDBPyConnection) -> None:
+    """Every record has one row in ``linkage_clusters``, with its entity's cluster and its person key (an increment
+    deletes and inserts again only the records whose cluster changed, and sets the keys that changed)."""
+    rows = con.execute(
+        """SELECT count(*), count(DISTINCT (c.source, c.record_id)), (SELECT count(*) FROM identity_tokens),
+                  count(*) FILTER (WHERE c.cluster_id IS DISTINCT FROM e.cluster_id),
+                  count(*) FILTER (WHERE c.person_key IS DISTINCT FROM p.person_key)
+           FROM linkage_clusters c LEFT JOIN linkage_records r USING (source, record_id)
+           LEFT JOIN linkage_input e USING (entity_id) LEFT JOIN person_keys p USING (source, record_id)"""
+    ).fetchall()[0]
+    assert rows[0] == rows[1] == rows[2] and rows[3:] == (0, 0), rows
+
+
+def test_the_clusters_table_agrees_with_the_entities_and_the_person_keys_after_the_increments(
+    incremental: tuple,
+) -> None:
+    assert_clusters_agree(incremental[0])
+
+
 def test_nothing_new_changes_nothing(incremental: tuple) -> None:
     con, model, *_ = incremental
     before = partition(con), pairs(con)
@@ -200,6 +219,8 @@ def test_review_decisions_recluster_only_their_persons(incremental: tuple, tmp_p
         assert result.new_records == 0 and 0 < result.reclustered_entities < result.entities
         kept, afresh = counted_both_ways(other)  # a split and a merge: both counted again
         assert kept == afresh
+        assert result.keys.changed_records > 0  # records moved between persons
+        assert_clusters_agree(other)
         cluster = dict(other.execute("SELECT unique_id, cluster_id FROM linkage_input").fetchall())
         assert cluster[apart[0]] == cluster[apart[1]]
         assert cluster[linked_pair[0]] != cluster[linked_pair[1]]
@@ -214,6 +235,7 @@ def test_review_decisions_recluster_only_their_persons(incremental: tuple, tmp_p
         assert {r[0] for r in other.execute("SELECT status FROM review_queue").fetchall()} == {"pending"}
         result = link_new(other, model, night=END + dt.timedelta(days=3))
         assert 0 < result.reclustered_entities < result.entities
+        assert_clusters_agree(other)
         assert partition(other) == partition(con)
         log = decision_log(other)
         assert [(d, r) for _, d, _, _, r in log[:2]] == [("undone", "second look")] * 2

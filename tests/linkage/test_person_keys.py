@@ -105,3 +105,30 @@ def test_record_keys_follow_the_person_keys_through_merges_and_splits(con: duckd
     assert split["r2"] not in (first["r1"], first["r4"])
     drawn = con.execute("SELECT count(*), count(DISTINCT person_key) FROM person_record_keys").fetchall()[0]
     assert drawn[0] == drawn[1] == 4  # a, b (merged away, kept), c, and the split-off part
+
+
+def test_changed_keys_are_deleted_and_inserted_again_not_updated_in_place(tmp_path) -> None:
+    """A night's changed keys lie all over a large table: updated in place, DuckDB's checkpoint would rewrite every
+    row group they touch. They are deleted and inserted again instead, one row per record all the same."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    first = {f"r{i}": f"c{i // 3}" for i in range(3000)}
+    night(con, first, NIGHT1)
+    con.execute("CHECKPOINT")
+    before = keys(con)
+    # r1 joins another person, r2999 splits off, and two persons of three records each merge
+    moved = {"r1": "c500", "r2999": "split"} | {f"r{i}": "merged" for i in range(30, 36)}
+    with_updates = "SELECT count(*) FROM pragma_storage_info('person_keys') WHERE has_updates"
+    con.execute("BEGIN")
+    result = night(con, first | moved, NIGHT2)
+    assert con.execute(with_updates).fetchall() == [(0,)]
+    con.execute("COMMIT")
+    after = keys(con)
+    assert result.changed_records == 5 and len(after) == 3000
+    assert after["r1"] == before["r1500"] and after["r2999"] not in before.values()
+    assert len({after[f"r{i}"] for i in range(30, 36)}) == 1
+    changed = {r for r in after if after[r] != before[r]}
+    assert len(changed) == 5 and changed <= set(moved)
+    on_night2 = {
+        r for (r,) in con.execute("SELECT record_id FROM person_keys WHERE assigned_on = ?", [NIGHT2]).fetchall()
+    }
+    assert on_night2 == changed
