@@ -611,3 +611,49 @@ def test_a_night_with_a_source_empty_one_at_ten_percent_and_a_port_missing_is_he
     everything = " ".join(p.read_text(encoding="utf-8", errors="replace") for p in index.parent.rglob("*.html"))
     everything += " ".join(p.read_text(encoding="utf-8") for p in (wh / "quality").rglob("*.json"))
     assert not any(name in everything for name in ("FAMILYAB", "GIVENAB", "X0000"))
+
+
+def test_the_batches_are_built_in_order_in_a_thread_beside_the_validation_and_a_failing_one_raises(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A gate's batches are DuckDB queries built one after another in a thread of their own, through a cursor, while
+    the validation (Python) reads the ones built; a batch that fails raises where it is asked for, and no thread is
+    left behind."""
+    import threading
+
+    from pipeline.quality import gates
+    from pipeline.quality.batches import BatchContext
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE TABLE t AS SELECT range AS x FROM range(5)")
+    built: list[tuple[str, str]] = []
+
+    def batch(name: str, sql: str):
+        def build(cursor: duckdb.DuckDBPyConnection, ctx: BatchContext) -> pd.DataFrame:
+            built.append((name, threading.current_thread().name))
+            return cursor.execute(sql).df()
+
+        return build
+
+    monkeypatch.setitem(gates.BATCHES, "first", batch("first", "SELECT x FROM t WHERE x < 2"))
+    monkeypatch.setitem(gates.BATCHES, "second", batch("second", "SELECT count(*)::INTEGER AS n FROM t"))
+    monkeypatch.setitem(gates.BATCHES, "broken", batch("broken", "SELECT * FROM no_such_table"))
+    suite = gates.SuiteFile("s", 1, "raw", "first", "", (), tmp_path / "s.json")
+    suites = [dataclasses.replace(suite, name=n, batch=b) for n, b in (("a", "first"), ("b", "second"))]
+    ctx = BatchContext(dt.date(2024, 1, 1))
+    with gates.batches_built_beside(con, ctx, suites) as frames:
+        assert list(frames) == ["a", "b"]
+        assert frames["a"]["x"].tolist() == [0, 1] and frames["b"]["n"].tolist() == [5]
+    assert [name for name, _ in built] == ["first", "second"]
+    assert {thread for _, thread in built} != {threading.current_thread().name}
+    assert all(thread.startswith("quality-batches") for _, thread in built)
+
+    failing = [*suites[:1], dataclasses.replace(suite, name="c", batch="broken")]
+    with (
+        pytest.raises(duckdb.CatalogException, match="no_such_table"),
+        gates.batches_built_beside(con, ctx, failing) as frames,
+    ):
+        for name in frames:
+            frames[name]
+    assert not any(t.name.startswith("quality-batches") for t in threading.enumerate())
+    con.close()
