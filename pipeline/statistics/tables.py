@@ -24,7 +24,7 @@ keyed by ``period`` (``'YYYY-MM'`` for ``period_type = 'month'``, ``'YYYY'`` for
   host's; unknown nationality counted as ``'unknown'``) at each month end from the first crossing's month to
   the cut-off month (``reference_date``: the month end, or the cut-off in its own month), ``total`` and by
   ``citizenship``. A person's status on a day is ``residence_after`` of their last crossing on or before it
-  (each crossing holds from its day to the next crossing's: a window function and a range join); persons who
+  (each crossing holds from its day to the next crossing's: running sums over the month ends); persons who
   have not crossed yet are not counted; the nationality is the one recorded on that deciding crossing.
   Provisional when the deciding crossing of any non-citizen of the cell is pending (``pending_persons``;
   ``pending_residents`` of them are counted). A citizenship cell exists once a non-citizen of that
@@ -239,37 +239,72 @@ def _first_permits(con: duckdb.DuckDBPyConnection, params: dict[str, object]) ->
     _insert(con, PERMITS_TABLE, _cube_sql("st_permits", _calendar("day"), dimensions, measures), params)
 
 
-def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+def stock_by_month(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    """The temp tables ``st_month_ends`` (month, its reference date and its index ``i`` from 0) and ``st_stock``: per
+    month end and citizenship, the non-citizens whose status that day is decided (residents, their cell-key sum,
+    pending residents, pending persons).
+
+    Each crossing decides the person's status from its day until the day of the next crossing (excluded), so the
+    status on a day is that of the last crossing on or before it; of two crossings on the same day the earlier
+    (lower seq) decides nothing. Persons count from their first crossing on. A crossing decides at the month ends
+    of months ``s`` (its own month) to ``e - 1`` (``e``: the month of the next crossing, when that is by the
+    cut-off): it adds its counts at ``s`` and takes them away at ``e``, and running sums over the months give each
+    month end's figures. The same rows as joining each crossing to the month ends it covers, which took 0.34-0.35 s
+    at 1M records (the running sums: 0.22 s with the month ends; the same 792 rows); tests/pipeline/test_statistics.py
+    compares the two on random histories."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE st_month_ends AS
-        SELECT strftime(m, '%Y-%m') AS month, least(last_day(m), $cutoff::DATE) AS reference_date
+        SELECT strftime(m, '%Y-%m') AS month, least(last_day(m), $cutoff::DATE) AS reference_date,
+               (row_number() OVER (ORDER BY m) - 1)::INTEGER AS i
         FROM (SELECT unnest(generate_series(date_trunc('month', min(crossing_date)),
                                             date_trunc('month', $cutoff::DATE), INTERVAL 1 MONTH))::DATE AS m
               FROM crossing_classification WHERE crossing_date <= $cutoff)""",
         {"cutoff": params["cutoff"]},
     )
-    # Each crossing decides the person's status from its day until the day of the next crossing (excluded), so
-    # the status on a day is that of the last crossing on or before it; of two crossings on the same day the
-    # earlier (lower seq) decides nothing. Persons count from their first crossing on.
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE st_stock AS
-        WITH deciding AS (
+        WITH first AS (SELECT min(strptime(month, '%Y-%m'))::DATE AS m0, count(*)::INTEGER AS months
+                       FROM st_month_ends),
+        deciding AS (
             SELECT crossing_date AS since,
                    lead(crossing_date, 1, DATE '9999-12-31') OVER (PARTITION BY person_key ORDER BY seq) AS until,
                    residence_after = 'RESIDENT' AS resident, status = 'pending' AS pending, nationality,
                    {_record_key_sql("c.person_key")} AS record_key
             FROM crossing_classification c LEFT JOIN person_record_keys rk USING (person_key)
-            WHERE crossing_date <= $cutoff)
-        SELECT m.month, m.reference_date, coalesce(d.nationality, 'unknown') AS citizenship,
-               count(*) FILTER (WHERE d.resident) AS residents,
-               {_cell_key_sql("d.record_key", "d.resident")} AS residents_ck,
-               count(*) FILTER (WHERE d.resident AND d.pending) AS pending_residents,
-               count(*) FILTER (WHERE d.pending) AS pending_persons
-        FROM deciding d JOIN st_month_ends m ON m.reference_date >= d.since AND m.reference_date < d.until
-        WHERE d.nationality IS DISTINCT FROM $host
-        GROUP BY ALL""",
+            WHERE crossing_date <= $cutoff),
+        spans AS (
+            SELECT datediff('month', f.m0, d.since)::INTEGER AS s,
+                   CASE WHEN d.until <= $cutoff::DATE THEN datediff('month', f.m0, d.until)::INTEGER
+                        ELSE f.months END AS e,
+                   coalesce(d.nationality, 'unknown') AS citizenship, d.resident::INTEGER AS resident,
+                   (d.resident AND d.pending)::INTEGER AS pending_resident, d.pending::INTEGER AS pending,
+                   CASE WHEN d.resident THEN d.record_key::BIGINT ELSE 0 END AS key
+            FROM deciding d, first f
+            WHERE d.nationality IS DISTINCT FROM $host),
+        changes AS (
+            SELECT i, citizenship, sum(n) AS n, sum(resident) AS resident, sum(key) AS key,
+                   sum(pending_resident) AS pending_resident, sum(pending) AS pending
+            FROM (SELECT s AS i, citizenship, 1 AS n, resident, key, pending_resident, pending FROM spans WHERE s < e
+                  UNION ALL
+                  SELECT e, citizenship, -1, -resident, -key, -pending_resident, -pending FROM spans
+                  WHERE s < e AND e < (SELECT months FROM first))
+            GROUP BY ALL),
+        running AS (
+            SELECT i, lead(i, 1, (SELECT months FROM first)) OVER w AS next_i, citizenship,
+                   sum(n) OVER w AS n, sum(resident) OVER w AS residents, sum(key) OVER w AS key,
+                   sum(pending_resident) OVER w AS pending_residents, sum(pending) OVER w AS pending_persons
+            FROM changes WINDOW w AS (PARTITION BY citizenship ORDER BY i))
+        SELECT m.month, m.reference_date, r.citizenship, r.residents::BIGINT AS residents,
+               (r.key % {CELL_KEY_MODULUS})::UBIGINT AS residents_ck,
+               r.pending_residents::BIGINT AS pending_residents, r.pending_persons::BIGINT AS pending_persons
+        FROM running r JOIN st_month_ends m ON m.i >= r.i AND m.i < r.next_i
+        WHERE r.n > 0""",
         {"cutoff": params["cutoff"], "host": params["host"]},
     )
+
+
+def _resident_stock(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
+    stock_by_month(con, params)
     dimensions = [("total", "'total'"), ("citizenship", "citizenship")]
     measures = f"""max(reference_date) AS reference_date, sum(residents)::BIGINT AS residents,
         {_cell_key_sql("residents_ck")} AS residents_ck,

@@ -37,6 +37,7 @@ from pipeline.statistics.tables import (
     REVISIONS_TABLE,
     STOCK_TABLE,
     compute_statistics,
+    stock_by_month,
 )
 from pipeline.warehouse.connection import transaction
 from pipeline.warehouse.schema import migrate
@@ -676,3 +677,72 @@ def test_empty_inputs_give_empty_tables(fresh) -> None:
         fresh.execute(f"DELETE FROM {table}")
     summary = compute_statistics(fresh, night=NIGHT1, cutoff=CUTOFF1, host=HOST)
     assert dataclasses.astuple(summary) == (NIGHT1, CUTOFF1, 0, 0, 0, 0, 0, 0, 0)
+
+
+def _stock_by_range_join(con: duckdb.DuckDBPyConnection, cutoff: dt.date, host: str) -> list[tuple]:
+    """The resident stock per month end as first written (each deciding crossing joined to the month ends it
+    covers), kept here as the reference the running sums must equal."""
+    return con.execute(
+        """WITH deciding AS (
+            SELECT crossing_date AS since,
+                   lead(crossing_date, 1, DATE '9999-12-31') OVER (PARTITION BY person_key ORDER BY seq) AS until,
+                   residence_after = 'RESIDENT' AS resident, status = 'pending' AS pending, nationality,
+                   coalesce(rk.record_key::UBIGINT, hash(c.person_key) % 4294967296) AS record_key
+            FROM crossing_classification c LEFT JOIN person_record_keys rk USING (person_key)
+            WHERE crossing_date <= $cutoff)
+        SELECT m.month, m.reference_date, coalesce(d.nationality, 'unknown') AS citizenship,
+               count(*) FILTER (WHERE d.resident) AS residents,
+               (coalesce(sum(d.record_key) FILTER (WHERE d.resident), 0) % 4294967296)::UBIGINT AS residents_ck,
+               count(*) FILTER (WHERE d.resident AND d.pending) AS pending_residents,
+               count(*) FILTER (WHERE d.pending) AS pending_persons
+        FROM deciding d JOIN st_month_ends m ON m.reference_date >= d.since AND m.reference_date < d.until
+        WHERE d.nationality IS DISTINCT FROM $host
+        GROUP BY ALL ORDER BY ALL""",
+        {"cutoff": cutoff, "host": host},
+    ).fetchall()
+
+
+@pytest.mark.parametrize("cutoff", [D("2024-06-15"), D("2024-06-30"), D("2023-01-09")])
+def test_the_resident_stock_by_running_sums_equals_the_range_join(cutoff: dt.date) -> None:
+    """Random histories (same-day crossings, host citizens, unknown nationalities, persons without a record key,
+    crossings after the cut-off) give the same rows by running sums over the months as by the range join."""
+    import random
+
+    rng = random.Random(7)
+    rows, keys = [], []
+    for p in range(600):
+        person = f"P{p:04d}"
+        if rng.random() < 0.9:
+            keys.append((person, rng.randrange(2**32)))
+        day = D("2023-01-01") + dt.timedelta(days=rng.randrange(560))
+        for seq in range(rng.randint(1, 8)):
+            rows.append(
+                (
+                    person,
+                    seq,
+                    day,
+                    rng.choice(["RESIDENT", "NON_RESIDENT"]),
+                    rng.choice(["pending", "final", "final"]),
+                    rng.choice(["AFG", "IND", HOST, None, "SYR"]),
+                )
+            )
+            day += dt.timedelta(days=rng.choice([0, 0, 1, 17, 45, 200]))
+    # the only person of a citizenship, whose next crossing records another: the cell ends with that crossing
+    rows += [
+        ("Z", 0, D("2023-01-05"), "RESIDENT", "final", "ZZZ"),
+        ("Z", 1, D("2023-03-02"), "RESIDENT", "final", "IND"),
+    ]
+    con = duckdb.connect()
+    con.execute(
+        """CREATE TABLE crossing_classification (person_key VARCHAR, seq INTEGER, crossing_date DATE,
+           residence_after VARCHAR, status VARCHAR, nationality VARCHAR)"""
+    )
+    con.execute("CREATE TABLE person_record_keys (person_key VARCHAR, record_key UBIGINT)")
+    con.executemany("INSERT INTO crossing_classification VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("INSERT INTO person_record_keys VALUES (?, ?)", keys)
+    stock_by_month(con, {"cutoff": cutoff, "host": HOST})
+    running = con.execute("SELECT * FROM st_stock ORDER BY ALL").fetchall()
+    assert running == _stock_by_range_join(con, cutoff, HOST)
+    assert len(running) >= (3 if cutoff.year == 2023 else 40)
+    assert any(r[3] == 0 for r in running) and any(r[6] > 0 for r in running)  # zero cells and pending ones
+    assert [r[0] for r in running if r[2] == "ZZZ"] == ["2023-01", "2023-02"][: 1 if cutoff.year == 2023 else 2]
