@@ -110,9 +110,11 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
         WHERE old_key IS DISTINCT FROM person_key""",
         [night],
     )
+    # Only tonight's keys can be new: every key there was before tonight got its record key the night it appeared
+    # (in the same transaction) or when the table was made (linkage.schema).
+    draw_record_keys(con, night, among="SELECT DISTINCT person_key FROM pk_new WHERE is_new")
     for table in ("pk_overlap", "pk_heir", "pk_new", "pk_assigned"):
         con.execute(f"DROP TABLE {table}")
-    draw_record_keys(con, night)
     return KeyAssignment(
         records=int(changes[2]),
         new_persons=int(changes[1]),
@@ -124,8 +126,10 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
     )
 
 
-def draw_record_keys(con: duckdb.DuckDBPyConnection, day: dt.date) -> int:
-    """Give every person key without one a secret random record key; return how many were drawn.
+def draw_record_keys(con: duckdb.DuckDBPyConnection, day: dt.date, *, among: str | None = None) -> int:
+    """Give every person key without one a secret random record key; return how many were drawn. ``among``: SQL
+    of the person keys (``person_key``) that may lack one, when the caller knows that the others have theirs (a
+    night's new keys: looking through every person key took 0.13 s at 1M records); every person key by default.
 
     A record key (32 random bits from the operating system's generator) belongs to a person key and is never
     changed, so it follows the person keys' rule through merges and splits: a merged person keeps the key of the
@@ -138,8 +142,9 @@ def draw_record_keys(con: duckdb.DuckDBPyConnection, day: dt.date) -> int:
 
     from privacy.disclosure.cellkey import new_record_keys
 
+    keys_of = f"({among})" if among is not None else "person_keys"
     missing = con.execute(
-        f"""SELECT DISTINCT p.person_key FROM person_keys p
+        f"""SELECT DISTINCT p.person_key FROM {keys_of} p
             ANTI JOIN {RECORD_KEYS_TABLE} r USING (person_key) ORDER BY 1"""
     ).fetchall()
     if not missing:
