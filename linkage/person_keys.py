@@ -110,9 +110,9 @@ def assign_person_keys(con: duckdb.DuckDBPyConnection, clusters: str, night: dt.
         WHERE old_key IS DISTINCT FROM person_key""",
         [night],
     )
-    # Only tonight's keys can be new: every key there was before tonight got its record key the night it appeared
-    # (in the same transaction) or when the table was made (linkage.schema).
-    draw_record_keys(con, night, among="SELECT DISTINCT person_key FROM pk_new WHERE is_new")
+    # Only the keys assigned tonight can be new: every key there was before tonight got its record key the night it
+    # appeared (in the same transaction) or when the table was made (linkage.schema).
+    draw_record_keys(con, night, among=f"SELECT person_key FROM person_keys WHERE assigned_on = DATE '{night}'")
     for table in ("pk_overlap", "pk_heir", "pk_new", "pk_assigned"):
         con.execute(f"DROP TABLE {table}")
     return KeyAssignment(

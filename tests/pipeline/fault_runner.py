@@ -194,7 +194,7 @@ def _drawn_from_records(original: Callable[..., int]) -> Callable[..., int]:
     """``linkage.person_keys.draw_record_keys`` with tonight's new person keys and their record keys derived from
     the persons' records instead of drawn at random (see :func:`deterministic_keys`)."""
 
-    def draw_record_keys(con: Any, day: Any) -> int:
+    def draw_record_keys(con: Any, day: Any, **among: Any) -> int:
         from privacy.disclosure import cellkey
 
         new = con.execute(
@@ -216,7 +216,7 @@ def _drawn_from_records(original: Callable[..., int]) -> Callable[..., int]:
         drawn = cellkey.new_record_keys
         cellkey.new_record_keys = new_record_keys  # type: ignore[assignment]
         try:
-            return original(con, day)
+            return original(con, day, **among)
         finally:
             cellkey.new_record_keys = drawn  # type: ignore[assignment]
 
