@@ -240,9 +240,9 @@ def _first_permits(con: duckdb.DuckDBPyConnection, params: dict[str, object]) ->
 
 
 def stock_by_month(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> None:
-    """The temp tables ``st_month_ends`` (month, its reference date and its index ``i`` from 0) and ``st_stock``: per
-    month end and citizenship, the non-citizens whose status that day is decided (residents, their cell-key sum,
-    pending residents, pending persons).
+    """The temp tables ``st_month_ends`` (month, its reference date, first day and index ``i`` from 0) and
+    ``st_stock``: per month end and citizenship, the non-citizens whose status that day is decided (residents, their
+    cell-key sum, pending residents, pending persons).
 
     Each crossing decides the person's status from its day until the day of the next crossing (excluded), so the
     status on a day is that of the last crossing on or before it; of two crossings on the same day the earlier
@@ -254,7 +254,7 @@ def stock_by_month(con: duckdb.DuckDBPyConnection, params: dict[str, object]) ->
     compares the two on random histories."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE st_month_ends AS
-        SELECT strftime(m, '%Y-%m') AS month, least(last_day(m), $cutoff::DATE) AS reference_date,
+        SELECT strftime(m, '%Y-%m') AS month, least(last_day(m), $cutoff::DATE) AS reference_date, m AS first_day,
                (row_number() OVER (ORDER BY m) - 1)::INTEGER AS i
         FROM (SELECT unnest(generate_series(date_trunc('month', min(crossing_date)),
                                             date_trunc('month', $cutoff::DATE), INTERVAL 1 MONTH))::DATE AS m
@@ -263,8 +263,7 @@ def stock_by_month(con: duckdb.DuckDBPyConnection, params: dict[str, object]) ->
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE st_stock AS
-        WITH first AS (SELECT min(strptime(month, '%Y-%m'))::DATE AS m0, count(*)::INTEGER AS months
-                       FROM st_month_ends),
+        WITH first AS (SELECT min(first_day) AS m0, count(*)::INTEGER AS months FROM st_month_ends),
         deciding AS (
             SELECT crossing_date AS since,
                    lead(crossing_date, 1, DATE '9999-12-31') OVER (PARTITION BY person_key ORDER BY seq) AS until,
