@@ -24,6 +24,8 @@ from pipeline.nightly.cutoff import check_cutoff, last_cutoff, newest_partition
 from pipeline.nightly.linking import CHART_CACHE, LinkStepSummary, link_night
 from pipeline.nightly.settings import Settings
 from pipeline.nightly.unit import REPORTS, night_unit
+from pipeline.publish.presolve import hand_over, presolving
+from pipeline.publish.presolve import worth_it as worth_presolving
 from pipeline.warehouse.connection import DB_FILE, connect, transaction, verify_key
 from pipeline.warehouse.tables import RECORD_TABLES
 from privacy.audit.log import append as audit
@@ -32,6 +34,7 @@ from privacy.keys import KeyProvider
 from privacy.providers import key_provider_from_settings
 
 if TYPE_CHECKING:
+    from pipeline.publish.presolve import Presolver
     from pipeline.publish.release import PublishSummary, TableAsk
     from pipeline.quality.gates import GateResult
 
@@ -194,11 +197,13 @@ def run_nightly(
         check_acceptances(accept)
     # Refusals come before the night starts: they are not failed nights and leave the warehouse untouched.
     key_check_step(settings, key_provider=key_provider)
+    presolve = False  # suppression solved ahead in a helper process (pipeline.publish.presolve)
     if (settings.warehouse / DB_FILE).exists():
         con = connect(settings.warehouse)
         try:
             _check_run_cutoff(con, settings, run_date, complete_through)
             signing_key(settings, con)  # the night ends by signing the log: a missing key refuses it now
+            presolve = worth_presolving(con)
         finally:
             con.close()
     gates: list[GateResult] = []
@@ -214,7 +219,11 @@ def run_nightly(
 
     # The reports' charts are rendered in the background while the night goes on; its pages are complete (in the
     # staging directory) before the night commits.
-    with night_unit(settings.warehouse, run_date, closing=quality_docs) as reports, deferred_charts(reports):
+    with (
+        night_unit(settings.warehouse, run_date, closing=quality_docs) as reports,
+        deferred_charts(reports),
+        presolving(presolve) as presolver,
+    ):
         start_run_step(settings, run_date, "run")
         summary = ingest_step(
             settings, run_date, key_provider=key_provider, progress=progress, complete_through=complete_through
@@ -231,10 +240,15 @@ def run_nightly(
             linkage = link_step(settings, run_date, progress=progress, reports=reports)
             if gate("linkage", linkage.status == "linked"):
                 histories = history_step(
-                    settings, run_date, progress=progress, complete_through=complete_through, reports=reports
+                    settings,
+                    run_date,
+                    progress=progress,
+                    complete_through=complete_through,
+                    reports=reports,
+                    presolver=presolver,
                 )
                 if gate("statistics", histories.status == "built"):
-                    releases = publish_step(settings, run_date, due_only=True, reports=reports)
+                    releases = publish_step(settings, run_date, due_only=True, reports=reports, presolved=presolver)
                     gate("releases", releases is not None and bool(releases.released))
         finish_run_step(settings, "run", "held" if gates and gates[-1].held else "complete")
     con = connect(settings.warehouse, read_only=True)
@@ -467,8 +481,11 @@ def history_step(
     progress: Progress | None = None,
     complete_through: dt.date | None = None,
     reports: Path | None = None,
+    presolver: Presolver | None = None,
 ) -> HistoryStepSummary:
     """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
+    ``presolver`` is handed the tables tonight's suppression releases will protect as soon as the statistics are
+    computed (:mod:`pipeline.publish.presolve`).
 
     The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. It is checked
     first (:func:`pipeline.nightly.cutoff.check_cutoff`: not after today, not after the newest partition unless
@@ -504,6 +521,8 @@ def history_step(
             )
             tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
+            if presolver is not None:
+                hand_over(presolver, con, night)  # solved while the night commits, reports and gates them
             audit(
                 con,
                 "histories_built",
@@ -542,12 +561,14 @@ def publish_step(
     reason: str | None = None,
     due_only: bool = False,
     reports: Path | None = None,
+    presolved: Presolver | None = None,
 ) -> PublishSummary | None:
     """Release the statistics of ``night`` under the purpose register (:func:`pipeline.publish.release.publish`)
     and write the data team's report of each release. With ``due_only`` (the nightly run): only purposes whose
     calendar day it is and that have no release for that day yet, and nothing when the night has no statistics.
-    Pseudonyms only; the key is not needed."""
-    from pipeline.publish.release import publish
+    ``presolved``: suppression patterns found ahead (:mod:`pipeline.publish.presolve`). Pseudonyms only; the key
+    is not needed."""
+    from pipeline.publish.release import publish, unreleased_purposes
     from pipeline.publish.report import write_release_report
     from privacy.register import load_register
 
@@ -557,21 +578,22 @@ def publish_step(
     con = connect(settings.warehouse)
     try:
         if due_only:
-            computed = con.execute("SELECT count(*) FROM stat_migration_flows WHERE vintage = ?", [night]).fetchall()
-            if not computed[0][0]:
-                return None
-            done = {
-                p
-                for (p,) in con.execute(
-                    "SELECT DISTINCT purpose FROM release_ledger WHERE release_date = ?", [night]
-                ).fetchall()
-            }
-            purposes = [p.id for p in register.purposes if p.id not in done]
+            purposes = unreleased_purposes(con, register, night)
             if not purposes:
                 return None
         summary = publish(
-            con, register, night, settings.warehouse, purposes=purposes, asks=asks, reason=reason, due_only=due_only
+            con,
+            register,
+            night,
+            settings.warehouse,
+            purposes=purposes,
+            asks=asks,
+            reason=reason,
+            due_only=due_only,
+            presolved=presolved,
         )
+        if presolved is not None:
+            presolved.close()  # the releases are protected: what the helper is still solving is not needed
         for release in summary.released:
             write_release_report(con, release, reports or settings.warehouse / REPORTS)
         if not due_only:

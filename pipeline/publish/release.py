@@ -43,6 +43,7 @@ from pipeline.warehouse.connection import transaction
 from privacy.audit.log import append as audit
 
 if TYPE_CHECKING:
+    from pipeline.publish.presolve import Presolver
     from privacy.register import Purpose, Register
 
 PUBLISHED = "published"
@@ -105,8 +106,9 @@ class PublishSummary:
         }
 
 
-def _requests(register: Register, purpose: Purpose, asks: Sequence[TableAsk] | None) -> list[CellRequest]:
-    """The cell requests of a release, each checked against the register (refusals raise PurposeRefused)."""
+def requests_of(register: Register, purpose: Purpose, asks: Sequence[TableAsk] | None = None) -> list[CellRequest]:
+    """The cell requests of a release (every granted table without ``asks``), each checked against the register
+    (refusals raise PurposeRefused)."""
     if not asks:
         asks = [TableAsk(grant.table) for grant in purpose.tables]
     requests = []
@@ -117,6 +119,20 @@ def _requests(register: Register, purpose: Purpose, asks: Sequence[TableAsk] | N
         dimensions = dict(grant.dimensions) if ask.dimensions is None else dict(ask.dimensions)
         requests.append(CellRequest(ask.table, tuple(grant.measures), ask.period or grant.finest_period, dimensions))
     return requests
+
+
+def unreleased_purposes(con: duckdb.DuckDBPyConnection, register: Register, night: dt.date) -> list[str]:
+    """The purposes with no release for ``night`` yet (none when the night has no statistics)."""
+    computed = con.execute("SELECT count(*) FROM stat_migration_flows WHERE vintage = ?", [night]).fetchall()
+    if not computed[0][0]:
+        return []
+    done = {
+        p
+        for (p,) in con.execute(
+            "SELECT DISTINCT purpose FROM release_ledger WHERE release_date = ?", [night]
+        ).fetchall()
+    }
+    return [p.id for p in register.purposes if p.id not in done]
 
 
 def record_refusal(con: duckdb.DuckDBPyConnection, purpose: str, asked: str, reason: str) -> None:
@@ -138,6 +154,7 @@ def publish(
     asks: Sequence[TableAsk] | None = None,
     reason: str | None = None,
     due_only: bool = False,
+    presolved: Presolver | None = None,
 ) -> PublishSummary:
     """Release what the purposes allow for ``night`` (see the module docstring).
 
@@ -151,6 +168,8 @@ def publish(
         reason: Why a purpose is released off its calendar (required for that).
         due_only: Release only the purposes whose calendar day ``night`` is, silently leaving the others (the
             nightly run).
+        presolved: Suppression patterns being found ahead (:mod:`pipeline.publish.presolve`), offered to each
+            release's memo.
 
     Raises:
         PurposeRefused: a purpose, table, dimension, detail or period no purpose allows (recorded).
@@ -163,7 +182,7 @@ def publish(
     for purpose_id in chosen:
         try:
             purpose = register.purpose(purpose_id)
-            requests = _requests(register, purpose, asks)
+            requests = requests_of(register, purpose, asks)
             due = purpose.calendar.releases_on(night)
             if not due and due_only:
                 not_due.append(purpose_id)
@@ -176,7 +195,9 @@ def publish(
         except (PurposeRefused, ReleaseRefused) as exc:
             record_refusal(con, purpose_id, _asked(asks), str(exc))
             raise
-        released.append(_release(con, register, purpose, requests, night, warehouse, due=due, reason=reason))
+        released.append(
+            _release(con, register, purpose, requests, night, warehouse, due=due, reason=reason, presolved=presolved)
+        )
     return PublishSummary(night, released, not_due)
 
 
@@ -206,11 +227,16 @@ def _release(
     *,
     due: bool,
     reason: str | None,
+    presolved: Presolver | None = None,
 ) -> PurposeReleased:
+    from privacy.register import Suppression
+
     cutoff = con.execute("SELECT max(cutoff) FROM stat_migration_flows WHERE vintage = ?", [night]).fetchall()[0][0]
     groups = {name: group.members for name, group in register.citizenship_groups.items()}
     protected: list[tuple[CellRequest, Protected]] = []
     memo = SuppressionMemo.load(con)
+    if presolved is not None and isinstance(purpose.method, Suppression):
+        memo.offer(presolved.arrived)  # what the helper found already, and what it finds while the release works
     for request in requests:
         cells = read_cells(con, night, request, groups)
         try:

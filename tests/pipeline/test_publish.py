@@ -9,6 +9,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -371,3 +372,185 @@ def test_a_purpose_rounding_to_base_3_releases_multiples_of_3_the_same_on_every_
     assert len(values) > 500 and all(v % 3 == 0 and v >= 0 for v in values)
     assert publish(warehouse, "--purpose", INTERNAL) == 0
     assert {p.name: p.read_bytes() for p in folder.glob("*.csv")} == first
+
+
+def _jobs(warehouse: Path, night: str = NIGHT) -> tuple[list[object], dict[str, bytes]]:
+    from pipeline.publish.presolve import presolve_jobs
+    from pipeline.publish.suppress import SuppressionMemo
+    from privacy.register import load_register
+
+    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)
+    try:
+        register = load_register()
+        jobs = presolve_jobs(con, register, dt.date.fromisoformat(night), [p.id for p in register.purposes])
+        return list(jobs), SuppressionMemo.load(con).known
+    finally:
+        con.close()
+
+
+def test_the_helper_process_finds_the_patterns_the_release_would_find_and_sends_only_data(warehouse: Path) -> None:
+    """The tables of the due suppression purposes cross to the helper and back as JSON and Arrow; the helper's
+    answer is the in-process solution, pattern for pattern."""
+    from pipeline.publish.presolve import Presolver, decode_jobs, decode_mask, encode_jobs, encode_mask, solve
+    from pipeline.publish.suppress import SuppressionMemo, suppress_cells
+
+    jobs, _remembered = _jobs(warehouse)
+    known = {}  # as if nothing were remembered: every table is solved
+    assert [job.table_name for job in jobs] == ["stat_migration_flows", "stat_overstays"]  # internal: nightly
+    payload = encode_jobs(jobs, known)
+    assert b"pickle" not in payload and payload.split(b"\n", 1)[1][:4] == b"\xff\xff\xff\xff"  # Arrow IPC
+    back, known_back = decode_jobs(payload)
+    assert known_back == known
+    for job, copy in zip(jobs, back, strict=True):
+        assert (job.table_name, job.period, job.threshold, job.protection_level) == (
+            copy.table_name,
+            copy.period,
+            copy.threshold,
+            copy.protection_level,
+        )
+        assert job.cells.reset_index(drop=True).equals(copy.cells) and (job.guarded == copy.guarded).all()
+    emitted: list[str] = []
+    here = solve(jobs, known, lambda key, _mask: emitted.append(key))
+    assert len(here) > 10 and emitted == list(here)  # each sent as soon as it is found
+    for key, mask in here.items():
+        assert decode_mask(encode_mask(key, mask))[0] == key and (decode_mask(encode_mask(key, mask))[1] == mask).all()
+    forwards = SuppressionMemo({})  # the release's order finds the same patterns
+    for job in jobs:
+        suppress_cells(
+            job.cells, job.table_name, job.period, job.threshold, job.protection_level, job.guarded, forwards
+        )
+    assert forwards.new.keys() == here.keys() and all((forwards.new[k] == here[k]).all() for k in here)
+    assert list(forwards.new) != list(here)  # ... in another order
+    presolver = Presolver()
+    presolver.submit(jobs, known)
+    there = presolver.found()
+    assert there.keys() == here.keys() and all((there[key] == here[key]).all() for key in here)
+    assert presolver._process is None  # finished, then stopped
+
+
+def test_the_release_takes_what_the_helper_has_sent_so_far_and_solves_only_the_rest(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Half way: the helper (last table first) has sent half of its patterns; the release (first table first)
+    takes them when it gets there, solves the others, and withholds the cells it withholds alone."""
+    import privacy.disclosure.suppression as suppression
+    from pipeline.publish.presolve import solve
+    from pipeline.publish.suppress import SuppressionMemo, suppress_cells
+
+    jobs, _remembered = _jobs(warehouse)
+    everything = solve(jobs, {})
+    sent = dict(list(everything.items())[: len(everything) // 2])
+    half = len(sent)
+
+    def protect(memo: SuppressionMemo) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [
+            suppress_cells(
+                job.cells, job.table_name, job.period, job.threshold, job.protection_level, job.guarded, memo
+            )
+            for job in jobs
+        ]
+
+    alone = protect(SuppressionMemo({}))
+    solved = suppression.secondary_suppress
+    calls: list[int] = []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return solved(*args, **kwargs)
+
+    monkeypatch.setattr(suppression, "secondary_suppress", counted)
+    memo = SuppressionMemo({})
+    memo.offer(sent)
+    helped = protect(memo)
+    assert len(calls) == len(everything) - half > 0 and half > 0 and not sent  # each sent pattern taken once
+    assert memo.new.keys() == everything.keys()  # all saved as found tonight
+    for (withheld, sensitive), (withheld_alone, sensitive_alone) in zip(helped, alone, strict=True):
+        assert (withheld == withheld_alone).all() and (sensitive == sensitive_alone).all() and withheld.any()
+
+
+def test_a_helper_that_died_answers_nothing_and_the_release_solves_its_tables(
+    warehouse: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from pipeline.publish.presolve import Presolver
+
+    jobs, known = _jobs(warehouse)
+    presolver = Presolver()
+    process = presolver._process
+    assert process is not None
+    process.kill()
+    process.wait()
+    presolver.submit(jobs, known)
+    assert presolver.found() == {}
+    assert "the release solves what it left" in caplog.text and presolver._process is None
+    unused = Presolver()  # given nothing: nothing to wait for, and stopped
+    assert unused.found() == {} and unused._process is None
+
+
+def test_the_helper_starts_only_for_suppression_releases_large_enough(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.publish.presolve as presolve
+
+    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)
+    try:
+        assert not presolve.worth_it(con)  # no release yet
+    finally:
+        con.close()
+    assert publish(warehouse, "--purpose", INTERNAL) == 0
+    cells = query(warehouse, "SELECT sum(cells) FROM release_ledger WHERE purpose = ?", [INTERNAL])[0][0]
+    con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)
+    try:
+        monkeypatch.setattr(presolve, "WORTH_CELLS", cells)
+        assert presolve.worth_it(con)
+        monkeypatch.setattr(presolve, "WORTH_CELLS", cells + 1)
+        assert not presolve.worth_it(con)
+    finally:
+        con.close()
+    with presolve.presolving(False) as nothing:
+        assert nothing is None
+
+
+def test_a_night_with_the_helper_releases_what_a_night_without_it_releases_without_solving_in_its_own_process(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The night after ``built`` (no new records, a new vintage, nothing remembered): with the helper started, the
+    statistics' tables are handed to it and the release takes its patterns; the release files are those of a night
+    without it."""
+    import pipeline.nightly.steps as steps
+    import privacy.disclosure.suppression as suppression
+    from pipeline.nightly.settings import load_settings
+    from pipeline.nightly.steps import run_nightly
+
+    night, landing, key = dt.date(2024, 7, 1), built.parent / "landing", built.parent / "key"
+    released: dict[bool, dict[str, str]] = {}
+    for helper in (False, True):
+        warehouse = tmp_path / f"wh-{helper}"
+        shutil.copytree(built, warehouse)
+        con = duckdb.connect(str(warehouse / DB_FILE))
+        con.execute("DELETE FROM release_suppression_memo")  # every table is solved tonight
+        con.close()
+        settings = load_settings(None, landing=landing, warehouse=warehouse, key_file=key)
+        with monkeypatch.context() as patch:
+            patch.setattr(steps, "worth_presolving", lambda _con, helper=helper: helper)
+            if helper:  # the release waits for the helper here (a night takes what has arrived and goes on)
+                publish_step = steps.publish_step
+
+                def after_the_helper(*args: Any, presolved: Any = None, **kwargs: Any) -> Any:
+                    assert presolved is not None and presolved.found()
+                    return publish_step(*args, presolved=presolved, **kwargs)
+
+                patch.setattr(steps, "publish_step", after_the_helper)
+
+                def solved(*_args: object, **_kwargs: object) -> None:
+                    raise AssertionError("a table the helper was given was solved in the night's own process")
+
+                patch.setattr(suppression, "secondary_suppress", solved)
+                patch.setattr(suppression, "protection_shortfalls", solved)
+            result = run_nightly(settings, night, complete_through=night)
+        assert result.releases is not None and [r.purpose for r in result.releases.released] == [INTERNAL]
+        folder = warehouse / "published" / night.isoformat() / INTERNAL
+        manifest = json.loads((folder / "manifest.json").read_text())
+        released[helper] = {table["file"]: table["sha256"] for table in manifest["tables"]}
+        memo = query(warehouse, "SELECT count(*) FROM release_suppression_memo WHERE first_used = ?", [night])
+        assert memo[0][0] > 10  # the patterns found tonight (by the helper or not) are remembered
+    assert released[True] == released[False] and len(released[True]) == 2
