@@ -34,6 +34,7 @@ import functools
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -291,9 +292,11 @@ def profile_night(prof: Profiler, settings: Any, night: dt.date) -> dict[str, An
     with contextlib.suppress(OSError):  # reset the kernel's high-water mark of resident memory
         Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
     start_rss = _status_kib("VmRSS")
+    children = os.times()
     began = time.perf_counter()
     result = run_nightly(settings, night)
     wall = time.perf_counter() - began
+    ended = os.times()
     stages = dict(prof.seconds)
     stages["other"] = max(wall - sum(stages.values()), 0.0)
     link = result.linkage
@@ -312,6 +315,11 @@ def profile_night(prof: Profiler, settings: Any, night: dt.date) -> dict[str, An
         "peak_mib": _status_kib("VmHWM") / 1024,
         "stages": stages,
         "stage_peak_mib": {k: v / 1024 for k, v in prof.peak_kib.items()},
+        # helper processes (the suppression helper of pipeline.publish.presolve): their CPU, and the largest
+        # resident size of any child this process has reaped so far (the kernel keeps no per-night figure)
+        "helper_cpu_s": (ended.children_user + ended.children_system)
+        - (children.children_user + children.children_system),
+        "helper_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
 
 
@@ -335,6 +343,11 @@ def print_night(title: str, fig: dict[str, Any]) -> None:
         f"  {'night':<26}{wall:9.2f}{1:8.0%}{records / wall:12,.0f}{fig['peak_mib']:10,.0f}"
         f"   (peak: VmHWM over the night; resident at start {fig['start_mib']:,.0f} MiB)"
     )
+    if fig.get("helper_cpu_s", 0) > 0.005:
+        print(
+            f"  helper process beside the night: {fig['helper_cpu_s']:.2f} s of CPU, "
+            f"peak {fig['helper_peak_mib']:,.0f} MiB resident (not in the night's peak)"
+        )
     overlap = sum(v for k, v in fig["stages"].items() if k != "other") - wall
     if overlap > 0.005:
         print(f"  stages in threads ran beside others: the stages add up to {overlap:.2f} s more than the night")
