@@ -34,7 +34,6 @@ import functools
 import json
 import os
 import re
-import resource
 import shutil
 import subprocess
 import sys
@@ -79,10 +78,21 @@ STAGES = (
 # ------------------------------------------------------------------------------------------------- measuring
 
 
-def _status_kib(field_name: str) -> int:
-    text = Path("/proc/self/status").read_text(encoding="ascii")
+def _status_kib(field_name: str, process: str = "self") -> int:
+    text = Path(f"/proc/{process}/status").read_text(encoding="ascii")
     found = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.MULTILINE)
     return int(found.group(1)) if found else 0
+
+
+def _children_rss_kib() -> int:
+    """The resident memory of this process's child processes now (the suppression helper), 0 without any."""
+    total = 0
+    for listing in Path("/proc/self/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            for pid in listing.read_text(encoding="ascii").split():
+                with contextlib.suppress(OSError):  # it ended meanwhile
+                    total += _status_kib("VmRSS", pid)
+    return total
 
 
 class _Frame:
@@ -104,6 +114,7 @@ class Profiler:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.peak_kib: dict[str, int] = {}
+        self.children_peak_kib = 0  # the child processes' resident memory, highest sample
         self.calls: dict[str, int] = {}
         self._stacks: dict[int, list[_Frame]] = {}
         self._lock = threading.Lock()
@@ -114,12 +125,14 @@ class Profiler:
     def _sample(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
             rss = _status_kib("VmRSS")
+            self.children_peak_kib = max(self.children_peak_kib, _children_rss_kib())
             with self._lock:
                 for stack in self._stacks.values():
                     for frame in stack:
                         frame.peak_kib = max(frame.peak_kib, rss)
 
     def reset(self) -> None:
+        self.children_peak_kib = 0
         self.seconds.clear()
         self.peak_kib.clear()
         self.calls.clear()
@@ -315,11 +328,12 @@ def profile_night(prof: Profiler, settings: Any, night: dt.date) -> dict[str, An
         "peak_mib": _status_kib("VmHWM") / 1024,
         "stages": stages,
         "stage_peak_mib": {k: v / 1024 for k, v in prof.peak_kib.items()},
-        # helper processes (the suppression helper of pipeline.publish.presolve): their CPU, and the largest
-        # resident size of any child this process has reaped so far (the kernel keeps no per-night figure)
+        # helper processes (the suppression helper of pipeline.publish.presolve): their CPU, and their resident
+        # memory sampled with the night's (the kernel's figure for reaped children counts the parent's pages
+        # shared at the fork)
         "helper_cpu_s": (ended.children_user + ended.children_system)
         - (children.children_user + children.children_system),
-        "helper_peak_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "helper_peak_mib": prof.children_peak_kib / 1024,
     }
 
 
