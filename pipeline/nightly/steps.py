@@ -485,7 +485,7 @@ def history_step(
 ) -> HistoryStepSummary:
     """Classify tonight's crossings, rebuild the touched histories and the statistics (one transaction).
     ``presolver`` is handed the tables tonight's suppression releases will protect as soon as the statistics are
-    computed (:mod:`pipeline.publish.presolve`).
+    committed (:mod:`pipeline.publish.presolve`).
 
     The data cut-off is ``night``: crossings whose resolution date lies after it stay pending. It is checked
     first (:func:`pipeline.nightly.cutoff.check_cutoff`: not after today, not after the newest partition unless
@@ -521,8 +521,6 @@ def history_step(
             )
             tell(stage, 1, 2)
             stats = compute_statistics(con, night=night, cutoff=night, host=policy.host_country)
-            if presolver is not None:
-                hand_over(presolver, con, night)  # solved while the night commits, reports and gates them
             audit(
                 con,
                 "histories_built",
@@ -546,6 +544,8 @@ def history_step(
                 revisions=stats.revisions,
             )
         tell(stage, 2, 2)
+        if presolver is not None:
+            hand_over(presolver, con, night)  # solved while the night reports and gates the statistics
         report = write_statistics_report(con, night, reports or settings.warehouse / "reports")
         return HistoryStepSummary("built", "", histories, asdict(stats), str(report))
     finally:

@@ -8,10 +8,10 @@ nightly run (:func:`pipeline.nightly.steps.run_nightly`):
 1. starts a helper process (``python -m pipeline.publish.presolve``) when the night begins, if the suppression
    purposes' last releases were large enough to be worth it (:data:`WORTH_CELLS`); the helper lowers its own
    priority and imports what it needs while the night ingests and links;
-2. as soon as the statistics are computed (in their own transaction), reads the cells each due suppression
-   purpose will release and their differencing guard (:func:`hand_over`) and hands them to the helper, which
-   solves them last table first while the night commits the statistics and gates them, and sends each pattern
-   as soon as it has passed the intruder's audit;
+2. as soon as the statistics are committed, reads the cells each due suppression purpose will release and
+   their differencing guard (:func:`hand_over`) and hands them to the helper, which solves them last table first
+   while the night writes the statistics report and gates the statistics, and sends each pattern as soon as it
+   has passed the intruder's audit;
 3. at the release, lets the release's :class:`~pipeline.publish.suppress.SuppressionMemo` look in what has
    arrived (and keeps arriving); the release solves first table first whatever it does not find there, and the
    two meet half way. The helper is stopped when the releases are protected.
@@ -112,17 +112,22 @@ def presolve_jobs(con: duckdb.DuckDBPyConnection, register: Register, night: dt.
 
 
 def hand_over(presolver: Presolver, con: duckdb.DuckDBPyConnection, night: dt.date) -> int:
-    """Give ``presolver`` the tables tonight's due suppression releases will protect, read through ``con`` (the
-    statistics' own transaction may still be open); returns how many."""
+    """Give ``presolver`` the tables tonight's due suppression releases will protect, read through ``con`` (no
+    transaction open); returns how many. Whatever goes wrong here is logged and leaves the release to solve its
+    tables itself (and to report the error, if it is the release's own)."""
     from pipeline.publish.release import unreleased_purposes
     from pipeline.publish.suppress import SuppressionMemo
     from privacy.register import load_register
 
-    register = load_register()
-    jobs = presolve_jobs(con, register, night, unreleased_purposes(con, register, night))
-    if jobs:
-        presolver.submit(jobs, SuppressionMemo.load(con).known)
-    return len(jobs)
+    try:
+        register = load_register()
+        jobs = presolve_jobs(con, register, night, unreleased_purposes(con, register, night))
+        if jobs:
+            presolver.submit(jobs, SuppressionMemo.load(con).known)
+        return len(jobs)
+    except Exception as exc:  # an optimization: it never fails the night
+        log.warning("the suppression helper was given nothing (%s); the release solves its tables itself", exc)
+        return 0
 
 
 def solve(
@@ -233,11 +238,17 @@ class Presolver:
 
 @contextlib.contextmanager
 def presolving(start: bool) -> Iterator[Presolver | None]:
-    """A :class:`Presolver` for the block when ``start`` (else None), stopped when the block ends however it ends."""
+    """A :class:`Presolver` for the block when ``start`` (else, or when it cannot be started, None), stopped when the
+    block ends however it ends."""
     if not start:
         yield None
         return
-    presolver = Presolver()
+    try:
+        presolver = Presolver()
+    except OSError as exc:  # the night goes on without it: the release solves every table itself
+        log.warning("the suppression helper did not start (%s); the release solves its tables itself", exc)
+        yield None
+        return
     try:
         yield presolver
     finally:

@@ -131,6 +131,8 @@ def test_run_ingests_every_generated_record_once_and_leaks_no_identifier(
     assert not [v for v in identifiers if v in reports[0].read_text()]
     statistics = list((warehouse / "reports").glob("statistics-*.html"))
     assert len(statistics) == 1 and "<svg" in statistics[0].read_text()
+    pages = list((warehouse / "reports").glob("*.html"))  # the charts were put into every page before the commit
+    assert len(pages) >= 3 and not [p.name for p in pages if "<!--migralink-chart" in p.read_text()]
     assert not [v for v in identifiers if v in statistics[0].read_text()]
     assert "histories (every person): " in printed
     assert "linkage (relinked every record): " in printed and "persons" in printed

@@ -486,14 +486,29 @@ def test_a_helper_that_died_answers_nothing_and_the_release_solves_its_tables(
     assert unused.found() == {} and unused._process is None
 
 
-def test_the_helper_starts_only_for_suppression_releases_large_enough(
+def test_the_helper_starts_only_for_large_suppression_releases_and_never_fails_the_night(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pipeline.publish.presolve as presolve
 
+    def cannot(*_args: object, **_kwargs: object) -> None:
+        raise OSError("no such file")
+
+    class Given:
+        def __init__(self) -> None:
+            self.jobs: list[object] = []
+
+        def submit(self, jobs: list[object], _known: object) -> None:
+            self.jobs = jobs
+
+    given = Given()
     con = duckdb.connect(str(warehouse / DB_FILE), read_only=True)
     try:
         assert not presolve.worth_it(con)  # no release yet
+        assert presolve.hand_over(given, con, dt.date.fromisoformat(NIGHT)) == 2 == len(given.jobs)  # type: ignore[arg-type]
+        with monkeypatch.context() as patch:
+            patch.setattr(presolve, "presolve_jobs", cannot)
+            assert presolve.hand_over(Given(), con, dt.date.fromisoformat(NIGHT)) == 0  # type: ignore[arg-type]
     finally:
         con.close()
     assert publish(warehouse, "--purpose", INTERNAL) == 0
@@ -507,6 +522,10 @@ def test_the_helper_starts_only_for_suppression_releases_large_enough(
     finally:
         con.close()
     with presolve.presolving(False) as nothing:
+        assert nothing is None
+
+    monkeypatch.setattr(presolve.subprocess, "Popen", cannot)
+    with presolve.presolving(True) as nothing:  # a helper that cannot start does not stop the night
         assert nothing is None
 
 
