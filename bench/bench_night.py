@@ -84,17 +84,18 @@ def _status_kib(field_name: str, process: str = "self") -> int:
     return int(found.group(1)) if found else 0
 
 
-HELPER = b"pipeline.publish.presolve"  # the suppression helper's command line (the chart renderer is another child)
-
-
 def _children_rss_kib() -> int:
-    """The resident memory of this process's suppression helper now, 0 without one."""
+    """The resident memory of this process's suppression helper now, 0 without one (the chart renderer is another
+    child: the helper is told by its command line)."""
+    from pipeline.publish.presolve import MODULE
+
+    helper = MODULE.encode()
     total = 0
     for listing in Path("/proc/self/task").glob("*/children"):
         with contextlib.suppress(OSError):
             for pid in listing.read_text(encoding="ascii").split():
                 with contextlib.suppress(OSError):  # it ended meanwhile
-                    if HELPER in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    if helper in Path(f"/proc/{pid}/cmdline").read_bytes():
                         total += _status_kib("VmRSS", pid)
     return total
 

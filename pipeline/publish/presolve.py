@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 WORTH_CELLS = 2_000  # suppression purposes whose last releases held fewer cells are solved in well under a second
 NICENESS = 10  # the helper takes what CPU the night leaves
+MODULE = "pipeline.publish.presolve"  # the helper runs ``python -m MODULE`` (this module)
 _COLUMNS = ["measure", "period_type", "period", "dimension", "category", "value"]
 
 
@@ -172,7 +173,7 @@ class Presolver:
         code = str(Path(__file__).resolve().parents[2])  # the directory holding this code's packages
         env["PYTHONPATH"] = os.pathsep.join([code, *filter(None, [env.get("PYTHONPATH")])])
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.publish.presolve"],
+            [sys.executable, "-m", MODULE],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -180,7 +181,6 @@ class Presolver:
         )
         self.arrived: dict[str, np.ndarray] = {}  # key -> pattern, filled while the helper works
         self._threads: list[threading.Thread] = []
-        self._stopping = False
 
     def submit(self, jobs: list[Job], known: dict[str, bytes]) -> None:
         """Hand the helper its jobs (written from a thread: the helper reads them once its imports are done) and
@@ -294,13 +294,17 @@ def decode_jobs(data: bytes) -> tuple[list[Job], dict[str, bytes]]:
 
 def encode_mask(key: str, mask: np.ndarray) -> bytes:
     """One line of the helper's answer: JSON of the pattern's key, size and packed bits in hex."""
-    return json.dumps([key, int(mask.size), np.packbits(mask).tobytes().hex()]).encode() + b"\n"
+    from pipeline.publish.suppress import pack_mask
+
+    return json.dumps([key, int(mask.size), pack_mask(mask).hex()]).encode() + b"\n"
 
 
 def decode_mask(line: bytes) -> tuple[str, np.ndarray]:
     """The inverse of :func:`encode_mask`."""
+    from pipeline.publish.suppress import unpack_mask
+
     key, size, bits = json.loads(line)
-    return str(key), np.unpackbits(np.frombuffer(bytes.fromhex(bits), dtype=np.uint8), count=int(size)).astype(bool)
+    return str(key), unpack_mask(bytes.fromhex(bits), int(size))
 
 
 def _main() -> None:  # pragma: no cover - the helper process (exercised through Presolver by the tests)

@@ -20,6 +20,17 @@ from pipeline.warehouse.tables import STOCK_TABLE
 if TYPE_CHECKING:
     import duckdb
 
+
+def pack_mask(mask: np.ndarray) -> bytes:
+    """A withheld-cell pattern as bits (how the memo stores it and the helper sends it)."""
+    return np.packbits(mask).tobytes()
+
+
+def unpack_mask(packed: bytes, size: int) -> np.ndarray:
+    """The inverse of :func:`pack_mask` for a pattern of ``size`` cells."""
+    return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=size).astype(bool)
+
+
 MEMO_TABLE = "release_suppression_memo"
 MEMO_KEEP_DAYS = 31  # a pattern no release has used for this long is forgotten
 
@@ -65,7 +76,7 @@ class SuppressionMemo:
         if packed is None:
             return None
         self.used.add(key)
-        return np.unpackbits(np.frombuffer(packed, dtype=np.uint8), count=size).astype(bool)
+        return unpack_mask(packed, size)
 
     def offer(self, found: dict[str, np.ndarray]) -> None:
         """Patterns solved and audited by another process, by key: ``found`` itself is looked in, so patterns that
@@ -81,9 +92,7 @@ class SuppressionMemo:
         from pipeline.warehouse.connection import insert_rows
 
         fresh = [
-            (key, len(mask), np.packbits(mask).tobytes(), night, night)
-            for key, mask in self.new.items()
-            if key not in self.known
+            (key, len(mask), pack_mask(mask), night, night) for key, mask in self.new.items() if key not in self.known
         ]
         insert_rows(con, MEMO_TABLE, fresh)
         used = sorted(self.used & self.known.keys())
