@@ -384,6 +384,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["limits"] = limit_threads(args.threads) if args.threads else "no limit (all cores, DuckDB default)"
     print(f"load at start: {out['uptime_start']}")
     print(f"threads: {out['limits']}")
+    from pipeline.warehouse.memory import MEMORY_ENV, memory_limit
+
+    out["memory_limit"] = memory_limit()  # DuckDB's budget on every warehouse connection
+    print(f"DuckDB memory budget: {out['memory_limit']} ({MEMORY_ENV} to change it)")
     root = Path(tempfile.mkdtemp(prefix="migralink-bench-night-"))
     try:
         landing = args.landing or root / "landing"

@@ -64,7 +64,18 @@ def environment_problem(exc: BaseException) -> str | None:
 def _named_problem(exc: BaseException) -> str | None:
     import re
 
-    if type(exc).__name__ == "OutOfMemoryException" or isinstance(exc, MemoryError):
+    if type(exc).__name__ == "OutOfMemoryException":
+        from pipeline.warehouse.memory import MEMORY_ENV, memory_limit
+
+        try:
+            budget = memory_limit()
+        except ConfigError:  # changed since the warehouse was opened
+            budget = "not a size"
+        return (
+            f"out of memory: DuckDB's budget ({MEMORY_ENV}={budget}) was not enough; raise it, or run the "
+            "night where it has more memory (a failed night leaves the warehouse as it was)"
+        )
+    if isinstance(exc, MemoryError):
         return "out of memory: run the night where it has more memory (a failed night leaves the warehouse as it was)"
     from_duckdb = type(exc).__module__.startswith(("duckdb", "_duckdb"))
     if not (isinstance(exc, OSError) or from_duckdb):

@@ -16,7 +16,7 @@ import duckdb
 
 from pipeline.errors import WarehouseError, environment_problem
 from pipeline.warehouse import lock, schema
-from pipeline.warehouse.memory import fix_mmap_threshold
+from pipeline.warehouse.memory import fix_mmap_threshold, memory_limit
 from privacy.audit.log import append as audit
 from privacy.errors import KeyMismatchError
 from privacy.keys import Keyring, verify_fingerprint
@@ -40,15 +40,18 @@ def connect(
     schema (:func:`pipeline.warehouse.schema.migrate`). Read only (``status``, exports) it must exist and be at
     the current schema (:func:`pipeline.warehouse.schema.check`); nothing is written. ``applied``, when given,
     receives the migrations that ran. ``wait``: seconds to wait for another writer's lease (default
-    ``MIGRALINK_LOCK_WAIT``, else 0).
+    ``MIGRALINK_LOCK_WAIT``, else 0). DuckDB's memory budget is ``MIGRALINK_MEMORY_LIMIT``
+    (:func:`pipeline.warehouse.memory.memory_limit`).
 
     Raises:
         WarehouseError: no warehouse, locked by another process, or not readable.
+        ConfigError: ``MIGRALINK_MEMORY_LIMIT`` is not a size.
         pipeline.warehouse.lock.WarehouseLocked: (read-write) another writer holds the warehouse's lease
             (:mod:`pipeline.warehouse.lock`) and did not let go within ``MIGRALINK_LOCK_WAIT`` seconds.
         privacy.errors.SchemaError: the warehouse is newer than this code, or (read only) not migrated yet.
     """
     fix_mmap_threshold()  # a long-lived process's heap would otherwise grow night after night
+    budget = memory_limit()  # checked before anything is opened
     path = warehouse / DB_FILE
     if (read_only or not create) and not path.exists():
         raise WarehouseError(f"no warehouse at {warehouse} (run `migralink run` first)")
@@ -72,6 +75,7 @@ def connect(
         raise WarehouseError(f"cannot create the warehouse directory {warehouse}: {exc.strerror}") from None
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # the callers draw their own
+    con.execute(f"SET memory_limit = '{budget}'")  # a checked size (pipeline.warehouse.memory): spills past it
     try:
         if read_only:
             schema.check(con)
