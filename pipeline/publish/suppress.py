@@ -62,8 +62,8 @@ class SuppressionMemo:
 
         digest = hashlib.sha256(f"{SUPPRESSION_VERSION}|{kind}|{level}|{values.shape}|".encode())
         digest.update(np.ascontiguousarray(values, dtype=np.int64).tobytes())
-        digest.update(np.packbits(sensitive).tobytes())
-        digest.update(np.packbits(forced).tobytes())
+        digest.update(pack_mask(sensitive))
+        digest.update(pack_mask(forced))
         return digest.hexdigest()
 
     def get(self, key: str, size: int) -> np.ndarray | None:
@@ -210,16 +210,14 @@ def _layout(
     columns = sorted(month_totals["period"].unique()) if not month_totals.empty else []
     if not columns:  # year only: categories and the year's total
         columns = sorted(part["period"].unique())
-        grid_cols = columns
         annual = False
     else:
-        grid_cols = columns
         annual = not stock and not year_totals.empty
-    rows, cols = len(categories), len(grid_cols)
+    rows, cols = len(categories), len(columns)
     interior = np.zeros((rows, cols), dtype=np.int64)
     index = np.full((rows + 1, cols + (1 if annual else 0)), -1, dtype=np.int64)
     position = {c: i for i, c in enumerate(categories)}
-    column = {p: j for j, p in enumerate(grid_cols)}
+    column = {p: j for j, p in enumerate(columns)}
     for at, category, period, period_type, value in zip(
         part.index, part["category"], part["period"], part["period_type"], part["value"], strict=True
     ):
